@@ -1,0 +1,26 @@
+"""hubsd: system-dynamics models of AI automation in outsourcing and shared-services hubs.
+
+The model is ``models/hub.mdl`` (Vensim), run through PySD. Start with :func:`hubsd.run`.
+"""
+
+__version__ = "0.1.0"
+
+from .hubs import HubError, available as available_hubs, load_hub  # noqa: E402
+from .parameters import ParameterError, table as parameter_table, validate  # noqa: E402
+from .run import KEY_OUTPUTS, run, run_scenarios, run_sector, save, sector_inputs, sectors  # noqa: E402
+
+__all__ = [
+    "HubError",
+    "KEY_OUTPUTS",
+    "ParameterError",
+    "available_hubs",
+    "load_hub",
+    "parameter_table",
+    "run",
+    "run_scenarios",
+    "run_sector",
+    "save",
+    "sector_inputs",
+    "sectors",
+    "validate",
+]

@@ -1,0 +1,138 @@
+"""Hub parameter sets (``data/hubs/<hub>.yaml``) and policy scenarios (``data/scenarios.yaml``).
+
+A hub file holds the parameter values that make the generic model one city, each with its
+source, and optionally hub-specific sizes of the policy levers::
+
+    hub: krakow
+    name: Kraków
+    parameters:
+      initial_hub_service_demand:
+        value: 10000
+        source: "..."
+    scenarios:            # optional: overrides of data/scenarios.yaml for this hub
+      reskilling: {reskilling_policy_capacity: 3000}
+
+Everything is validated against the parameter table when it is read.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import yaml
+
+from .model import REPO
+from .parameters import ParameterError, validate
+
+DATA_DIR = REPO / "data"
+HUBS_DIR = DATA_DIR / "hubs"
+SCENARIOS_FILE = DATA_DIR / "scenarios.yaml"
+
+
+class HubError(ValueError):
+    """An unknown hub or a malformed hub or scenario file."""
+
+
+def read_yaml(path: Path) -> object:
+    """Parse a YAML file, turning a syntax error into a message with the file and line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HubError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise HubError(f"malformed YAML in {path}{where}: {problem}") from None
+
+
+def available(hubs_dir: Path = HUBS_DIR) -> list[str]:
+    """Names of the hubs with a parameter file."""
+    return sorted(p.stem for p in Path(hubs_dir).glob("*.yaml"))
+
+
+def hub_file(hub: str, hubs_dir: Path = HUBS_DIR) -> Path:
+    """Path of a hub's parameter file; an unknown hub raises with the known ones."""
+    known = available(hubs_dir)
+    key = str(hub).strip().lower()
+    if key not in known:
+        hint = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+        msg = f"unknown hub {hub!r}"
+        msg += f"; did you mean {hint[0]!r}?" if hint else ""
+        raise HubError(f"{msg} Known hubs: {', '.join(known)}")
+    return Path(hubs_dir) / f"{key}.yaml"
+
+
+def _check_mapping(obj: object, where: str) -> dict:
+    if not isinstance(obj, dict):
+        raise HubError(f"{where} must be a mapping, got {type(obj).__name__}")
+    return obj
+
+
+def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
+    """A hub's definition: ``name``, ``parameters`` (validated values) and ``sources``.
+
+    Raises
+    ------
+    HubError
+        Unknown hub, malformed YAML, or a parameter entry without a value or a source.
+    ParameterError
+        A parameter name or value the table does not allow (the message names the file).
+    """
+    path = hub_file(hub, hubs_dir)
+    doc = _check_mapping(read_yaml(path), str(path))
+    params = _check_mapping(doc.get("parameters") or {}, f"{path}: 'parameters'")
+    values, sources = {}, {}
+    for name, entry in params.items():
+        entry = _check_mapping(entry, f"{path}: parameter {name!r}")
+        missing = {"value", "source"} - set(entry)
+        if missing:
+            raise HubError(f"{path}: parameter {name!r} lacks {', '.join(sorted(missing))}")
+        values[name] = entry["value"]
+        sources[name] = str(entry["source"])
+    try:
+        checked = validate(values)
+    except ParameterError as exc:
+        raise ParameterError(f"{path}: {exc}") from None
+    scen = _check_mapping(doc.get("scenarios") or {}, f"{path}: 'scenarios'")
+    return {
+        "hub": path.stem,
+        "name": str(doc.get("name", path.stem)),
+        "description": str(doc.get("description", "")),
+        "parameters": checked,
+        "sources": {k: sources[n] for n, k in zip(values, checked)},
+        "scenarios": {k: validate(_check_mapping(v, f"{path}: scenario {k!r}"))
+                      for k, v in scen.items()},
+        "file": str(path),
+    }
+
+
+def load_scenarios(path: Path = SCENARIOS_FILE) -> dict[str, dict]:
+    """Policy scenarios: name -> ``{"description": str, "parameters": dict}`` (validated)."""
+    doc = _check_mapping(read_yaml(path), str(path))
+    out = {}
+    for name, entry in doc.items():
+        entry = _check_mapping(entry, f"{path}: scenario {name!r}")
+        try:
+            params = validate(entry.get("parameters") or {})
+        except ParameterError as exc:
+            raise ParameterError(f"{path}: scenario {name!r}: {exc}") from None
+        out[str(name)] = {"description": str(entry.get("description", "")), "parameters": params}
+    return out
+
+
+def scenario_parameters(hub: dict, names: list[str] | None = None) -> dict[str, dict]:
+    """Parameter overrides of each scenario for a hub (hub file overrides win)."""
+    scenarios = load_scenarios()
+    names = list(scenarios) if names is None else names
+    out = {}
+    for name in names:
+        if name not in scenarios:
+            hint = difflib.get_close_matches(name, list(scenarios), n=1, cutoff=0.5)
+            msg = f"unknown scenario {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+            raise HubError(f"{msg} Known scenarios: {', '.join(scenarios)}")
+        out[name] = {**scenarios[name]["parameters"], **hub["scenarios"].get(name, {})}
+    return out
