@@ -1,0 +1,562 @@
+"""The ``hubsd`` command line.
+
+::
+
+    hubsd run [--hub krakow] [--scenario NAME ...] [--set NAME=VALUE ...] [--out DIR]
+              [--no-figures] [--final-time YEAR]
+    hubsd params [--markdown] [--sector SECTOR]
+    hubsd hubs
+    hubsd sectors
+
+``hubsd run`` is the main job: one hub under the baseline, each policy lever and their mix
+(every scenario of ``data/scenarios.yaml`` unless ``--scenario`` picks some). It writes into
+the output folder (default ``outputs/run-<hub>`` under the current folder):
+
+* ``<hub>_scenarios.nc``: the key outputs, dims ``scenario`` and ``time``, units in attrs;
+* ``<hub>_tier_composition.png``, ``<hub>_policy_comparison.png``,
+  ``<hub>_displacement_youth_unemployment.png`` (unless ``--no-figures``);
+* ``<hub>_summary.csv``: the summary table that is also printed;
+* ``hubsd-run.json``: what was run (command, hub, scenarios, overrides, versions, wall time).
+
+**Bad input.** Every input (hub, scenario names, ``--set`` names and values, final time, the
+output folder) is checked before the model runs or anything is written. A bad one ends the
+command with exit status 2 and one line on stderr, ``hubsd: error: ...``, naming the item and
+what is valid; no traceback, no file, no folder.
+
+**No half-written output.** Decision: the whole output folder is built in a temporary folder
+beside the target (``.<name>.tmp-XXXX`` in the same parent, so on the same file system) and
+renamed into place only once every file is complete. If anything fails on the way, the
+temporary folder (and any parent folder the command created) is removed and the target is
+untouched. An existing target is replaced only if it is a previous ``hubsd run`` folder (it
+holds ``hubsd-run.json``) or empty; it is first renamed aside, then the new folder renamed in,
+then the old one deleted, so a reader sees either the complete old or the complete new folder
+(the target path is missing for the instant between the two renames). Any other existing
+folder or file at ``--out`` is refused as bad input.
+
+:func:`main` returns the exit status instead of exiting, so tests can call it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported lazily, to keep `hubsd --help` quick
+    import pandas as pd
+
+PROG = "hubsd"
+MANIFEST = "hubsd-run.json"
+#: Years whose hub jobs the summary shows (those inside the run).
+SUMMARY_YEARS = (2024, 2035, 2045)
+#: Peaks in the summary are taken from this year on (the years before are calibration
+#: history, and the youth unemployment rate's start-up transient would mask the AI period).
+PEAK_FROM = 2024
+#: Latest final time accepted. The model is built for 2005-2045 and holds its tables' end
+#: values beyond; a far horizon only costs time and memory.
+MAX_FINAL_TIME = 2100.0
+
+
+class CliError(Exception):
+    """Bad command-line input: reported as ``hubsd: error: ...`` with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``hubsd: error: ...``, exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        hint = f" (see `{self.prog} --help`)"
+        self.exit(2, f"{PROG}: error: {message}{hint}\n")
+
+
+# --------------------------------------------------------------------------------------------
+# parsing
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hubsd`` argument parser with its subcommands."""
+    from . import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description="System-dynamics model of AI automation in outsourcing and shared-services "
+        "hubs (models/hub.mdl, run through PySD).",
+        epilog="`hubsd COMMAND --help` describes each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run a hub under the baseline and the policy scenarios; NetCDF, figures, summary",
+        description="Run one hub under the baseline, each policy lever and their mix (all "
+        "scenarios of data/scenarios.yaml by default). Writes <hub>_scenarios.nc, PNG figures, "
+        "<hub>_summary.csv and hubsd-run.json into the output folder, prints a summary table "
+        "and the folder. Every input is checked before anything runs; the folder appears only "
+        "when complete.",
+    )
+    run.add_argument("--hub", default="krakow", help="hub file in data/hubs/ (default: krakow; "
+                     "`hubsd hubs` lists them)")
+    run.add_argument("--scenario", nargs="+", action="extend", metavar="NAME", dest="scenarios",
+                     help="scenarios to run, in this order (default: all of data/scenarios.yaml)")
+    run.add_argument("--set", action="append", metavar="NAME=VALUE", dest="sets", default=[],
+                     help="parameter override for every scenario, Python or Vensim name (wins "
+                     "over the scenario's own value); repeatable; `hubsd params` lists them")
+    run.add_argument("--out", metavar="DIR", help="output folder (default: outputs/run-<hub> "
+                     "in the current folder); replaced if it holds an earlier hubsd run")
+    run.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    run.add_argument("--final-time", metavar="YEAR", help="last simulated year (default: the "
+                     f"model's FINAL TIME; at most {MAX_FINAL_TIME:g})")
+    run.set_defaults(func=cmd_run)
+
+    params = sub.add_parser("params", help="print the parameter table",
+                            description="Print the exposed parameters with default, range, "
+                            "units and sector.")
+    params.add_argument("--markdown", action="store_true",
+                        help="Markdown with sources, as in models/parameters.md")
+    params.add_argument("--sector", metavar="SECTOR", help="only one sector's parameters")
+    params.set_defaults(func=cmd_params)
+
+    hubs = sub.add_parser("hubs", help="list the hubs with their description",
+                          description="List the hub parameter files in data/hubs/.")
+    hubs.set_defaults(func=cmd_hubs)
+
+    sectors = sub.add_parser("sectors", help="list sectors and their exogenous inputs",
+                             description="List the model's sectors (Vensim views) and the "
+                             "variables each needs from other sectors to run alone.")
+    sectors.set_defaults(func=cmd_sectors)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hubsd`` command line and return its exit status.
+
+    0 on success, 2 for bad input (one line ``hubsd: error: ...`` on stderr), 1 for a failure
+    while running, 130 when interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version or a usage error
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    from .hubs import HubError
+    from .parameters import ParameterError
+
+    try:
+        return args.func(args)
+    except (CliError, ParameterError, HubError) as exc:
+        _error(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # e.g. disk full while writing; nothing half-written is left
+        if isinstance(exc, BrokenPipeError):
+            return _broken_pipe()
+        _error(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return 1
+
+
+def _broken_pipe() -> int:
+    # e.g. `hubsd params | head`: the reader left; silence the flush at interpreter exit
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    except OSError:
+        pass
+    return 0
+
+
+def _error(message: str) -> None:
+    line = " ".join(str(message).split())  # always one line
+    print(f"{PROG}: error: {line}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# hubsd run: validation
+
+
+def parse_sets(items: Sequence[str]) -> dict[str, float]:
+    """``NAME=VALUE`` strings to validated parameter overrides by Python name.
+
+    Raises
+    ------
+    CliError, ParameterError
+        Without ``=``, an empty name, an unknown name (with a did-you-mean hint), a value that
+        is not a number, NaN or infinite, out of range, or one name given twice.
+    """
+    from .parameters import ParameterError, resolve_name, validate
+
+    out: dict[str, float] = {}
+    for item in items:
+        if "=" not in item:
+            raise CliError(f"--set {item!r} is not NAME=VALUE (for example "
+                           "--set local_multiplier=1.6)")
+        raw_name, raw_value = (s.strip() for s in item.split("=", 1))
+        if not raw_name:
+            raise CliError(f"--set {item!r} has no parameter name before '='")
+        try:
+            name = resolve_name(raw_name)
+        except ParameterError as exc:
+            raise CliError(f"--set {item!r}: {exc}") from None
+        try:
+            value = float(raw_value)
+        except ValueError:
+            raise CliError(f"--set {item!r}: value {raw_value!r} is not a number") from None
+        try:
+            checked = validate({name: value})
+        except ParameterError as exc:
+            raise CliError(f"--set {item!r}: {exc}") from None
+        if name in out:
+            raise CliError(f"--set gives parameter {name!r} twice")
+        out.update(checked)
+    return out
+
+
+def parse_final_time(text: str | None, initial_time: float) -> float | None:
+    """The ``--final-time`` value: a finite year after the initial time, at most 2100."""
+    if text is None:
+        return None
+    valid = f"give a year after the initial time {initial_time:g}, at most {MAX_FINAL_TIME:g}"
+    try:
+        value = float(text)
+    except ValueError:
+        raise CliError(f"--final-time {text!r} is not a number; {valid}") from None
+    if not math.isfinite(value) or not (initial_time < value <= MAX_FINAL_TIME):
+        raise CliError(f"--final-time {text!r} is out of range; {valid}")
+    return value
+
+
+def _scenario_names(requested: Sequence[str] | None) -> list[str]:
+    from .hubs import load_scenarios
+
+    known = list(load_scenarios())
+    if not requested:
+        return known
+    names = []
+    for name in requested:
+        if name not in names:  # a repeated name runs once
+            names.append(name)
+    return names
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_out_dir(out: str | os.PathLike) -> Path:
+    """The resolved output folder, or :class:`CliError` if it cannot or must not be used."""
+    if not str(out).strip():
+        raise CliError("--out is empty; give a folder path")
+    target = Path(out).expanduser().resolve()
+    cwd = Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        raise CliError(f"--out {str(out)!r} is the current folder or one above it; give a new "
+                       "folder (it is replaced as a whole)")
+    if target.exists():
+        if not target.is_dir():
+            raise CliError(f"--out {str(out)!r} exists and is not a folder")
+        if any(target.iterdir()) and not (target / MANIFEST).is_file():
+            raise CliError(f"--out {str(out)!r} exists and is not an earlier hubsd run folder "
+                           f"(no {MANIFEST}); give a new folder or remove it")
+    base = _nearest_existing(target.parent)
+    if not base.is_dir():
+        raise CliError(f"--out {str(out)!r}: {base} is not a folder")
+    try:  # can we create files there? (a probe that is removed at once)
+        fd, probe = tempfile.mkstemp(prefix=".hubsd-probe-", dir=base)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CliError(f"--out {str(out)!r}: cannot write in {base}: "
+                       f"{exc.strerror or exc}") from None
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# hubsd run: summary
+
+
+def summary_table(ds) -> pd.DataFrame:
+    """One row per scenario: hub jobs in :data:`SUMMARY_YEARS`, peaks, policy cost.
+
+    Hub jobs are ``total_hub_staff``; the peaks of ``displaced_hub_workers`` and
+    ``youth_unemployment_rate`` are taken from :data:`PEAK_FROM` on (the whole run if it ends
+    earlier); the policy cost is ``cumulative_policy_cost`` at the final time, in million EUR.
+    """
+    import numpy as np
+    import pandas as pd
+
+    time_ = ds["time"].values.astype(float)
+    start = PEAK_FROM if time_[-1] >= PEAK_FROM else time_[0]
+    late = ds.sel(time=ds["time"] >= start)
+    years = [y for y in SUMMARY_YEARS if time_[0] <= y <= time_[-1]]
+    rows = []
+    for scen in [str(s) for s in ds["scenario"].values]:
+        one = ds.sel(scenario=scen)
+        row: dict[str, object] = {"scenario": scen}
+        for year in years:
+            row[f"hub_jobs_{year}"] = float(one["total_hub_staff"].sel(time=year,
+                                                                       method="nearest"))
+        late_one = late.sel(scenario=scen)
+        for var, key in (("displaced_hub_workers", "peak_displaced"),
+                         ("youth_unemployment_rate", "peak_youth_unemployment")):
+            values = late_one[var].values.astype(float)
+            i = int(np.nanargmax(values))
+            row[key] = float(values[i])
+            row[f"{key}_year"] = float(late_one["time"].values[i])
+        row["cumulative_policy_cost_meur"] = float(one["cumulative_policy_cost"].values[-1]) / 1e6
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("scenario")
+    table.attrs["peak_from"] = float(start)
+    return table
+
+
+def format_summary(table, ds, title: str) -> str:
+    """The summary table as aligned text."""
+    end = float(ds["time"].values[-1])
+    headers = ["scenario"]
+    cells = [[scen] for scen in table.index]
+    year_cols = [c for c in table.columns if c.startswith("hub_jobs_")]
+    for col in year_cols:
+        headers.append(f"jobs {col.removeprefix('hub_jobs_')}")
+        for line, v in zip(cells, table[col], strict=True):
+            line.append(f"{v:,.0f}")
+    headers += ["peak displaced", "peak youth unemp.", "cost [M EUR]"]
+    for line, (_, r) in zip(cells, table.iterrows(), strict=True):
+        line.append(f"{r.peak_displaced:,.0f} ({r.peak_displaced_year:.0f})")
+        line.append(f"{100 * r.peak_youth_unemployment:.1f} % "
+                    f"({r.peak_youth_unemployment_year:.0f})")
+        line.append(f"{r.cumulative_policy_cost_meur:,.1f}")
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+
+    def fmt(parts):
+        return "  ".join(p.ljust(w) if i == 0 else p.rjust(w)
+                         for i, (p, w) in enumerate(zip(parts, widths, strict=True))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    lines = [title, fmt(headers), rule, *(fmt(c) for c in cells)]
+    lines += textwrap.wrap(f"jobs: total hub staff [Person]; peaks (year of the peak) from "
+                           f"{table.attrs['peak_from']:g} on: displaced hub workers [Person], "
+                           f"youth unemployment rate [%]; cost: cumulative policy cost to "
+                           f"{end:g}.", width=max(88, len(rule)))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# hubsd run
+
+
+def _remove_created(created: list[Path]) -> None:
+    for folder in reversed(created):
+        try:
+            folder.rmdir()  # only if still empty
+        except OSError:
+            break
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Rename the finished ``tmp`` folder to ``target``, replacing an earlier run folder."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        old.rmdir()
+        target.rename(old)
+    try:
+        tmp.rename(target)
+    except BaseException:
+        if old is not None:
+            old.rename(target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``hubsd run``: validate everything, run, write the folder atomically, print a summary."""
+    started = time.perf_counter()
+    import hubsd
+
+    from . import __version__
+    from .hubs import load_hub, scenario_parameters
+    from .model import load
+    from .parameters import ParameterError, validate
+    from .run import model_controls
+
+    # --- every check before anything runs or is written --------------------------------
+    hub_def = load_hub(args.hub)  # HubError names the known hubs
+    hub = hub_def["hub"]
+    scenarios = _scenario_names(args.scenarios)
+    per_scenario = scenario_parameters(hub_def, scenarios)  # HubError for an unknown one
+    overrides = parse_sets(args.sets)
+    for name, params in per_scenario.items():
+        try:
+            validate({**params, **overrides})
+        except ParameterError as exc:
+            raise CliError(f"scenario {name!r} with the --set values: {exc}") from None
+    controls = model_controls(load())
+    final_time = parse_final_time(args.final_time, controls["initial_time"])
+    target = check_out_dir(args.out if args.out is not None else Path("outputs") / f"run-{hub}")
+
+    # --- run ---------------------------------------------------------------------------------
+    print(f"Running {hub_def['name']} ({hub}): {', '.join(scenarios)} ...", file=sys.stderr)
+    ds = hubsd.run_scenarios(hub, scenarios, overrides, final_time=final_time)
+    ds.attrs["hub_name"] = hub_def["name"]
+    ds.attrs["command"] = shlex.join([PROG, *args.argv])
+    table = summary_table(ds)
+    title = (f"{hub_def['name']} ({hub}), {len(scenarios)} scenario(s), "
+             f"{float(ds['time'].values[0]):g}-{float(ds['time'].values[-1]):g}"
+             + (f", --set {' '.join(f'{k}={v:g}' for k, v in overrides.items())}"
+                if overrides else ""))
+    text = format_summary(table, ds, title)
+
+    # --- write into a temporary folder beside the target, then rename into place --------
+    created: list[Path] = []
+    missing = target.parent
+    while not missing.exists():
+        created.append(missing)
+        missing = missing.parent
+    created.reverse()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+        files = [hubsd.save(ds, tmp / f"{hub}_scenarios.nc")]
+        if not args.no_figures:
+            from .plots import save_figures
+
+            files += save_figures(ds, tmp, prefix=f"{hub}_")
+        csv = tmp / f"{hub}_summary.csv"
+        table.to_csv(csv, float_format="%.6g")
+        files.append(csv)
+        wall = time.perf_counter() - started
+        manifest = {
+            "command": ds.attrs["command"],
+            "hub": hub,
+            "hub_name": hub_def["name"],
+            "scenarios": scenarios,
+            "set": overrides,
+            "final_time": float(ds["time"].values[-1]),
+            "files": [p.name for p in files],
+            "hubsd_version": __version__,
+            "pysd_version": ds.attrs.get("pysd_version"),
+            "model_sha256": ds.attrs.get("model_sha256"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "wall_time_s": round(wall, 2),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        _install(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not target.exists():
+            _remove_created(created)
+        raise
+
+    print(text)
+    print()
+    print("Files: " + ", ".join(p.name for p in files) + f", {MANIFEST}")
+    print(f"Wall time: {time.perf_counter() - started:.1f} s")
+    print(f"Output folder: {target}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# hubsd params / hubs / sectors
+
+
+def _sector_key(name: str) -> str:
+    return "_".join(str(name).strip().lower().replace("_", " ").split())
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    """``hubsd params``: the parameter table as text or Markdown."""
+    import pandas as pd
+
+    from .parameters import table, to_markdown
+
+    tab = table()
+    if args.sector is not None:
+        known = sorted(set(tab["sector"]))
+        keys = {_sector_key(s): s for s in known}
+        if _sector_key(args.sector) not in keys:
+            raise CliError(f"unknown sector {args.sector!r}; sectors with parameters: "
+                           f"{', '.join(known)}")
+        sector = keys[_sector_key(args.sector)]
+    else:
+        sector = None
+    if args.markdown:
+        lines = to_markdown().splitlines()
+        if sector is not None:  # keep the header, filter the rows by their sector cell
+            header = [ln for ln in lines if not ln.startswith("| `")]
+            rows = [ln for ln in lines if ln.startswith("| `")
+                    and ln.split("|")[7].strip() == sector]
+            lines = header + rows
+        print("\n".join(lines))
+        return 0
+    if sector is not None:
+        tab = tab[tab["sector"] == sector]
+    tab = tab.sort_values(["sector"], kind="stable")
+    show = tab[["default", "low", "high", "units", "sector"]].copy()
+    for col in ("default", "low", "high"):
+        show[col] = show[col].map(lambda v: f"{v:g}")
+    with pd.option_context("display.width", 200, "display.max_rows", None):
+        print(show.to_string())
+    print(f"\n{len(show)} parameters. `hubsd params --markdown` adds Vensim names and sources.")
+    return 0
+
+
+def cmd_hubs(args: argparse.Namespace) -> int:
+    """``hubsd hubs``: every hub file with its name and description."""
+    from .hubs import HUBS_DIR, HubError, available, load_hub
+    from .parameters import ParameterError
+
+    hubs = available()
+    if not hubs:
+        print(f"no hub files in {HUBS_DIR}")
+        return 1
+    status = 0
+    for hub in hubs:
+        try:
+            info = load_hub(hub)
+        except (HubError, ParameterError) as exc:
+            print(f"{hub}: INVALID: {' '.join(str(exc).split())}")
+            status = 1
+            continue
+        print(f"{hub}: {info['name']} ({len(info['parameters'])} parameters set)")
+        for line in textwrap.wrap(" ".join(info["description"].split()), width=88):
+            print(f"    {line}")
+    return status
+
+
+def cmd_sectors(args: argparse.Namespace) -> int:
+    """``hubsd sectors``: the sectors and the inputs each takes from the others."""
+    import hubsd
+
+    for sector in hubsd.sectors():
+        inputs = hubsd.sector_inputs(sector)
+        print(f"{sector}: {len(inputs)} exogenous input(s)")
+        text = ", ".join(inputs) if inputs else "(none)"
+        for line in textwrap.wrap(text, width=88):
+            print(f"    {line}")
+    return 0
+
+
+if __name__ == "__main__":  # python -m hubsd.cli
+    sys.exit(main())
