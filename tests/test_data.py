@@ -67,7 +67,9 @@ def test_bad_files_are_refused_with_line_and_reason(fixture, message):
 def test_duplicate_across_files(tmp_path):
     copy = tmp_path / "again.csv"
     copy.write_text(data.OBSERVED.read_text(encoding="utf-8"), encoding="utf-8")
-    with pytest.raises(DataError, match="again.csv, line 2: duplicate of .*hub_figures.csv, line 2"):
+    with pytest.raises(
+        DataError, match="again.csv, line 2: duplicate of .*hub_figures.csv, line 2"
+    ):
         load_observations([data.OBSERVED, copy])
 
 

@@ -31,8 +31,11 @@ def no_model_run(monkeypatch):
 
 
 def test_unknown_parameter_suggests_a_name():
-    with pytest.raises(ParameterError, match=r"unknown parameter 'bass_imitation'.*"
-                                             r"did you mean 'bass_imitation_coefficient'"):
+    with pytest.raises(
+        ParameterError,
+        match=r"unknown parameter 'bass_imitation'.*"
+        r"did you mean 'bass_imitation_coefficient'",
+    ):
         validate({"bass_imitation": 0.3})
 
 
@@ -93,7 +96,9 @@ def test_bad_control_values(no_model_run, kwargs, message):
 
 
 def test_unknown_hub_lists_known_ones(no_model_run):
-    with pytest.raises(HubError, match=r"unknown hub 'krakov'; did you mean 'krakow'\?.*Known hubs"):
+    with pytest.raises(
+        HubError, match=r"unknown hub 'krakov'; did you mean 'krakow'\?\. Known hubs: krakow"
+    ):
         hubsd.run(hub="krakov")
 
 
@@ -114,8 +119,11 @@ def _hub_dir(tmp_path: Path, fixture: str) -> Path:
     [
         ("bad_hub_malformed.yaml", HubError, r"malformed YAML in .*testhub.yaml line \d+"),
         ("bad_hub_no_source.yaml", HubError, "parameter 'local_multiplier' lacks source"),
-        ("bad_hub_unknown_param.yaml", ParameterError,
-         r"testhub.yaml: unknown parameter 'local_multiplyer'; did you mean"),
+        (
+            "bad_hub_unknown_param.yaml",
+            ParameterError,
+            r"testhub.yaml: unknown parameter 'local_multiplyer'; did you mean",
+        ),
         ("bad_hub_out_of_range.yaml", ParameterError, r"testhub.yaml: .*outside its range"),
         ("bad_hub_not_mapping.yaml", HubError, "must be a mapping"),
     ],

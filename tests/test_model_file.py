@@ -49,9 +49,7 @@ def test_sketch_has_one_view_per_sector_group():
 
 
 def test_sectors_are_the_views():
-    assert hubsd.sectors() == sorted(
-        n.lower().replace(" ", "_") for n in mdlfile.parse_views(TEXT)
-    )
+    assert hubsd.sectors() == sorted(n.lower().replace(" ", "_") for n in mdlfile.parse_views(TEXT))
 
 
 def test_every_model_variable_belongs_to_a_sector(doc):

@@ -16,7 +16,11 @@ def test_perfect_fit():
 def test_pure_bias_is_all_U_M():
     a = np.array([1.0, 2.0, 3.0, 4.0])
     t = theil(a + 2, a)
-    assert t["U_M"] == pytest.approx(1) and t["U_S"] == pytest.approx(0) and t["U_C"] == pytest.approx(0)
+    assert (
+        t["U_M"] == pytest.approx(1)
+        and t["U_S"] == pytest.approx(0)
+        and t["U_C"] == pytest.approx(0)
+    )
     assert rmse(a + 2, a) == pytest.approx(2)
 
 

@@ -5,8 +5,10 @@ The model is ``models/hub.mdl`` (Vensim), run through PySD. Start with :func:`hu
 
 __version__ = "0.1.0"
 
-from .hubs import HubError, available as available_hubs, load_hub  # noqa: E402
-from .parameters import ParameterError, table as parameter_table, validate  # noqa: E402
+from .hubs import HubError, load_hub  # noqa: E402
+from .hubs import available as available_hubs
+from .parameters import ParameterError, validate  # noqa: E402
+from .parameters import table as parameter_table
 from .run import KEY_OUTPUTS, run, run_scenarios, run_sector, save, sector_inputs, sectors  # noqa: E402
 
 __all__ = [

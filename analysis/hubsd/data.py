@@ -94,7 +94,7 @@ def _read_rows(path: Path) -> list[tuple[int, dict]]:
                 continue
             if len(record) != len(header):
                 _fail(path, line, f"{len(record)} fields, expected {len(header)}")
-            rows.append((line, dict(zip(header, (c.strip() for c in record)))))
+            rows.append((line, dict(zip(header, (c.strip() for c in record), strict=False))))
     except csv.Error as exc:
         _fail(path, reader.line_num, f"malformed CSV: {exc}")
     return rows
@@ -120,8 +120,12 @@ def _check_row(path, line: int, row: dict) -> dict:
         _fail(path, line, f"value {row['value']!r} must be a finite number")
     low, high = UNITS[row["unit"]]
     if not (low <= value <= high):
-        _fail(path, line, f"value {value:g} outside the plausible range [{low:g}, {high:g}] "
-                          f"for unit {row['unit']!r}")
+        _fail(
+            path,
+            line,
+            f"value {value:g} outside the plausible range [{low:g}, {high:g}] "
+            f"for unit {row['unit']!r}",
+        )
     if row["year"]:
         try:
             year = int(row["year"])
@@ -168,8 +172,12 @@ def load_observations(paths: Iterable[str | Path] | str | Path | None = None) ->
             rec = _check_row(path, line, row)
             key = (rec["region"].lower(), rec["series"], rec["year"], rec["kind"])
             if key in seen:
-                _fail(path, line, f"duplicate of {seen[key]} ({rec['region']}, {rec['series']}, "
-                                  f"{rec['year']}, {rec['kind']})")
+                _fail(
+                    path,
+                    line,
+                    f"duplicate of {seen[key]} ({rec['region']}, {rec['series']}, "
+                    f"{rec['year']}, {rec['kind']})",
+                )
             seen[key] = f"{path}, line {line}"
             records.append(rec)
     df = pd.DataFrame.from_records(records, columns=COLUMNS + ["file", "line"])
@@ -177,8 +185,12 @@ def load_observations(paths: Iterable[str | Path] | str | Path | None = None) ->
     return df
 
 
-def series(region: str, name: str, obs: pd.DataFrame | None = None,
-           kinds: Iterable[str] = ("observed", "approximate")):
+def series(
+    region: str,
+    name: str,
+    obs: pd.DataFrame | None = None,
+    kinds: Iterable[str] = ("observed", "approximate"),
+):
     """One series as an ``xarray.DataArray`` along ``year``, with its sources in ``attrs``.
 
     Raises
@@ -189,20 +201,30 @@ def series(region: str, name: str, obs: pd.DataFrame | None = None,
     import xarray as xr
 
     obs = load_observations() if obs is None else obs
-    sel = obs[(obs.region.str.lower() == region.lower()) & (obs.series == name)
-              & obs.kind.isin(list(kinds))].sort_values("year")
+    sel = obs[
+        (obs.region.str.lower() == region.lower())
+        & (obs.series == name)
+        & obs.kind.isin(list(kinds))
+    ].sort_values("year")
     if sel.empty:
         have = sorted(obs[obs.region.str.lower() == region.lower()].series.unique())
-        raise DataError(f"no {name!r} figures of kind {sorted(kinds)} for {region!r}; "
-                        f"it has: {', '.join(have) or 'nothing'}")
-    da = xr.DataArray(sel.value.to_numpy(float), coords={"year": sel.year.to_numpy(int)},
-                      dims="year", name=name)
+        raise DataError(
+            f"no {name!r} figures of kind {sorted(kinds)} for {region!r}; "
+            f"it has: {', '.join(have) or 'nothing'}"
+        )
+    da = xr.DataArray(
+        sel.value.to_numpy(float), coords={"year": sel.year.to_numpy(int)}, dims="year", name=name
+    )
     da.attrs = {
         "units": sel.unit.iloc[0],
         "region": region,
         "kind": ", ".join(sel.kind),
         "bound": ", ".join(b or "-" for b in sel.bound),
-        "sources": " | ".join(f"{y}: {t} <{a}>: {s}" for y, t, a, s in
-                              zip(sel.year, sel.source_title, sel.source_address, sel.says)),
+        "sources": " | ".join(
+            f"{y}: {t} <{a}>: {s}"
+            for y, t, a, s in zip(
+                sel.year, sel.source_title, sel.source_address, sel.says, strict=False
+            )
+        ),
     }
     return da

@@ -62,7 +62,7 @@ def hub_file(hub: str, hubs_dir: Path = HUBS_DIR) -> Path:
         hint = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
         msg = f"unknown hub {hub!r}"
         msg += f"; did you mean {hint[0]!r}?" if hint else ""
-        raise HubError(f"{msg} Known hubs: {', '.join(known)}")
+        raise HubError(f"{msg}. Known hubs: {', '.join(known)}")
     return Path(hubs_dir) / f"{key}.yaml"
 
 
@@ -103,9 +103,10 @@ def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
         "name": str(doc.get("name", path.stem)),
         "description": str(doc.get("description", "")),
         "parameters": checked,
-        "sources": {k: sources[n] for n, k in zip(values, checked)},
-        "scenarios": {k: validate(_check_mapping(v, f"{path}: scenario {k!r}"))
-                      for k, v in scen.items()},
+        "sources": {k: sources[n] for n, k in zip(values, checked, strict=False)},
+        "scenarios": {
+            k: validate(_check_mapping(v, f"{path}: scenario {k!r}")) for k, v in scen.items()
+        },
         "file": str(path),
     }
 
@@ -133,6 +134,6 @@ def scenario_parameters(hub: dict, names: list[str] | None = None) -> dict[str, 
         if name not in scenarios:
             hint = difflib.get_close_matches(name, list(scenarios), n=1, cutoff=0.5)
             msg = f"unknown scenario {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-            raise HubError(f"{msg} Known scenarios: {', '.join(scenarios)}")
+            raise HubError(f"{msg}. Known scenarios: {', '.join(scenarios)}")
         out[name] = {**scenarios[name]["parameters"], **hub["scenarios"].get(name, {})}
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,7 @@ KEY_OUTPUTS = [
 def _model_info(mdl: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     model = load(mdl)
     doc = model.doc.set_index("Py Name")
-    names = {py: real for py, real in zip(doc.index, doc["Real Name"])}
+    names = {py: real for py, real in zip(doc.index, doc["Real Name"], strict=False)}
     return doc, names
 
 
@@ -63,7 +63,9 @@ def available_outputs(mdl: str | Path = DEFAULT_MODEL) -> list[str]:
     return sorted(n for n in keep.index if n not in {"time"})
 
 
-def check_outputs(outputs: Iterable[str] | str | None, mdl: str | Path = DEFAULT_MODEL) -> list[str]:
+def check_outputs(
+    outputs: Iterable[str] | str | None, mdl: str | Path = DEFAULT_MODEL
+) -> list[str]:
     """Validate requested output names (Python or Vensim spelling); ``"all"`` means every one."""
     allowed = available_outputs(mdl)
     if outputs is None:
@@ -93,8 +95,10 @@ def check_outputs(outputs: Iterable[str] | str | None, mdl: str | Path = DEFAULT
 def model_controls(model) -> dict[str, float]:
     """The model file's INITIAL TIME, FINAL TIME, TIME STEP and SAVEPER [Year]."""
     ctrl = model.components._control_vars
-    return {k: float(ctrl[k]() if callable(ctrl[k]) else ctrl[k])
-            for k in ("initial_time", "final_time", "time_step", "saveper")}
+    return {
+        k: float(ctrl[k]() if callable(ctrl[k]) else ctrl[k])
+        for k in ("initial_time", "final_time", "time_step", "saveper")
+    }
 
 
 def _control(time_step, final_time, saveper, model) -> dict[str, float]:
@@ -112,8 +116,7 @@ def _control(time_step, final_time, saveper, model) -> dict[str, float]:
         raise ParameterError("time_step and saveper must be positive")
     if ctrl["final_time"] <= ctrl["initial_time"]:
         raise ParameterError(
-            f"final_time {ctrl['final_time']:g} must be after initial_time "
-            f"{ctrl['initial_time']:g}"
+            f"final_time {ctrl['final_time']:g} must be after initial_time {ctrl['initial_time']:g}"
         )
     ratio = ctrl["saveper"] / ctrl["time_step"]
     if abs(ratio - round(ratio)) > 1e-9:
@@ -215,12 +218,14 @@ def run(
             "model_sha256": file_hash(mdl),
             "hubsd_version": __version__,
             "pysd_version": model.components.__pysd_version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     )
     bad = [v for v in outputs if not np.all(np.isfinite(ds[v].values))]
     if bad:
-        warnings.warn(f"non-finite values in outputs: {', '.join(bad)}", RuntimeWarning)
+        warnings.warn(
+            f"non-finite values in outputs: {', '.join(bad)}", RuntimeWarning, stacklevel=2
+        )
     return ds
 
 
@@ -242,11 +247,12 @@ def run_scenarios(
     for overrides in per_scenario.values():  # all checks before any run
         validate({**overrides, **checked})
     runs = []
-    for name, overrides in per_scenario.items():
+    for _name, overrides in per_scenario.items():
         ds = run(hub, {**overrides, **checked}, outputs, **kwargs)
         runs.append(ds.assign_attrs(parameters=None))
-    out = xr.concat(runs, dim=pd.Index(list(per_scenario), name="scenario"),
-                    combine_attrs="drop_conflicts")
+    out = xr.concat(
+        runs, dim=pd.Index(list(per_scenario), name="scenario"), combine_attrs="drop_conflicts"
+    )
     out.attrs.pop("parameters", None)
     out.attrs["scenario_parameters"] = json.dumps(per_scenario, sort_keys=True)
     out.attrs["common_parameters"] = json.dumps(checked, sort_keys=True)
@@ -329,8 +335,9 @@ def run_sector(
             return_timestamps=exogenous["time"].values,
         )
     ds = _to_dataset(df, own_outputs, names, doc)
-    ds.attrs.update({"sector": module, "hub": hub or "model defaults",
-                     "exogenous": ", ".join(inputs)})
+    ds.attrs.update(
+        {"sector": module, "hub": hub or "model defaults", "exogenous": ", ".join(inputs)}
+    )
     return ds
 
 

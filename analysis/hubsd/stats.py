@@ -64,5 +64,10 @@ def theil(simulated, actual) -> dict[str, float]:
 def fit_statistics(simulated, actual) -> dict[str, float]:
     """RMSE, MAPE, R² and Theil's U_M, U_S, U_C of one series, plus the number of points."""
     s, a = _pairs(simulated, actual)
-    return {"n": int(s.size), "rmse": rmse(s, a), "mape": mape(s, a), "r2": r_squared(s, a),
-            **{k: v for k, v in theil(s, a).items() if k != "mse"}}
+    return {
+        "n": int(s.size),
+        "rmse": rmse(s, a),
+        "mape": mape(s, a),
+        "r2": r_squared(s, a),
+        **{k: v for k, v in theil(s, a).items() if k != "mse"},
+    }
