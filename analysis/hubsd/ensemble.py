@@ -536,7 +536,8 @@ def _pulse(t, start, width):
     return 1 if start - SMALL_VENSIM <= t < start + width else 0
 
 
-def _pulse_train(t, start, width, repeat_time, end):
+def _pulse_train(t, start, repeat_time, width, end):
+    # argument order of PySD's pulse_train call: start, repeat time, width, end
     if not any(_isarr(v) for v in (start, width, repeat_time, end)):
         if repeat_time == 0:
             return _pulse(t, start, width)
@@ -811,7 +812,8 @@ class EnsembleModel:
                     "description": node.doc,
                 }
             )
-        return pd.DataFrame(rows).set_index("name")
+        cols = ["name", "model_name", "default", "low", "high", "units", "description"]
+        return pd.DataFrame(rows, columns=cols).set_index("name")
 
     def resolve_name(self, name: str, what: str = "parameter") -> str:
         """Python name of a variable given either spelling (``a_b`` or Vensim ``A b``)."""
@@ -1196,7 +1198,7 @@ def _generate(model: EnsembleModel, outputs: tuple) -> _Program:
                 "saveper": "saveper",
             }[n]
             lines.append(f"{ind}{_var(n)} = {src}")
-    lines.append(f"{ind}t = t0")
+    lines.append(f"{ind}t = np.float64(t0)  # numpy scalars: x / 0 is inf, as for arrays")
     lines.append(f"{ind}half_dt = dt / 2")
     lines.append(f"{ind}# initial values at INITIAL TIME")
     for n in init_order:
@@ -1326,7 +1328,7 @@ def _run_chunk(
     n = len(next(iter(varied.values()))) if varied else 1
     if out is None:
         out = np.empty((len(job.outputs), len(job.save_steps), n))
-    P = {k: job.values[k] for k in prog.params}
+    P = {k: np.float64(job.values[k]) for k in prog.params}
     P.update({k: v for k, v in varied.items() if k in P})
     c = job.ctrl
     with np.errstate(all="ignore"):
