@@ -1,0 +1,214 @@
+"""Speed and memory of the vectorised ensemble runner against a loop of PySD runs (issue 5).
+
+Usage::
+
+    python benchmarks/bench_ensemble.py [--members 10000] [--repeats 5] [--pysd-runs 3]
+                                        [--large 100000] [--workers W] [--chunk-size C]
+
+Everything is measured side by side in one process, on the full hub model (``models/hub.mdl``,
+2005-2045, TIME STEP 1/32, 1280 Euler steps), with every exposed parameter drawn uniformly in
+its range for every member, and ``hubsd.KEY_OUTPUTS`` (22 outputs) kept every SAVEPER (0.25):
+
+1. ``compile_model().run(params)`` for ``--members`` members (default 10,000), with the
+   default chunking and worker processes (all usable cores); ``--repeats`` times.
+2. Interleaved with each repeat, ``--pysd-runs`` calls of ``hubsd.run`` (PySD, fast table
+   functions) with the parameters of the first members of the ensemble; their results are
+   also the equivalence check (largest relative difference, over the series' scale).
+3. With ``--large N``, one run of N members (default 100,000) in chunks: time, peak memory of
+   this process and of the worker processes, and the size of the result.
+
+Prints medians (the number to quote), min and max; the ensemble time per member; the ratio of
+the PySD median per run to the ensemble time per member; peak resident memory; and PASS/FAIL
+against the targets: 10,000 members in at most 3 s, and at least 1,000x faster per member
+than PySD. The exit status is 0 when both pass. The machine may be shared: a max far above
+the median means something else was running, so run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))  # run from a clone
+
+import numpy as np  # noqa: E402
+
+import hubsd  # noqa: E402
+from hubsd.ensemble import compile_model  # noqa: E402
+from hubsd.model import DEFAULT_MODEL, file_hash  # noqa: E402
+
+TARGET_S = 3.0
+TARGET_RATIO = 1000.0
+
+
+def _stats(times: list[float]) -> str:
+    return (
+        f"median {statistics.median(times):7.3f} s   min {min(times):7.3f} s   "
+        f"max {max(times):7.3f} s   (n={len(times)})"
+    )
+
+
+def _machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    import pysd
+
+    return "\n".join(
+        [
+            f"machine : {platform.system()} {platform.release()} {platform.machine()}, {cpu}",
+            f"cores   : {os.cpu_count()} logical, {usable} usable by this process",
+            f"python  : {platform.python_version()}   pysd {pysd.__version__}   "
+            f"numpy {np.__version__}   hubsd {hubsd.__version__}",
+        ]
+    )
+
+
+def _peak_mb() -> tuple[float, float]:
+    """Peak resident memory of this process and of its largest child (MiB)."""
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return me, kids
+
+
+def draw(n: int, seed: int) -> dict[str, np.ndarray]:
+    tab = hubsd.parameter_table()
+    rng = np.random.default_rng(seed)
+    return {name: rng.uniform(row.low, row.high, n) for name, row in tab.iterrows()}
+
+
+def rel_diff(ens, ref, member: int) -> float:
+    """Largest |ensemble - PySD| over the scale of the series.
+
+    ``people_accounting_error`` is a round-off residual (people minus people): its scale is
+    the sum of the people stocks among the outputs.
+    """
+    worst = 0.0
+    people = sum(
+        np.abs(ref[o].values)
+        for o in ref.data_vars
+        if ref[o].attrs.get("units") == "Person" and o != "people_accounting_error"
+    )
+    for o in ref.data_vars:
+        series = people if o == "people_accounting_error" else ref[o].values
+        scale = float(np.max(np.abs(series)))
+        diff = float(np.max(np.abs(ens[o].values[member] - ref[o].values)))
+        worst = max(worst, diff / scale if scale > 0 else diff)
+    return worst
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5, help="ensemble runs (5)")
+    parser.add_argument("--pysd-runs", type=int, default=3, help="hubsd.run calls per repeat")
+    parser.add_argument(
+        "--large",
+        type=int,
+        nargs="?",
+        const=100_000,
+        default=0,
+        help="also run this many members once (100,000 if no number)",
+    )
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--chunk-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args(argv)
+    if args.members < 1 or args.repeats < 1 or args.pysd_runs < 1:
+        parser.error("members, repeats and pysd-runs must be at least 1")
+
+    print(_machine())
+    setup = time.perf_counter()
+    model = compile_model()
+    outputs = list(hubsd.KEY_OUTPUTS)
+    params = draw(args.members, args.seed)
+    kwargs = {"workers": args.workers, "chunk_size": args.chunk_size}
+    model.run({k: v[:50] for k, v in params.items()}, outputs, workers=1)  # warm-up
+    hubsd.run(None, None, outputs)  # warm-up: translation cache, parameter table
+    ctrl = model.controls
+    steps = round((ctrl["final_time"] - ctrl["initial_time"]) / ctrl["time_step"])
+    print(
+        f"model   : models/hub.mdl, {len(params)} parameters varied per member, "
+        f"{ctrl['initial_time']:g}-{ctrl['final_time']:g}, time step {ctrl['time_step']:g} "
+        f"({steps} steps), {len(outputs)} outputs every {ctrl['saveper']:g}"
+    )
+    print(f"setup (compile, warm-up): {time.perf_counter() - setup:.2f} s, not counted\n")
+
+    ens_times, pysd_times, worst, changed = [], [], 0.0, 0
+    ds = None
+    for _ in range(args.repeats):
+        model = compile_model()  # cached; recompiled only if models/hub.mdl was edited
+        start = time.perf_counter()
+        ds = model.run(params, outputs, **kwargs)
+        ens_times.append(time.perf_counter() - start)
+        refs = []
+        for i in range(args.pysd_runs):
+            member = {k: float(v[i]) for k, v in params.items()}
+            start = time.perf_counter()
+            refs.append(hubsd.run(None, member, outputs))
+            pysd_times.append(time.perf_counter() - start)
+        if file_hash(DEFAULT_MODEL) != model.sha256:  # edited under us: compare no versions
+            changed += 1
+            continue
+        worst = max([worst] + [rel_diff(ds, ref, i) for i, ref in enumerate(refs)])
+    n = args.members
+    print(f"ensemble, {n} members          {_stats(ens_times)}")
+    print(f"hubsd.run (PySD), one member   {_stats(pysd_times)}")
+    per_member = statistics.median(ens_times) / n
+    ratio = statistics.median(pysd_times) / per_member
+    me, kids = _peak_mb()
+    print(
+        f"ensemble per member: {per_member * 1e6:.1f} us; result "
+        f"{ds.nbytes / 2**20:.0f} MiB ({len(outputs)} outputs x {ds.sizes['time']} times x "
+        f"{n} members)"
+    )
+    print(
+        f"largest relative difference ensemble vs hubsd.run: {worst:.1e} "
+        f"({args.pysd_runs} members, {len(outputs)} outputs)"
+        + (f"; {changed} repeats skipped, models/hub.mdl was edited meanwhile" if changed else "")
+    )
+    print(f"peak memory: this process {me:.0f} MiB, largest worker {kids:.0f} MiB")
+
+    if args.large:
+        big = draw(args.large, args.seed + 1)
+        start = time.perf_counter()
+        res = model.run(big, outputs, **kwargs)
+        took = time.perf_counter() - start
+        me, kids = _peak_mb()
+        print(
+            f"\nlarge ensemble, {args.large} members: {took:.2f} s "
+            f"({took / args.large * 1e6:.1f} us per member); result "
+            f"{res.nbytes / 2**30:.2f} GiB; peak memory: this process {me / 1024:.2f} GiB, "
+            f"largest worker {kids / 1024:.2f} GiB"
+        )
+        del res, big
+
+    print(f"\nratio PySD per run / ensemble per member (medians): {ratio:,.0f}x")
+    med = statistics.median(ens_times)
+    ok_time = med <= TARGET_S * n / 10_000
+    ok_ratio = ratio >= TARGET_RATIO
+    print(
+        f"{'PASS' if ok_time else 'FAIL'}: {n} members median {med:.2f} s vs target "
+        f"{TARGET_S * n / 10_000:g} s"
+    )
+    print(
+        f"{'PASS' if ok_ratio else 'FAIL'}: {ratio:,.0f}x faster per member vs target "
+        f"{TARGET_RATIO:,.0f}x"
+    )
+    return 0 if ok_time and ok_ratio else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
