@@ -281,3 +281,25 @@ def test_ensemble_module_is_exported():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compile_model()
+
+
+def test_dask_local_cluster_gives_identical_results():
+    pytest.importorskip("dask.distributed")
+    params = random_params(DEFAULT_MODEL, 12, seed=3)
+    model = compile_model()
+    local = model.run(params, ["junior_staff", "youth_unemployment_rate"], chunk_size=5, workers=1)
+    on_dask = model.run(
+        params, ["junior_staff", "youth_unemployment_rate"], chunk_size=5, scheduler="dask"
+    )
+    xr.testing.assert_identical(on_dask.drop_attrs(), local.drop_attrs())
+
+
+def test_dask_client_is_used_as_given():
+    distributed = pytest.importorskip("dask.distributed")
+    params = {"layoff_time": np.linspace(0.3, 0.9, 6)}
+    model = compile_model()
+    local = model.run(params, ["mid_staff"], chunk_size=2, workers=1)
+    with distributed.Client(processes=False, dashboard_address=None) as client:
+        on_dask = model.run(params, ["mid_staff"], chunk_size=2, scheduler=client)
+        assert client.status == "running"  # not closed by the run
+    xr.testing.assert_identical(on_dask.drop_attrs(), local.drop_attrs())
