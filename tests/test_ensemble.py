@@ -276,11 +276,12 @@ def test_non_finite_outputs_warn(tmp_path):
         compile_model(path).run(None, ["x"])
 
 
-def test_ensemble_module_is_exported():
-    assert hubsd.ensemble is ensemble
+def test_compiling_the_hub_model_warns_nothing_and_is_cached():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        compile_model()
+        model = compile_model()
+    assert compile_model(DEFAULT_MODEL) is model
+    assert ensemble.compile_model is compile_model
 
 
 def test_dask_local_cluster_gives_identical_results():

@@ -1410,8 +1410,14 @@ def _run_local(model, job, varied, bounds, nworkers, prog, nsamp) -> np.ndarray:
     result = np.frombuffer(buffer, dtype=float, count=int(np.prod(shape))).reshape(shape)
     _FORKED.update(model=model, job=job, varied=varied, result=result, prog=prog)
     try:
-        with ProcessPoolExecutor(max_workers=nworkers, mp_context=mp.get_context("fork")) as pool:
-            for future in [pool.submit(_forked_chunk, lo, hi) for lo, hi in bounds]:
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns about fork() in a process with threads (e.g. after a dask
+            # client); the workers only run numpy on inherited data and take no locks.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pool = ProcessPoolExecutor(max_workers=nworkers, mp_context=mp.get_context("fork"))
+            futures = [pool.submit(_forked_chunk, lo, hi) for lo, hi in bounds]
+        with pool:
+            for future in futures:
                 future.result()
     finally:
         _FORKED.clear()
