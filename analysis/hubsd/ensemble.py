@@ -17,6 +17,10 @@ operation, so each member equals a PySD run with the same parameters to round-of
   DELAY1/DELAY3 (+I), INITIAL), as PySD's ``initialize_order`` does.
 * SMOOTH of order k keeps k states, ``ddt = (targets - state) * k / T``; DELAY of order k keeps
   k states of value x delay time, output ``state[-1] / T``, ``ddt = (inflows - outflows) * k``.
+  PySD quirk, reproduced: a SMOOTH whose initial value is an integer literal (``SMOOTHI(x, T,
+  1)``) is stored in an int array, so the first step's input is truncated to an integer
+  (``SMOOTHI(x, T, 1.0)`` is not affected). PySD lowers a DELAY's order when order x TIME STEP
+  exceeds the delay time; the engine refuses such runs instead.
 * STEP: ``value * (t + dt/2 > tstep)``; RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ (``|den| < 1e-6``),
   QUANTUM/MODULO/INTEGER as in PySD; tables are piecewise linear with the end values held
   outside the x range (:func:`numpy.interp`, as :class:`hubsd.model.FastLookups`).
