@@ -5,6 +5,7 @@ The model is ``models/hub.mdl`` (Vensim), run through PySD. Start with :func:`hu
 
 __version__ = "0.1.0"
 
+from .ensemble import compile_model  # noqa: E402
 from .hubs import HubError, load_hub  # noqa: E402
 from .hubs import available as available_hubs
 from .parameters import ParameterError, validate  # noqa: E402
@@ -16,6 +17,7 @@ __all__ = [
     "KEY_OUTPUTS",
     "ParameterError",
     "available_hubs",
+    "compile_model",
     "load_hub",
     "parameter_table",
     "run",

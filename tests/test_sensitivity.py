@@ -1,0 +1,89 @@
+"""Global sensitivity (SALib on the ensemble engine): indices that must come out right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hubsd import sensitivity as sens
+from hubsd.parameters import ParameterError
+
+PARAMS = [
+    "automatable_junior_share",
+    "mature_hub_growth_rate",
+    "local_multiplier",
+    "cost_per_trainee",  # no effect without a reskilling programme: index must be ~0
+]
+
+
+@pytest.fixture(scope="module")
+def sobol_idx():
+    return sens.sobol(["junior_staff@2040", "local_service_jobs@2040"], PARAMS, n=256, seed=3)
+
+
+def test_sobol_ranks_known_drivers(sobol_idx):
+    st = sobol_idx.ST.sel(metric="junior_staff@2040").to_series()
+    assert st.idxmax() in {"automatable_junior_share", "mature_hub_growth_rate"}
+    assert st["cost_per_trainee"] == pytest.approx(0, abs=1e-9)
+    assert sobol_idx.S1.sel(parameter="cost_per_trainee").values == pytest.approx(0, abs=1e-9)
+    # local services depend on the multiplier, junior staff do only weakly
+    ls = sobol_idx.ST.sel(metric="local_service_jobs@2040").to_series()
+    assert ls["local_multiplier"] > 0.2
+    assert ls["local_multiplier"] > st["local_multiplier"]
+
+
+def test_sobol_indices_are_consistent(sobol_idx):
+    s1, st = sobol_idx.S1.values, sobol_idx.ST.values
+    assert np.all(st > -0.05) and np.all(st < 1.2)
+    assert np.all(s1 <= st + 0.1)  # first order never far above total
+    assert np.all(sobol_idx.ST_conf.values >= 0)
+    assert sobol_idx.attrs["runs"] == 256 * (len(PARAMS) + 2)
+    assert sobol_idx.ST.dims == ("metric", "parameter")
+
+
+def test_sobol_is_reproducible_with_a_seed(sobol_idx):
+    again = sens.sobol(["junior_staff@2040", "local_service_jobs@2040"], PARAMS, n=256, seed=3)
+    np.testing.assert_array_equal(again.ST.values, sobol_idx.ST.values)
+
+
+def test_morris_screens_out_the_inert_parameter():
+    idx = sens.morris(
+        ["junior_staff@2040", "cum:young_out_migration"], PARAMS, trajectories=10, seed=1
+    )
+    mu = idx.mu_star.sel(metric="junior_staff@2040").to_series()
+    assert mu["cost_per_trainee"] == 0
+    assert mu["automatable_junior_share"] > 0
+    assert idx.attrs["runs"] == 10 * (len(PARAMS) + 1)
+
+
+def test_default_problem_leaves_policy_out():
+    prob = sens.problem()
+    assert "reskilling_policy_capacity" not in prob["names"]
+    assert "automatable_junior_share" in prob["names"]
+    assert all(lo < hi for lo, hi in prob["bounds"])
+
+
+@pytest.mark.parametrize(
+    "metric, message",
+    [
+        ("junior_staff", "a value needs one year"),
+        ("junior_staf@2030", "unknown output 'junior_staf'; did you mean 'junior_staff'"),
+        ("max:junior_staff", "malformed metric"),
+        ("junior_staff@2100", "year outside the run"),
+    ],
+)
+def test_bad_metrics(metric, message):
+    with pytest.raises(ParameterError, match=message):
+        sens.sobol([metric], PARAMS[:2], n=8)
+
+
+def test_bad_settings():
+    with pytest.raises(ParameterError, match="power of two"):
+        sens.sobol(["junior_staff@2030"], PARAMS, n=100)
+    with pytest.raises(ParameterError, match="unknown parameter"):
+        sens.sobol(["junior_staff@2030"], ["local_multiplyer", "cost_per_trainee"], n=8)
+
+
+def test_tornado_draws(sobol_idx):
+    fig = sens.tornado(sobol_idx, "junior_staff@2040")
+    assert len(fig.axes[0].patches) == len(PARAMS)
