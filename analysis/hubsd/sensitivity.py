@@ -213,7 +213,7 @@ def morris(
     mdl=DEFAULT_MODEL,
     **run_kwargs,
 ) -> xr.Dataset:
-    """Morris elementary effects: ``mu_star`` (with interval) and ``sigma`` per metric and parameter.
+    """Morris elementary effects: ``mu_star`` (with interval) and ``sigma`` per metric, parameter.
 
     Runs ``trajectories * (len(params) + 1)`` members; a cheap screening before Sobol.
     """
