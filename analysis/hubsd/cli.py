@@ -7,6 +7,7 @@
     hubsd params [--markdown] [--sector SECTOR]
     hubsd hubs
     hubsd sectors
+    hubsd sweep NOTEBOOK SPEC [--out DIR] [--workers N] [--scheduler ADDRESS] [--resume]
 
 ``hubsd run`` is the main job: one hub under the baseline, each policy lever and their mix
 (every scenario of ``data/scenarios.yaml`` unless ``--scenario`` picks some). It writes into
@@ -136,6 +137,30 @@ def build_parser() -> argparse.ArgumentParser:
                              description="List the model's sectors (Vensim views) and the "
                              "variables each needs from other sectors to run alone.")
     sectors.set_defaults(func=cmd_sectors)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a notebook over a grid, list or Latin hypercube of its parameters",
+        description="Run NOTEBOOK with papermill once per point of SPEC (YAML: grid:, list: or "
+        "lhs:, plus fixed:), in parallel; each point's executed notebook and NetCDF go to "
+        "<out>/points/<id>/ (renamed into place when complete), and all points are combined "
+        "into <out>/sweep.nc. The spec is checked against the notebook's parameters cell and "
+        "the parameter table before anything runs.",
+    )
+    sweep.add_argument("notebook", metavar="NOTEBOOK", help="notebook with a cell tagged "
+                       "'parameters' (it must write its results as NetCDF into output_dir)")
+    sweep.add_argument("spec", metavar="SPEC", help="sweep spec, YAML")
+    sweep.add_argument("--out", metavar="DIR", help="sweep folder (default: "
+                       "outputs/sweep-<notebook name>); must be new or empty unless --resume")
+    sweep.add_argument("--workers", metavar="N", type=int, help="local worker processes "
+                       "(default: the CPUs available)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="run the points on this "
+                       "dask.distributed scheduler instead of local processes")
+    sweep.add_argument("--resume", action="store_true", help="continue the sweep in --out: "
+                       "finished points are kept, unfinished and failed ones run again")
+    sweep.add_argument("--kernel", metavar="NAME", help="Jupyter kernel (default: the "
+                       "notebook's own)")
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 
@@ -556,6 +581,50 @@ def cmd_sectors(args: argparse.Namespace) -> int:
         for line in textwrap.wrap(text, width=88):
             print(f"    {line}")
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# hubsd sweep
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``hubsd sweep``: validate the spec, run the points, combine; 1 if a point failed."""
+    from .sweep import SweepError, prepare, run_sweep
+
+    started = time.perf_counter()
+    if args.workers is not None and args.workers < 1:
+        raise CliError(f"--workers must be at least 1, got {args.workers}")
+    if args.scheduler is not None and args.workers is not None:
+        raise CliError("--workers is for local processes; the --scheduler's cluster has its own")
+    try:
+        plan = prepare(args.notebook, args.spec)
+    except SweepError as exc:
+        raise CliError(str(exc)) from None
+    out = Path(args.out if args.out is not None
+               else Path("outputs") / f"sweep-{Path(args.notebook).stem}")
+    if not str(out).strip():
+        raise CliError("--out is empty; give a folder path")
+    n = len(plan["points"])
+    print(f"Sweep of {Path(args.notebook).name}: {n} point(s) ({plan['kind']} over "
+          f"{', '.join(plan['names'])}) into {out.resolve()}", file=sys.stderr)
+    try:
+        res = run_sweep(plan, out, workers=args.workers, scheduler=args.scheduler,
+                        resume=args.resume, kernel=args.kernel)
+    except SweepError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{len(res['done'])} of {n} point(s) done ({len(res['skipped'])} already done "
+          f"before), {len(res['failed'])} failed")
+    for pid in res["failed"]:
+        params = ", ".join(f"{k}={v!r}" for k, v in res["params"][pid].items())
+        print(f"FAILED {pid} ({params}): {res['errors'][pid]}")
+        print(f"    notebook: {res['out'] / 'failed' / pid}")
+    if res["failed"]:
+        print("Fix the cause and rerun with --resume to retry the failed points.")
+    if res["result"] is not None:
+        print(f"Combined: {res['result']}")
+    print(f"Wall time: {time.perf_counter() - started:.1f} s")
+    print(f"Sweep folder: {res['out']}")
+    return 1 if res["failed"] else 0
 
 
 if __name__ == "__main__":  # python -m hubsd.cli
