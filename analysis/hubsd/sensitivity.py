@@ -120,6 +120,9 @@ def _simulate(prob, X, metrics, hub, mdl, run_kwargs):
     engine = _engine(str(mdl))
     specs = [parse_metric(m, engine.outputs_available()) for m in metrics]
     outputs = sorted({s["output"] for s in specs})
+    bounds = np.asarray(prob["bounds"], dtype=float)
+    # SALib's Morris grid can land a round-off beyond a bound (0.9000000000000001 > 0.9)
+    X = np.clip(X, bounds[:, 0], bounds[:, 1])
     frame = pd.DataFrame(X, columns=prob["names"])
     ds = engine.run(frame, outputs, hub=hub, **run_kwargs)
     Y = np.column_stack([reduce_metric(ds, s) for s in specs])
