@@ -279,3 +279,55 @@ def save_figures(ds: xr.Dataset, folder: str | os.PathLike, prefix: str = "") ->
                 tmp.unlink()
         paths.append(path)
     return paths
+
+
+def fan_chart(ens: xr.Dataset, outputs: Sequence[str] | None = None,
+              bands: Sequence[tuple[float, float]] = ((0.05, 0.95), (0.25, 0.75)),
+              dim: str = "sample") -> Figure:
+    """Monte Carlo fan chart: one panel per output, shaded quantile bands and the median.
+
+    Parameters
+    ----------
+    ens : xarray.Dataset
+        An ensemble with dims ``(sample, time)``, e.g. from ``hubsd.compile_model().run``.
+    outputs : list of str, optional
+        Variables to draw (default: every data variable, at most nine).
+    bands : pairs of quantiles
+        Shaded from the widest (lightest) to the narrowest (darkest).
+    """
+    outputs = list(outputs) if outputs is not None else list(ens.data_vars)[:9]
+    _require(ens, outputs, "fan_chart")
+    if dim not in ens.dims:
+        raise ValueError(f"fan_chart needs an ensemble with a {dim!r} dimension")
+    ncols = 3 if len(outputs) > 4 else min(len(outputs), 2)
+    nrows = int(np.ceil(len(outputs) / ncols))
+    time = ens["time"].values.astype(float)
+    colour = sns.color_palette("colorblind")[0]
+    with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT, font_scale=0.8):
+        fig = _new_figure(4.2 * ncols, 3.0 * nrows + 0.6)
+        axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
+        for ax, name in zip(axes[: len(outputs)], outputs, strict=True):
+            da = ens[name]
+            factor, _, _ = _scale(da)
+            values = np.asarray(da.transpose(dim, "time").values, dtype=float) / factor
+            for i, (lo, hi) in enumerate(sorted(bands, key=lambda b: b[0])):
+                ax.fill_between(time, np.nanquantile(values, lo, axis=0),
+                                np.nanquantile(values, hi, axis=0), color=colour,
+                                alpha=0.2 + 0.2 * i, linewidth=0,
+                                label=f"{lo:.0%}-{hi:.0%}")
+            ax.plot(time, np.nanmedian(values, axis=0), color=colour, linewidth=1.6,
+                    label="median")
+            ax.set_title(_title(da), fontsize="medium")
+            ax.set_ylabel(_axis_label(da))
+            _format_axis(ax, da)
+        for ax in axes[len(outputs):]:
+            ax.set_visible(False)
+        for ax in axes[(nrows - 1) * ncols:]:
+            ax.set_xlabel(_time_label(ens))
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(handles),
+                   frameon=False)
+        hub = _hub(ens)
+        fig.suptitle(f"Monte Carlo fan chart ({ens.sizes[dim]} members"
+                     f"{', ' + hub if hub else ''})", fontsize="large")
+    return fig

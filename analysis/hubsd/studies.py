@@ -1,0 +1,147 @@
+"""Building blocks of the analysis notebooks: policy effects, Monte Carlo samples, hub sets.
+
+The notebooks in ``notebooks/`` narrate and plot; what they compute lives here (and in
+:mod:`hubsd.run`, :mod:`hubsd.sensitivity`, :mod:`hubsd.plots`), so it is tested and reused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .parameters import ParameterError, resolve_name, table
+
+#: A strong automation shock under which policies matter: every junior task automatable, no
+#: human-centred AI without policy, no long-run hub growth.
+STRESS = {
+    "automatable_junior_share": 1.0,
+    "baseline_human_centred_ai_share": 0.0,
+    "mature_hub_growth_rate": 0.0,
+}
+
+
+def policy_effects(ds: xr.Dataset, year: float = 2035.0, baseline: str = "baseline"
+                   ) -> pd.DataFrame:
+    """Each scenario against the baseline: jobs kept at ``year``, peaks avoided, cost.
+
+    Columns: ``hub_jobs`` at ``year`` and its change against the baseline, the change in the
+    peak of displaced hub workers and of the youth unemployment rate (percentage points) from
+    2024 on, the change in net young migration summed from 2024 to ``year`` [Person], the
+    cumulative policy cost at the end [million EUR] and hub jobs kept per million EUR.
+    """
+    if baseline not in ds["scenario"].values:
+        raise ValueError(f"the Dataset has no {baseline!r} scenario to compare against")
+    late = ds.sel(time=ds["time"] >= 2024)
+    window = ds.sel(time=(ds["time"] >= 2024) & (ds["time"] <= year))
+    dt = float(ds["time"].values[1] - ds["time"].values[0])
+    jobs = ds["total_hub_staff"].sel(time=year, method="nearest")
+    peak_disp = late["displaced_hub_workers"].max("time")
+    peak_yu = late["youth_unemployment_rate"].max("time")
+    migration = (window["net_young_migration"] * dt).sum("time")
+    cost = ds["cumulative_policy_cost"].isel(time=-1) / 1e6
+    frame = pd.DataFrame({
+        "hub_jobs": jobs.to_series(),
+        "hub_jobs_change": (jobs - jobs.sel(scenario=baseline)).to_series(),
+        "peak_displaced_change": (peak_disp - peak_disp.sel(scenario=baseline)).to_series(),
+        "peak_youth_unemployment_change_pp":
+            (100 * (peak_yu - peak_yu.sel(scenario=baseline))).to_series(),
+        "net_young_migration_change":
+            (migration - migration.sel(scenario=baseline)).to_series(),
+        "cost_meur": cost.to_series(),
+    })
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = frame["hub_jobs_change"] / frame["cost_meur"]
+    frame["jobs_per_meur"] = per.where(frame["cost_meur"] > 0)
+    frame.index.name = "scenario"
+    frame.attrs["year"] = year
+    return frame
+
+
+def uncertain_parameters(hub: str | None = None,
+                         exclude_sectors: Sequence[str] = ("Policy",)) -> list[str]:
+    """Parameters treated as uncertain: every one outside ``exclude_sectors`` (the policy
+    levers are choices, not uncertainties) and, given a hub, not set by its hub file (those
+    values are the hub's sourced facts, e.g. its size)."""
+    from .hubs import load_hub
+
+    tab = table()
+    fixed = set(load_hub(hub)["parameters"]) if hub is not None else set()
+    return [n for n in tab.index if tab.loc[n, "sector"] not in exclude_sectors
+            and n not in fixed]
+
+
+def lhs_parameters(samples: int, seed: int = 0, params: Sequence[str] | None = None,
+                   hub: str | None = None) -> pd.DataFrame:
+    """A Latin hypercube over the parameter table's ranges: one row per sample.
+
+    ``params`` picks the parameters (default: :func:`uncertain_parameters` of ``hub``).
+    Uniform between ``low`` and ``high``.
+    """
+    from scipy.stats import qmc
+
+    if not isinstance(samples, (int, np.integer)) or samples < 2:
+        raise ParameterError(f"samples must be a whole number of at least 2, got {samples!r}")
+    tab = table()
+    if params is None:
+        names = uncertain_parameters(hub)
+    else:
+        names = [resolve_name(p) for p in params]
+    unit = qmc.LatinHypercube(d=len(names), seed=seed).random(int(samples))
+    low = tab.loc[names, "low"].to_numpy(float)
+    high = tab.loc[names, "high"].to_numpy(float)
+    return pd.DataFrame(low + unit * (high - low), columns=names)
+
+
+def quantiles(ens: xr.Dataset, q: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95),
+              dim: str = "sample") -> xr.Dataset:
+    """Quantiles of an ensemble over its members (dim ``quantile``), attrs kept."""
+    out = ens.drop_vars([c for c in ens.coords if c != "time" and dim in ens[c].dims
+                         and c != dim]).quantile(list(q), dim=dim, keep_attrs=True)
+    out.attrs = dict(ens.attrs)
+    out.attrs["members"] = int(ens.sizes[dim])
+    return out
+
+
+def run_cases(cases: Mapping[str, tuple[str, Mapping[str, float]]],
+              outputs=None, **kwargs) -> xr.Dataset:
+    """Named (hub, parameter overrides) cases, each run once, stacked along ``scenario``.
+
+    The dim is called ``scenario`` so that :mod:`hubsd.plots` and
+    :func:`hubsd.cli.summary_table` draw and tabulate cases like scenarios. Each case's hub
+    and parameters are in the ``cases`` attribute (JSON).
+    """
+    from .run import run
+
+    runs = []
+    for _label, (hub, params) in cases.items():  # every case validated before any run
+        from .run import resolve_parameters
+
+        resolve_parameters(hub, params)
+    for _label, (hub, params) in cases.items():
+        runs.append(run(hub, params, outputs, **kwargs).assign_attrs(parameters=None, hub=None))
+    out = xr.concat(runs, dim=pd.Index(list(cases), name="scenario"),
+                    combine_attrs="drop_conflicts")
+    out.attrs.pop("parameters", None)
+    out.attrs.pop("hub", None)
+    out.attrs["cases"] = json.dumps({k: {"hub": h, "parameters": dict(p)}
+                                     for k, (h, p) in cases.items()}, sort_keys=True)
+    return out
+
+
+def relative_to(ds: xr.Dataset, year: float, names: Sequence[str]) -> xr.Dataset:
+    """Outputs divided by their value at ``year`` (1 = that year's level), to compare hubs of
+    different sizes; units become ``Dmnl`` with ``long_name`` '... relative to <year>'."""
+    out = xr.Dataset(coords=ds.coords)
+    for name in names:
+        base = ds[name].sel(time=year, method="nearest")
+        da = ds[name] / base
+        da.attrs = {**ds[name].attrs, "units": "ratio",
+                    "long_name": f"{ds[name].attrs.get('long_name', name)} relative to "
+                                 f"{year:g}"}
+        out[name] = da
+    out.attrs = dict(ds.attrs)
+    return out
