@@ -8,6 +8,7 @@
     hubsd hubs
     hubsd sectors
     hubsd sweep NOTEBOOK SPEC [--out DIR] [--workers N] [--scheduler ADDRESS] [--resume]
+    hubsd report [--notebooks DIR] [--out DIR]
 
 ``hubsd run`` is the main job: one hub under the baseline, each policy lever and their mix
 (every scenario of ``data/scenarios.yaml`` unless ``--scenario`` picks some). It writes into
@@ -161,6 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--kernel", metavar="NAME", help="Jupyter kernel (default: the "
                        "notebook's own)")
     sweep.set_defaults(func=cmd_sweep)
+
+    report = sub.add_parser(
+        "report", help="render the executed notebooks as a browsable HTML report",
+        description="Render every executed notebook of --notebooks as HTML (figures "
+        "embedded, nothing re-run) with an index.html, into --out; prints where it is.")
+    report.add_argument("--notebooks", metavar="DIR", default="notebooks",
+                        help="folder of notebooks (default: notebooks)")
+    report.add_argument("--out", metavar="DIR", default=str(Path("outputs") / "report"),
+                        help="report folder (default: outputs/report); replaced if it holds "
+                        "an earlier report")
+    report.set_defaults(func=cmd_report)
     return parser
 
 
@@ -625,6 +637,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"Wall time: {time.perf_counter() - started:.1f} s")
     print(f"Sweep folder: {res['out']}")
     return 1 if res["failed"] else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``hubsd report``: HTML per notebook plus index.html; prints the index's path."""
+    from .report import ReportError, build_report
+
+    try:
+        index = build_report(args.notebooks, args.out)
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    print(f"Report: {index}")
+    return 0
 
 
 if __name__ == "__main__":  # python -m hubsd.cli
