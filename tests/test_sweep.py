@@ -172,3 +172,15 @@ def test_resume_refuses_a_different_spec(tmp_path):
     sweep.run_sweep(_plan({"list": [{"x": 1.0}]}), out, workers=1, progress=False)
     with pytest.raises(sweep.SweepError, match="differs"):
         sweep.run_sweep(_plan({"list": [{"x": 2.0}]}), out, resume=True, progress=False)
+
+
+def test_points_run_on_a_dask_scheduler(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    plan = _plan({"list": [{"x": 1.0}, {"x": 2.0}], "fixed": {"label": "d"}})
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        res = sweep.run_sweep(plan, tmp_path / "sw", scheduler=cluster.scheduler_address,
+                              progress=False)
+    assert res["done"] == ["p0000", "p0001"] and res["failed"] == []
+    ds = xr.open_dataset(res["result"])
+    np.testing.assert_allclose(ds["z"].isel(time=2).values, [4.0, 6.0])
