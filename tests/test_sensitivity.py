@@ -87,3 +87,25 @@ def test_bad_settings():
 def test_tornado_draws(sobol_idx):
     fig = sens.tornado(sobol_idx, "junior_staff@2040")
     assert len(fig.axes[0].patches) == len(PARAMS)
+
+
+def test_morris_corners_of_the_whole_table_stay_finite():
+    """Morris grids put many parameters on their bounds at once (e.g. no local services at all:
+    base_local_service_jobs = 0 and local_multiplier = 0, which once gave 0/0). Every output of
+    every member must stay finite and no stock negative."""
+    import pandas as pd
+    from SALib.sample import morris as morris_sample
+
+    prob = sens.problem()
+    lo, hi = np.array(prob["bounds"]).T
+    X = np.clip(morris_sample.sample(prob, 6, num_levels=4, seed=42), lo, hi)
+    assert ((X == lo) | (X == hi)).sum() > X.size // 4  # many parameters at their bounds
+    engine = sens._engine(str(sens.DEFAULT_MODEL))
+    ds = engine.run(pd.DataFrame(X, columns=prob["names"]), "all", hub="krakow")
+    for name, da in ds.data_vars.items():
+        assert np.isfinite(da.values).all(), name
+    stocks = [n for n in ds.data_vars if ds[n].attrs["long_name"][:1].isupper()]
+    assert len(stocks) > 15
+    for name in stocks:
+        if name != "cumulative_net_boundary_flow":  # signed by construction
+            assert ds[name].values.min() > -1e-6, name
