@@ -9,6 +9,8 @@
     hubsd sectors
     hubsd sweep NOTEBOOK SPEC [--out DIR] [--workers N] [--scheduler ADDRESS] [--resume]
     hubsd report [--notebooks DIR] [--out DIR]
+    hubsd calibrate [--hub krakow] [--spec FILE] [--data CSV ...] [--starts N] [--out DIR]
+                    [--no-intervals] [--no-holdout] [--no-save]
 
 ``hubsd run`` is the main job: one hub under the baseline, each policy lever and their mix
 (every scenario of ``data/scenarios.yaml`` unless ``--scenario`` picks some). It writes into
@@ -173,6 +175,31 @@ def build_parser() -> argparse.ArgumentParser:
                         help="report folder (default: outputs/report); replaced if it holds "
                         "an earlier report")
     report.set_defaults(func=cmd_report)
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit a hub to its data (SciPy least squares, profile-likelihood intervals)",
+        description="Fit the free parameters of a hub's calibration spec "
+        "(data/calibration/<hub>.yaml) to its observed series and point targets; report "
+        "estimates with 95 %% profile-likelihood intervals, identifiability, fit statistics "
+        "and an out-of-sample test, and save the result as the hub's next calibrated version "
+        "(data/calibrated/<hub>/vN.yaml, run it with --hub <hub>@vN or <hub>@calibrated).",
+    )
+    cal.add_argument("--hub", default="krakow", help="hub with a spec in data/calibration/ "
+                     "(default: krakow)")
+    cal.add_argument("--spec", metavar="FILE", help="calibration spec (default: "
+                     "data/calibration/<hub>.yaml)")
+    cal.add_argument("--data", metavar="CSV", action="append", default=[],
+                     help="observation file in the format of data/README.md, used with the "
+                     "bundled one; repeatable")
+    cal.add_argument("--starts", metavar="N", type=int, help="local fits (default: the spec's)")
+    cal.add_argument("--out", metavar="DIR", help="report folder (default: "
+                     "outputs/calibrate-<hub>); replaced if it holds an earlier report")
+    cal.add_argument("--no-intervals", action="store_true", help="skip the profiles")
+    cal.add_argument("--no-holdout", action="store_true", help="skip the out-of-sample fit")
+    cal.add_argument("--no-save", action="store_true", help="do not save a calibrated version")
+    cal.add_argument("--save-dir", metavar="DIR", help=argparse.SUPPRESS)
+    cal.set_defaults(func=cmd_calibrate)
     return parser
 
 
@@ -648,6 +675,55 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ReportError as exc:
         raise CliError(str(exc)) from None
     print(f"Report: {index}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """``hubsd calibrate``: check the spec and data, fit, write the report, save a version."""
+    from .calibrate import (
+        CALIBRATED_DIR,
+        CalibrationError,
+        calibrate,
+        load_spec,
+        save_calibrated,
+        spec_file,
+        write_report,
+    )
+    from .data import OBSERVED
+
+    started = time.perf_counter()
+    if args.starts is not None and args.starts < 1:
+        raise CliError(f"--starts must be at least 1, got {args.starts}")
+    for path in args.data:
+        if not Path(path).is_file():
+            raise CliError(f"--data {path!r}: no such file")
+    try:
+        spec_path = Path(args.spec) if args.spec else spec_file(args.hub)
+        spec = load_spec(spec_path, [OBSERVED, *args.data])
+    except CalibrationError as exc:
+        raise CliError(str(exc)) from None
+    if args.spec and spec.hub != args.hub and "--hub" in args.argv:
+        raise CliError(f"--spec {args.spec!r} is for hub {spec.hub!r}, not {args.hub!r}")
+    out = Path(args.out if args.out else Path("outputs") / f"calibrate-{spec.hub}")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir())
+                                              and not (out / "report.md").is_file())):
+        raise CliError(f"--out {str(out)!r} exists and is not an earlier calibration report; "
+                       "give a new folder")
+    print(f"Calibrating {spec.hub}: {len(spec.free)} free, {len(spec.points)} figures ...",
+          file=sys.stderr)
+    try:
+        cal = calibrate(spec, intervals=not args.no_intervals, holdout=not args.no_holdout,
+                        starts=args.starts)
+    except CalibrationError as exc:
+        _error(str(exc))
+        return 1
+    report = write_report(cal, out)
+    print(cal.summary())
+    if not args.no_save:
+        saved = save_calibrated(cal, Path(args.save_dir) if args.save_dir else CALIBRATED_DIR)
+        print(f"Calibrated set: {saved} (run it with `hubsd run --hub {spec.hub}@{saved.stem}`)")
+    print(f"Wall time: {time.perf_counter() - started:.1f} s")
+    print(f"Report: {report / 'report.md'}")
     return 0
 
 

@@ -75,6 +75,10 @@ def _check_mapping(obj: object, where: str) -> dict:
 def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
     """A hub's definition: ``name``, ``parameters`` (validated values) and ``sources``.
 
+    ``"<hub>@<version>"`` (``krakow@v1``, or ``krakow@calibrated`` for the newest) is the hub
+    file with a calibrated set of ``data/calibrated/<hub>/`` laid over it (see
+    :mod:`hubsd.calibrate`).
+
     Raises
     ------
     HubError
@@ -82,6 +86,8 @@ def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
     ParameterError
         A parameter name or value the table does not allow (the message names the file).
     """
+    if "@" in str(hub):
+        return _load_calibrated_hub(str(hub), hubs_dir)
     path = hub_file(hub, hubs_dir)
     doc = _check_mapping(read_yaml(path), str(path))
     params = _check_mapping(doc.get("parameters") or {}, f"{path}: 'parameters'")
@@ -109,6 +115,48 @@ def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
         },
         "file": str(path),
     }
+
+
+def _load_calibrated_hub(name: str, hubs_dir: Path) -> dict:
+    from .calibrate import CalibrationError, load_calibrated
+
+    base_name, _, version = name.partition("@")
+    base = load_hub(base_name, hubs_dir)
+    try:
+        doc = load_calibrated(base["hub"], version.strip().lower() or "latest")
+    except CalibrationError as exc:
+        raise HubError(str(exc)) from None
+    params = _check_mapping(doc["parameters"], f"{doc['file']}: 'parameters'")
+    values, sources = {}, {}
+    for pname, entry in params.items():
+        entry = _check_mapping(entry, f"{doc['file']}: parameter {pname!r}")
+        if "value" not in entry or "source" not in entry:
+            raise HubError(f"{doc['file']}: parameter {pname!r} lacks a value or a source")
+        values[pname] = entry["value"]
+        sources[pname] = str(entry["source"])
+    try:
+        checked = validate(values)
+    except ParameterError as exc:
+        raise ParameterError(f"{doc['file']}: {exc}") from None
+    ver = str(doc.get("version", Path(doc["file"]).stem))
+    return {
+        **base,
+        "hub": f"{base['hub']}@{ver}",
+        "name": f"{base['name']} (calibrated {ver})",
+        "parameters": {**base["parameters"], **checked},
+        "sources": {**base["sources"], **dict(zip(checked, sources.values(), strict=True))},
+        "file": doc["file"],
+        "base_file": base["file"],
+    }
+
+
+def exists(hub: str) -> bool:
+    """Whether ``hub`` names a hub file or a saved calibrated set of one."""
+    try:
+        load_hub(hub)
+    except (HubError, ParameterError):
+        return False
+    return True
 
 
 def load_scenarios(path: Path = SCENARIOS_FILE) -> dict[str, dict]:

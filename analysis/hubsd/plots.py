@@ -331,3 +331,111 @@ def fan_chart(ens: xr.Dataset, outputs: Sequence[str] | None = None,
         fig.suptitle(f"Monte Carlo fan chart ({ens.sizes[dim]} members"
                      f"{', ' + hub if hub else ''})", fontsize="large")
     return fig
+
+
+# -- calibration (hubsd.calibrate.to_dataset) -----------------------------------------------------
+
+
+def _fit_series(cal: xr.Dataset) -> list[str]:
+    return list(dict.fromkeys(cal["figure_series"].to_numpy().tolist()))
+
+
+def calibration_fit(cal: xr.Dataset) -> Figure:
+    """Each calibrated series: the fitted trajectory (and the holdout fit) against its figures.
+
+    Filled markers are fitted figures, open ones held out; triangles are bounds ("over ...").
+    A series about a larger region is drawn as model output divided by the estimated share.
+    """
+    names = _fit_series(cal)
+    ncol = min(3, len(names))
+    nrow = int(np.ceil(len(names) / ncol))
+    fig = _new_figure(4.2 * ncol, 3.2 * nrow)
+    axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
+    fits = cal["fit"].to_numpy().tolist()
+    with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
+        for ax, name in zip(axes, names, strict=False):
+            sel = cal["figure_series"] == name
+            figs = cal.sel(figure=sel)
+            output = str(figs["figure_output"].values[0])
+            share = str(figs["figure_share"].values[0])
+            factor = float(cal["estimate"].sel(parameter=share)) if share else 1.0
+            for k, fit_name in enumerate(fits):
+                traj = cal[output].sel(fit=fit_name) / factor
+                ax.plot(cal["time"], traj, color="C0", ls="-" if k == 0 else "--", lw=1.6,
+                        label=fit_name)
+            for held in (False, True):
+                for bound, marker in (("", "o"), ("lower", "^"), ("upper", "v")):
+                    m = (figs["figure_holdout"] == held) & (figs["figure_bound"] == bound)
+                    if not bool(m.any()):
+                        continue
+                    ax.scatter(figs["figure_year"].values[m], figs["observed"].values[m],
+                               marker=marker, s=36, zorder=3, color="C3",
+                               facecolors="none" if held else "C3",
+                               label=("held out" if held else "fitted") + (
+                                   f" ({bound} bound)" if bound else ""))
+            years = figs["figure_year"].values
+            ax.set_xlim(min(years.min(), cal["time"].values[0]) - 1, max(years.max() + 3, 2030))
+            ax.set_title(name + (f" (model / {share})" if share else ""), fontsize=9)
+            ax.set_xlabel("Year")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            ax.legend(fontsize=7, frameon=False)
+        for ax in axes[len(names):]:
+            ax.set_visible(False)
+    return fig
+
+
+def calibration_residuals(cal: xr.Dataset) -> Figure:
+    """Weighted residuals (residual / standard error) of every figure, by year and series."""
+    frame = pd.DataFrame({
+        "year": cal["figure_year"].values, "residual": cal["weighted_residual"].values,
+        "series": cal["figure_series"].values,
+        "set": np.where(cal["figure_holdout"].values, "held out", "fitted")})
+    fig = _new_figure(7.5, 3.6)
+    ax = fig.subplots()
+    with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
+        sns.scatterplot(data=frame, x="year", y="residual", hue="series", style="set", s=60,
+                        ax=ax)
+        ax.axhline(0, color="0.3", lw=0.8)
+        for level in (-2, 2):
+            ax.axhline(level, color="0.6", lw=0.8, ls=":")
+        ax.set_ylabel("residual / standard error")
+        ax.set_xlabel("Year")
+        ax.legend(fontsize=7, frameon=False, loc="best")
+    return fig
+
+
+def calibration_profiles(cal: xr.Dataset) -> Figure:
+    """Profile of twice the cost rise for each free parameter, with the 95 % threshold."""
+    names = cal["parameter"].to_numpy().tolist()
+    ncol = min(4, len(names))
+    nrow = int(np.ceil(len(names) / ncol))
+    fig = _new_figure(3.3 * ncol, 2.6 * nrow)
+    axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
+    best = float(np.nanmin(cal["profile_cost"]))
+    best = min(best, float(cal.attrs.get("cost", best)))
+    with sns.axes_style(_STYLE), sns.plotting_context("paper"):
+        for ax, name in zip(axes, names, strict=False):
+            p = cal.sel(parameter=name)
+            rise = 2 * (p["profile_cost"].values - best)
+            ax.plot(p["profile_value"].values, rise, marker="o", ms=3, color="C0")
+            ax.axhline(3.84, color="C3", ls=":", lw=1)
+            ax.axvspan(float(p["low95"]), float(p["high95"]), color="C0", alpha=0.12)
+            ax.axvline(float(p["estimate"]), color="0.3", lw=0.8)
+            ax.set_ylim(0, max(5.0, min(float(np.nanmax(rise)) * 1.05, 12.0)))
+            ax.set_title(f"{name}\n{str(p['flag'].values)}", fontsize=8)
+            ax.tick_params(labelsize=7)
+        for ax in axes[len(names):]:
+            ax.set_visible(False)
+    return fig
+
+
+def calibration_correlation(cal: xr.Dataset) -> Figure:
+    """Heat map of the correlation of estimates."""
+    corr = cal["correlation"].to_pandas()
+    fig = _new_figure(1.0 + 0.75 * len(corr), 0.6 + 0.6 * len(corr))
+    ax = fig.subplots()
+    with sns.axes_style("white"), sns.plotting_context("paper"):
+        sns.heatmap(corr, vmin=-1, vmax=1, cmap="vlag", annot=True, fmt=".2f", square=True,
+                    cbar=False, ax=ax, annot_kws={"size": 7})
+        ax.tick_params(labelsize=7)
+    return fig

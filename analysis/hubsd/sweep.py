@@ -119,6 +119,7 @@ def _is_number(value) -> bool:
 def _check_value(name: str, value, nb_params: dict, where: str):
     """One value of a notebook parameter: type of the notebook's default, model range."""
     from .hubs import available, load_scenarios
+    from .hubs import exists as hub_exists
     from .parameters import ParameterError, resolve_name, validate
 
     if isinstance(value, (dict, list)) or value is None:
@@ -136,7 +137,9 @@ def _check_value(name: str, value, nb_params: dict, where: str):
         raise SweepError(f"{where}: {name!r} must be true or false, got {value!r}")
     if _is_number(value) and not math.isfinite(float(value)):
         raise SweepError(f"{where}: {name!r} must be finite, got {value!r}")
-    if name == "hub" and isinstance(value, str) and value not in available():
+    if name == "hub" and isinstance(value, str) and value not in available() and not (
+        "@" in value and hub_exists(value)
+    ):
         raise SweepError(f"{where}: unknown hub {value!r}{_hint(value, available())} Known "
                          f"hubs: {', '.join(available())}")
     if name == "scenario" and isinstance(value, str):
