@@ -100,6 +100,15 @@ class CalibrationError(ValueError):
     """A malformed spec, data the model cannot be fitted to, or an optimiser that fails."""
 
 
+class ImplausibleFigure(CalibrationError):
+    """A figure or target the model cannot come near anywhere inside the free bounds."""
+
+
+#: A figure is refused as implausible when it lies this factor beyond the range the model
+#: produces over the Latin-hypercube screen of the free parameters' bounds.
+PLAUSIBLE_FACTOR = 2.0
+
+
 # -- the spec -------------------------------------------------------------------------------------
 
 
@@ -657,7 +666,9 @@ def fit(spec: Spec, points: list[Point] | None = None, starts: int | None = None
     own = np.array([[np.clip(f.to_unit(hub_values[f.name]) if not f.share
                              else 0.5, 0, 1) for f in spec.free]])
     cand = np.vstack([own, screen])
-    res = obj.residuals(cand)
+    pred = obj.predictions(cand)
+    _check_plausible(obj, pred)
+    res = obj.residuals_from(pred)
     costs = 0.5 * np.sum(res**2, axis=1)
     order = [0] + [int(i) for i in np.argsort(costs[1:]) + 1][: max(nstart - 1, 0)]
     fixed = np.zeros(p, dtype=bool)
@@ -681,6 +692,23 @@ def fit(spec: Spec, points: list[Point] | None = None, starts: int | None = None
             + "; ".join(f"start {r['start']}: {r['message']}" for r in rows) + ")")
     return Fit(spec, obj, best[0], float(best[1]), table, spec.screen,
                obj.evaluations, broker.calls + 1)
+
+
+def _check_plausible(obj: Objective, pred: np.ndarray) -> None:
+    """Refuse a figure far outside what the model produces anywhere in the bounds."""
+    for i, p in enumerate(obj.points):
+        col = pred[:, i][np.isfinite(pred[:, i])]
+        if col.size == 0:
+            continue
+        lo, hi = float(col.min()), float(col.max())
+        too_low = p.bound != "lower" and p.value < lo / PLAUSIBLE_FACTOR
+        too_high = p.bound != "upper" and p.value > hi * PLAUSIBLE_FACTOR
+        if too_low or too_high:
+            raise ImplausibleFigure(
+                f"{p.role} {p.label} {p.year:g} = {p.value:g} is outside what the model gives "
+                f"for {p.output}{' / ' + p.share if p.share else ''} anywhere inside the free "
+                f"parameters' bounds ({lo:.4g} to {hi:.4g}, screened at {len(col)} points); "
+                "check the figure, its unit and the output it is matched to, or widen the bounds")
 
 
 # -- intervals ------------------------------------------------------------------------------------
@@ -886,6 +914,50 @@ def calibrate(spec: str | os.PathLike | Spec, data: list | None = None, *,
                        time.perf_counter() - t0)
 
 
+# -- recovery test ------------------------------------------------------------------------------
+
+
+def synthetic_spec(spec: Spec, truth: dict[str, float] | None = None, noise: bool = True,
+                   seed: int = 0) -> tuple[Spec, dict[str, float]]:
+    """The spec with every figure replaced by the model's value at ``truth`` (plus noise).
+
+    Same figures, years, kinds, bounds and standard errors as the real data (the same
+    sparsity); noise is Gaussian with each figure's relative standard error. ``truth``
+    defaults to the middle of every free parameter's bounds (geometric middle on a log scale).
+    """
+    import copy
+
+    obj = Objective(spec)
+    u_true = np.array([0.5 if truth is None or f.name not in truth else
+                       float(f.to_unit(truth[f.name])) for f in spec.free])
+    if np.any((u_true < 0) | (u_true > 1)):
+        raise CalibrationError("the true values must lie inside the free parameters' bounds")
+    values = obj.predictions(u_true[None, :])[0]
+    rng = np.random.default_rng(seed)
+    eps = rng.standard_normal(len(values)) if noise else np.zeros(len(values))
+    fake = copy.deepcopy(spec)
+    for p, v, e in zip(fake.points, values, eps, strict=True):
+        p.value = float(v * (1 + p.sigma * e))
+        p.source_title = "synthetic: model at known parameters" + (" plus noise" if noise else "")
+        p.source_address, p.says = "hubsd.calibrate.synthetic_spec", f"seed {seed}"
+    true = {f.name: float(x) for f, x in zip(spec.free, obj.to_natural(u_true)[0], strict=True)}
+    return fake, true
+
+
+def recovery(spec: Spec, truth: dict[str, float] | None = None, noise: bool = True,
+             seed: int = 0, starts: int | None = None,
+             profile_points: int | None = None) -> pd.DataFrame:
+    """Fit synthetic data made from known parameters; one row per parameter with coverage."""
+    fake, true = synthetic_spec(spec, truth, noise, seed)
+    best = fit(fake, starts=starts)
+    prof = profile(best, profile_points)
+    tab = prof.table.copy()
+    tab.insert(0, "truth", pd.Series(true))
+    tab["covered"] = (tab.low95 <= tab.truth) & (tab.truth <= tab.high95)
+    tab.attrs["cost"] = best.cost
+    return tab
+
+
 # -- results as a Dataset, calibrated sets, the report folder -------------------------------------
 
 
@@ -939,7 +1011,7 @@ def to_dataset(cal: Calibration, final_time: float | None = None) -> xr.Dataset:
                           {"units": "Dmnl", "long_name": "0.5 * sum of squared residuals"}),
             correlation=(("parameter", "parameter_b"), prof.correlation.to_numpy(float)),
         ).assign_coords(parameter_b=names)
-    out = xr.merge([sim, fig, par], combine_attrs="drop")
+    out = xr.merge([sim, fig, par], combine_attrs="override")
     if not cal.statistics.empty:
         st = cal.statistics
         out = out.assign_coords(series=st.index.to_numpy(str))
@@ -955,15 +1027,16 @@ def to_dataset(cal: Calibration, final_time: float | None = None) -> xr.Dataset:
     return out
 
 
-def versions(hub: str, directory: Path = CALIBRATED_DIR) -> list[str]:
+def versions(hub: str, directory: Path | None = None) -> list[str]:
     """Saved calibrated versions of a hub, oldest first (``["v1", "v2"]``)."""
-    folder = Path(directory) / hub
+    folder = Path(directory or CALIBRATED_DIR) / hub
     found = [p.stem for p in folder.glob("v*.yaml") if _VERSION.match(p.stem)]
     return sorted(found, key=lambda v: int(v[1:]))
 
 
-def calibrated_file(hub: str, version: str = "latest", directory: Path = CALIBRATED_DIR) -> Path:
+def calibrated_file(hub: str, version: str = "latest", directory: Path | None = None) -> Path:
     """Path of a saved calibrated set; ``latest`` (or ``calibrated``) is the newest version."""
+    directory = Path(directory or CALIBRATED_DIR)
     known = versions(hub, directory)
     if not known:
         raise CalibrationError(f"hub {hub!r} has no calibrated set in {directory}; run "
@@ -1033,9 +1106,10 @@ def calibrated_document(cal: Calibration, version: str) -> dict:
     return doc
 
 
-def save_calibrated(cal: Calibration, directory: Path = CALIBRATED_DIR) -> Path:
+def save_calibrated(cal: Calibration, directory: Path | None = None) -> Path:
     """Save as the hub's next version (``data/calibrated/<hub>/vN.yaml``); never overwrites."""
-    folder = Path(directory) / cal.spec.hub
+    directory = Path(directory or CALIBRATED_DIR)
+    folder = directory / cal.spec.hub
     folder.mkdir(parents=True, exist_ok=True)
     known = versions(cal.spec.hub, directory)
     number = int(known[-1][1:]) + 1 if known else 1
@@ -1058,7 +1132,7 @@ def save_calibrated(cal: Calibration, directory: Path = CALIBRATED_DIR) -> Path:
             Path(tmp).unlink(missing_ok=True)
 
 
-def load_calibrated(hub: str, version: str = "latest", directory: Path = CALIBRATED_DIR) -> dict:
+def load_calibrated(hub: str, version: str = "latest", directory: Path | None = None) -> dict:
     """A calibrated set's document (model parameters under ``parameters``)."""
     from .hubs import read_yaml
 
