@@ -11,6 +11,7 @@
     hubsd report [--notebooks DIR] [--out DIR]
     hubsd calibrate [--hub krakow] [--spec FILE] [--data CSV ...] [--starts N] [--out DIR]
                     [--no-intervals] [--no-holdout] [--no-save]
+    hubsd validate [--hub H] [--checks FILE] [--model MDL] [--samples N] [--seed S] [--out DIR]
 
 ``hubsd run`` is the main job: one hub under the baseline, each policy lever and their mix
 (every scenario of ``data/scenarios.yaml`` unless ``--scenario`` picks some). It writes into
@@ -200,6 +201,31 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--no-save", action="store_true", help="do not save a calibrated version")
     cal.add_argument("--save-dir", metavar="DIR", help=argparse.SUPPRESS)
     cal.set_defaults(func=cmd_calibrate)
+
+    val = sub.add_parser(
+        "validate", help="run the model-testing battery; a report with figures",
+        description="Run the model-testing battery (Sterman, Business Dynamics ch. 21) on a "
+        "Vensim model: units, reality checks, conservation of people, no NaN or negative stock "
+        "over a Latin hypercube of the parameter table, integration error (TIME STEP halved "
+        "and a fine reference), extreme conditions, behaviour reproduction when a calibrated "
+        "set exists. Prints the table of checks and writes validation.md, PNG figures, "
+        "validation.csv and validation.nc into the output folder (renamed into place when "
+        "complete). Exit status 0 when every check passes, 1 when one fails, 2 for bad input.")
+    val.add_argument("--hub", help="hub file whose values the runs use (default: krakow for "
+                     "a model with its parameters, else the model's defaults; 'none' for the "
+                     "model's defaults)")
+    val.add_argument("--checks", metavar="FILE", help="reality-check file (default: "
+                     "<model>.checks.yaml beside the model, if any)")
+    val.add_argument("--model", metavar="MDL", help="Vensim model file (default: "
+                     "models/hub.mdl)")
+    val.add_argument("--samples", metavar="N", type=int, default=None,
+                     help="Latin hypercube samples (default: 1000)")
+    val.add_argument("--seed", metavar="S", type=int, default=None,
+                     help="Latin hypercube seed (default: 20251125)")
+    val.add_argument("--out", metavar="DIR", help="report folder (default: "
+                     "outputs/validate-<hub or model name>); replaced if it holds an earlier "
+                     "validation report")
+    val.set_defaults(func=cmd_validate)
     return parser
 
 
@@ -324,8 +350,12 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def check_out_dir(out: str | os.PathLike) -> Path:
-    """The resolved output folder, or :class:`CliError` if it cannot or must not be used."""
+def check_out_dir(out: str | os.PathLike, marker: str = MANIFEST) -> Path:
+    """The resolved output folder, or :class:`CliError` if it cannot or must not be used.
+
+    An existing folder is accepted only if it is empty or holds ``marker`` (the manifest of
+    the command that wrote it).
+    """
     if not str(out).strip():
         raise CliError("--out is empty; give a folder path")
     target = Path(out).expanduser().resolve()
@@ -336,9 +366,10 @@ def check_out_dir(out: str | os.PathLike) -> Path:
     if target.exists():
         if not target.is_dir():
             raise CliError(f"--out {str(out)!r} exists and is not a folder")
-        if any(target.iterdir()) and not (target / MANIFEST).is_file():
-            raise CliError(f"--out {str(out)!r} exists and is not an earlier hubsd run folder "
-                           f"(no {MANIFEST}); give a new folder or remove it")
+        if any(target.iterdir()) and not (target / marker).is_file():
+            what = "hubsd run" if marker == MANIFEST else f"`hubsd {marker[6:-5]}`"
+            raise CliError(f"--out {str(out)!r} exists and is not an earlier {what} folder "
+                           f"(no {marker}); give a new folder or remove it")
     base = _nearest_existing(target.parent)
     if not base.is_dir():
         raise CliError(f"--out {str(out)!r}: {base} is not a folder")
@@ -725,6 +756,96 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(f"Wall time: {time.perf_counter() - started:.1f} s")
     print(f"Report: {report / 'report.md'}")
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# hubsd validate
+
+VALIDATE_MANIFEST = "hubsd-validate.json"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``hubsd validate``: the battery, its table, a report folder; 1 if a check fails."""
+    started = time.perf_counter()
+    from . import __version__
+    from .model import DEFAULT_MODEL
+    from .validate import LHS_SAMPLES, LHS_SEED, ValidationInputError, default_hub, validate
+
+    # --- every check before anything runs or is written --------------------------------
+    mdl = Path(args.model) if args.model is not None else DEFAULT_MODEL
+    if not str(args.model if args.model is not None else mdl).strip():
+        raise CliError("--model is empty; give a Vensim .mdl file")
+    samples = LHS_SAMPLES if args.samples is None else args.samples
+    seed = LHS_SEED if args.seed is None else args.seed
+    if samples < 2:
+        raise CliError(f"--samples {samples}: the Latin hypercube needs at least 2 samples")
+    if seed < 0:
+        raise CliError(f"--seed {seed}: give a whole number >= 0")
+    if args.hub is None:
+        hub = default_hub(mdl) if mdl.is_file() else None
+    elif args.hub.strip().lower() == "none":
+        hub = None
+    else:
+        from .hubs import load_hub
+
+        load_hub(args.hub)  # HubError names the known hubs
+        hub = args.hub.strip()
+    name = (hub or mdl.stem).replace("@", "-")
+    target = check_out_dir(args.out if args.out is not None
+                           else Path("outputs") / f"validate-{name}", VALIDATE_MANIFEST)
+
+    # --- run (validate() refuses bad input before any run) -------------------------------
+    print(f"Validating {mdl} ({f'hub {hub}' if hub else 'model defaults'}, {samples} Latin "
+          f"hypercube samples) ...", file=sys.stderr)
+    try:
+        report = validate(hub=hub, mdl=mdl, checks=args.checks, lhs_samples=samples, seed=seed)
+    except ValidationInputError as exc:
+        raise CliError(str(exc)) from None
+
+    # --- write into a temporary folder beside the target, then rename into place --------
+    created: list[Path] = []
+    missing = target.parent
+    while not missing.exists():
+        created.append(missing)
+        missing = missing.parent
+    created.reverse()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)
+        files = report.write(tmp)
+        manifest = {
+            "command": shlex.join([PROG, *args.argv]),
+            "model": str(report.model),
+            "model_sha256": report.info.get("model_sha256"),
+            "hub": hub,
+            "checks": str(report.checks) if report.checks else None,
+            "samples": samples,
+            "seed": seed,
+            "result": report.counts(),
+            "passed": report.passed,
+            "files": [p.name for p in files],
+            "hubsd_version": __version__,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "wall_time_s": round(time.perf_counter() - started, 2),
+        }
+        (tmp / VALIDATE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n",
+                                             encoding="utf-8")
+        _install(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not target.exists():
+            _remove_created(created)
+        raise
+
+    print(report.format_table())
+    print()
+    print("Files: " + ", ".join(p.name for p in files) + f", {VALIDATE_MANIFEST}")
+    print(f"Wall time: {time.perf_counter() - started:.1f} s")
+    print(f"Report: {target / 'validation.md'}")
+    return 0 if report.passed else 1
 
 
 if __name__ == "__main__":  # python -m hubsd.cli
