@@ -19,36 +19,38 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
-import yaml
 from scipy.stats import qmc
 
 import hubsd
-from hubsd.model import REPO, load
+from hubsd.model import load
+
+# The settings below are shared with the validation battery (hubsd.validate), which runs the
+# same extreme-condition, conservation and integration tests on any model file:
+#
+# SHOCK: strong automation in a mature hub: a_J at the top of the ILO range (0.24-0.8) and no
+# long-run demand growth (the table's low end), so automation, not demand, drives the hub.
+#
+# STRONG_SHOCK: full automation of junior tasks (a_J = 1 and h = 0, the extreme-condition
+# setting, both inside the parameter table) in a hub with no long-run demand growth. Junior hiring
+# falls from about 12,000 a year (2022) to under 1,000 (2032), so graduate job seekers pile up:
+# youth unemployment rises from 4.5 % (2020) to about 15 % (2031) and the graduate market,
+# enrolment and migration loops (B3, B4) come into play. Under ``SHOCK`` (h = 0.2) youth
+# unemployment only reaches 5.9 % and the graduate job-finding rate stays at its maximum
+# (prospects index 1), so enrolment does not move; with a_J 0.8 and h = 0 prospects dip and
+# recover to 1 without overshooting, since the index cannot exceed 1 in a tight market.
+#
+# SMART_MIX: the "smart automation policy" of data/scenarios.yaml (all three levers from 2026).
+from hubsd.validate import (
+    AI_EFFECT_EXTREMES,
+    INTEGRATION_OUTPUTS,
+    SCALE_FLOOR,
+    SHOCK,
+    SIGNED_STOCKS,
+    SMART_MIX,
+    STRONG_SHOCK,
+)
 
 DT = 1 / 32  # the model's TIME STEP [Year]
-
-#: Strong automation in a mature hub: a_J at the top of the ILO range (0.24-0.8) and no
-#: long-run demand growth (the table's low end), so automation, not demand, drives the hub.
-SHOCK = {"automatable_junior_share": 0.8, "mature_hub_growth_rate": 0.0}
-
-#: Full automation of junior tasks (a_J = 1 and h = 0, the extreme-condition setting, both inside
-#: the parameter table) in a hub with no long-run demand growth. Junior hiring falls from about
-#: 12,000 a year (2022) to under 1,000 (2032), so graduate job seekers pile up: youth
-#: unemployment rises from 4.5 % (2020) to about 15 % (2031) and the graduate market, enrolment
-#: and migration loops (B3, B4) come into play. Under ``SHOCK`` (h = 0.2) youth unemployment
-#: only reaches 5.9 % and the graduate job-finding rate stays at its maximum (prospects index 1),
-#: so enrolment does not move; with a_J 0.8 and h = 0 prospects dip and recover to 1 without
-#: overshooting, since the index cannot exceed 1 in a tight market.
-STRONG_SHOCK = {
-    "automatable_junior_share": 1.0,
-    "baseline_human_centred_ai_share": 0.0,
-    "mature_hub_growth_rate": 0.0,
-}
-
-#: The "smart automation policy" of data/scenarios.yaml (all three levers from 2026).
-SMART_MIX = yaml.safe_load((REPO / "data" / "scenarios.yaml").read_text(encoding="utf-8"))[
-    "smart_mix"
-]["parameters"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -105,9 +107,6 @@ def _stock_names() -> dict[str, list[str]]:
         for sub in ("Integ", "Smooth", "Delay")
     }
 
-
-#: INTEG stocks that are signed by definition (net people who crossed the city boundary).
-SIGNED_STOCKS = {"cumulative_net_boundary_flow"}
 
 
 # ===================================================================== 1. reference modes
@@ -695,19 +694,8 @@ def test_new_industry_growth_is_s_shaped_and_labour_limited(simulate):
 
 # ================================================================= 2. extreme conditions
 
-#: Every parameter that acts only through AI adoption, at the other end of its range.
-AI_EFFECT_EXTREMES = {
-    "automatable_junior_share": 1.0,
-    "automatable_mid_share": 0.25,
-    "augmentation_productivity_gain": 0.34,
-    "bass_imitation_coefficient": 0.6,
-    "ai_implementation_delay": 1.0,
-    "ai_start_year": 2010.0,
-    "demand_response_to_augmentation": 0.3,
-    "augmentation_attrition_reduction": 0.5,
-    "reinstatement_ratio": 1.0,
-    "baseline_human_centred_ai_share": 1.0,
-}
+# AI_EFFECT_EXTREMES (hubsd.validate): every parameter that acts only through AI adoption, at
+# the other end of its range.
 
 
 def test_no_adoption_reproduces_the_no_ai_world(simulate, baseline):
@@ -933,17 +921,6 @@ def test_lhs_conservation(lhs_runs):
 
 # ==================================================================== 5. integration error
 
-INTEGRATION_OUTPUTS = [
-    "total_hub_staff",
-    "junior_staff",
-    "displaced_hub_workers",
-    "youth_unemployment_rate",
-    "business_first_year_enrolment",
-    "local_service_jobs",
-    "net_young_migration",
-    "new_industry_jobs",
-    "adopting_share",
-]
 INTEGRATION_SCENARIOS = {
     "baseline": {},
     "smart_mix": SMART_MIX,
@@ -951,9 +928,9 @@ INTEGRATION_SCENARIOS = {
     "strong_shock": STRONG_SHOCK,
 }
 
-#: Outputs that can stay at or near zero for a whole run: (reference output, fraction) whose
-#: product floors their scale (see ``test_halving_time_step_changes_little``).
-SCALE_FLOOR = {"displaced_hub_workers": ("total_hub_staff", 0.01)}
+# SCALE_FLOOR (hubsd.validate): outputs that can stay at or near zero for a whole run:
+# (reference output, fraction) whose product floors their scale (see
+# ``test_halving_time_step_changes_little``).
 
 
 @pytest.mark.parametrize(

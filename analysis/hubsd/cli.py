@@ -769,7 +769,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from . import __version__
     from .model import DEFAULT_MODEL
-    from .validate import LHS_SAMPLES, LHS_SEED, ValidationInputError, default_hub, validate
+    from .validate import (
+        LHS_SAMPLES,
+        LHS_SEED,
+        ValidationInputError,
+        check_inputs,
+        default_hub,
+        validate,
+    )
 
     # --- every check before anything runs or is written --------------------------------
     mdl = Path(args.model) if args.model is not None else DEFAULT_MODEL
@@ -793,8 +800,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     name = (hub or mdl.stem).replace("@", "-")
     target = check_out_dir(args.out if args.out is not None
                            else Path("outputs") / f"validate-{name}", VALIDATE_MANIFEST)
+    try:
+        check_inputs(hub=hub, mdl=mdl, checks=args.checks, lhs_samples=samples, seed=seed)
+    except ValidationInputError as exc:
+        raise CliError(str(exc)) from None
 
-    # --- run (validate() refuses bad input before any run) -------------------------------
+    # --- run -------------------------------------------------------------------------------
     print(f"Validating {mdl} ({f'hub {hub}' if hub else 'model defaults'}, {samples} Latin "
           f"hypercube samples) ...", file=sys.stderr)
     try:

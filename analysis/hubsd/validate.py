@@ -566,7 +566,7 @@ def _reality(ctx: _Context, checks: Path | None) -> list[dict]:
             where = ("at the " + ("hub values" if ctx.hub else "model defaults")
                      + (f" and the low and high ends of {', '.join(check.corners)}"
                         if check.corners else ""))
-            details = (f"{n_cond} condition{'s' if n_cond > 1 else ''} hold in {runs} "
+            details = (f"{n_cond} condition{'s hold' if n_cond > 1 else ' holds'} in {runs} "
                        f"run{'s' if runs > 1 else ''}, {where}")
         rows.append(_row("reality", f"reality: {name}", check.statement,
                          f"failing run x condition pairs (of {len(sub)})", len(bad), "==", 0,
@@ -1026,7 +1026,8 @@ def _no_multiplier_row(ctx, ds, spec) -> dict:
         worst = max(worst, float(dev))
     normal = float(ds["local_service_jobs"].sel(sample="baseline").max())
     shock = ", ".join(f"{k}={v:g}" for k, v in SHOCK.items())
-    details = (f"local service jobs stay at the base {base:,.0f} to {worst:.3g} at the "
+    details = (f"local service jobs depart from the base {base:,.0f} by at most {worst:.3g} "
+               f"(relative) at the "
                f"{'hub values' if ctx.hub else 'model defaults'} and under an automation shock "
                f"({shock}); with the default multiplier they reach {normal:,.0f}")
     return _row("extreme", check, tests, "max |local service jobs / base - 1|", worst, "<=",
@@ -1124,6 +1125,27 @@ def _behaviour_reproduction(hub: str | None, mdl=DEFAULT_MODEL) -> dict:
 # the battery
 
 
+def _check_inputs(hub, mdl, checks, lhs_samples, seed) -> tuple[_Context, Path | None]:
+    from .reality import RealityCheckError, load_checks
+
+    ctx = _prepare(mdl, hub, lhs_samples, seed)
+    checks = default_checks(ctx.mdl) if checks is None else Path(checks)
+    if checks is not None:
+        try:
+            load_checks(checks, ctx.mdl)
+        except RealityCheckError as exc:
+            raise ValidationInputError(" ".join(str(exc).split())) from None
+    return ctx, checks
+
+
+def check_inputs(hub: str | None = "krakow", mdl=DEFAULT_MODEL, checks=None,
+                 lhs_samples: int = LHS_SAMPLES, seed: int = LHS_SEED) -> None:
+    """Everything :func:`validate` checks before it runs anything (the model translates and
+    compiles, the hub fits it, the checks file is well formed and names known variables, the
+    sample size and seed are valid); raises :class:`ValidationInputError`."""
+    _check_inputs(hub, mdl, checks, lhs_samples, seed)
+
+
 def validate(hub: str | None = "krakow", mdl=DEFAULT_MODEL, checks=None,
              lhs_samples: int = LHS_SAMPLES, seed: int = LHS_SEED) -> ValidationReport:
     """Run the model-testing battery on a Vensim model; one row per check.
@@ -1152,17 +1174,9 @@ def validate(hub: str | None = "krakow", mdl=DEFAULT_MODEL, checks=None,
         a bad sample size or seed.
     """
     from . import __version__
-    from .reality import RealityCheckError, load_checks
 
     started = time.perf_counter()
-    ctx = _prepare(mdl, hub, lhs_samples, seed)
-    checks = default_checks(ctx.mdl) if checks is None else Path(checks)
-    if checks is not None:
-        try:
-            load_checks(checks, ctx.mdl)
-        except RealityCheckError as exc:
-            raise ValidationInputError(" ".join(str(exc).split())) from None
-
+    ctx, checks = _check_inputs(hub, mdl, checks, lhs_samples, seed)
     rows = _units(ctx)
     rows += _reality(ctx, checks)
     lhs = _lhs(ctx, int(lhs_samples), int(seed))
