@@ -50,6 +50,8 @@ Spec format::
       - {region: Krakow, series: business_services_employment, output: total_hub_staff}
       - {region: Poland, series: business_services_employment, output: total_hub_staff,
          share: krakow_share_of_poland}
+      - {region: Philippines, series: members_implementing_ai, output: adopting_share,
+         holdout: false}            # never held out (the only figure on adoption)
     targets:                        # one figure at one year, with its own tolerance
       - {region: Krakow, series: business_services_employment_forecast, year: 2023,
          output: total_hub_staff, tolerance: 0.10}
@@ -169,6 +171,7 @@ class Point:
     source_address: str
     says: str
     holdout: bool = False
+    keep_in_holdout: bool = False  # never held out (spec: ``holdout: false`` on its series)
 
     @property
     def label(self) -> str:
@@ -372,8 +375,10 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
         line = entry.get("__line__") if isinstance(entry, dict) else doc["__line__"]
         if not isinstance(entry, dict):
             _fail(path, line, "each series must be a mapping {region, series, output}")
-        _keys(entry, {"region", "series", "output", "share", "kinds", "years"}, path, line,
-              "a series")
+        _keys(entry, {"region", "series", "output", "share", "kinds", "years", "holdout"}, path,
+              line, "a series")
+        if not isinstance(entry.get("holdout", True), bool):
+            _fail(path, line, "series: holdout must be true or false")
         out, share, sel = _entry_common(entry, line, "series")
         kinds = entry.get("kinds", ["observed", "approximate"])
         bad = [k for k in kinds if k not in KINDS]
@@ -392,6 +397,7 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
                                f"period {initial:g}-{last_model:g}")
                 continue
             points.append(_point("series", row, out, share, errors[row.kind]))
+            points[-1].keep_in_holdout = not entry.get("holdout", True)
     for entry in doc.get("targets") or []:
         line = entry.get("__line__") if isinstance(entry, dict) else doc["__line__"]
         if not isinstance(entry, dict):
@@ -424,7 +430,7 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
     if holdout is not None:
         holdout = _number(holdout, path, doc["__line__"], "holdout_from")
         for p in points:
-            p.holdout = p.year >= holdout
+            p.holdout = p.year >= holdout and not p.keep_in_holdout
         if all(p.holdout for p in points) or not any(p.holdout for p in points):
             _fail(path, doc["__line__"], f"holdout_from {holdout:g} must leave figures both "
                                          "before and from that year")
@@ -644,6 +650,7 @@ class Fit:
     screened: int
     evaluations: int
     calls: int
+    converged: bool = True  # False: the best start ran out of evaluations (SciPy status 0)
 
     @property
     def estimates(self) -> dict[str, float]:
@@ -652,7 +659,7 @@ class Fit:
 
 
 def fit(spec: Spec, points: list[Point] | None = None, starts: int | None = None,
-        mdl=DEFAULT_MODEL, max_nfev: int = 60) -> Fit:
+        mdl=DEFAULT_MODEL, max_nfev: int = 150) -> Fit:
     """Multi-start least-squares fit of a spec's free parameters to its figures."""
     obj = Objective(spec, points, mdl)
     p = len(spec.free)
@@ -683,15 +690,16 @@ def fit(spec: Spec, points: list[Point] | None = None, starts: int | None = None
         rows.append({"start": k, "from": "hub values" if i == 0 else "screen",
                      "start_cost": costs[i], "cost": r.cost, "status": r.status,
                      "message": r.message, "nfev": r.nfev})
-        if r.status > 0 and np.isfinite(r.cost) and (best is None or r.cost < best[1]):
-            best = (r.x, r.cost)
+        # a start that ran out of evaluations (status 0) still counts; flagged if it is the best
+        if r.status >= 0 and np.isfinite(r.cost) and (best is None or r.cost < best[1]):
+            best = (r.x, r.cost, r.status > 0)
     table = pd.DataFrame(rows)
     if best is None:
         raise CalibrationError(
             f"calibration of {spec.hub!r} failed: no local fit converged ("
             + "; ".join(f"start {r['start']}: {r['message']}" for r in rows) + ")")
     return Fit(spec, obj, best[0], float(best[1]), table, spec.screen,
-               obj.evaluations, broker.calls + 1)
+               obj.evaluations, broker.calls + 1, converged=bool(best[2]))
 
 
 def _check_plausible(obj: Objective, pred: np.ndarray) -> None:
@@ -845,7 +853,10 @@ class Calibration:
     seconds: float
 
     def summary(self) -> str:
-        lines = [f"Calibration of {self.spec.hub!r}: cost {self.fit.cost:.4g} "
+        lines = [] if self.fit.converged else [
+            "WARNING: no start met SciPy's convergence tests within its evaluation budget; "
+            "the best one is reported (see the local fits in the report)"]
+        lines += [f"Calibration of {self.spec.hub!r}: cost {self.fit.cost:.4g} "
                  f"({len([p for p in self.spec.points])} figures, {len(self.spec.free)} free), "
                  f"{self.seconds:.1f} s"]
         if self.profiles is not None:
@@ -1208,6 +1219,9 @@ def report_markdown(cal: Calibration, figures: bool = True) -> str:
              f"- model `{cal.provenance['model']}` sha256 `{cal.provenance['model_sha256'][:12]}`"]
     if sp.dropped:
         lines.append("- left out: " + "; ".join(sp.dropped))
+    if not best.converged:
+        lines += ["", "**Warning**: no start met SciPy's convergence tests within its "
+                      "evaluation budget; the best is reported. Treat the estimates with care."]
     lines += ["", "## Local fits", "", "| start | from | start cost | cost | status | nfev |",
               "| --- | --- | --- | --- | --- | --- |"]
     for _, r in best.starts.iterrows():
