@@ -9,6 +9,7 @@
     hubsd sectors
     hubsd sweep NOTEBOOK SPEC [--out DIR] [--workers N] [--scheduler ADDRESS] [--resume]
     hubsd report [--notebooks DIR] [--out DIR]
+    hubsd pipeline [--hub NAME ...] [--out DIR] [--resume] [--workers N]
     hubsd calibrate [--hub krakow] [--spec FILE] [--data CSV ...] [--starts N] [--out DIR]
                     [--no-intervals] [--no-holdout] [--no-save]
     hubsd validate [--hub H] [--checks FILE] [--model MDL] [--samples N] [--seed S] [--out DIR]
@@ -176,6 +177,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="report folder (default: outputs/report); replaced if it holds "
                         "an earlier report")
     report.set_defaults(func=cmd_report)
+
+    pipe = sub.add_parser(
+        "pipeline",
+        help="the main job: calibrated hubs, policy scenarios, sensitivity sweep, report",
+        description="Run every hub (its newest calibrated set where one exists) under the "
+        "baseline and each policy scenario, a papermill sweep of the sensitivity notebook over "
+        "the hubs, every notebook for the calibrated Kraków hub, and the HTML report; prints "
+        "where the report is. --resume continues an interrupted pipeline.",
+    )
+    pipe.add_argument("--hub", nargs="+", action="extend", dest="hubs", metavar="NAME",
+                      help="hubs (default: every hub in data/hubs/; the first one leads the "
+                      "notebooks)")
+    pipe.add_argument("--out", metavar="DIR", default=str(Path("outputs") / "pipeline"),
+                      help="output folder (default: outputs/pipeline)")
+    pipe.add_argument("--resume", action="store_true", help="continue the pipeline in --out, "
+                      "keeping its finished steps")
+    pipe.add_argument("--workers", metavar="N", type=int, help="sweep workers (default: CPUs)")
+    pipe.set_defaults(func=cmd_pipeline)
 
     cal = sub.add_parser(
         "calibrate",
@@ -706,6 +725,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ReportError as exc:
         raise CliError(str(exc)) from None
     print(f"Report: {index}")
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    """``hubsd pipeline``: the main job; prints the report's path and the wall time."""
+    from .pipeline import PipelineError, run_pipeline
+    from .sweep import SweepError
+
+    if args.workers is not None and args.workers < 1:
+        raise CliError(f"--workers must be at least 1, got {args.workers}")
+    hubs = None
+    if args.hubs:  # Kraków leads unless the user names another hub first
+        hubs = list(dict.fromkeys(args.hubs))
+    try:
+        manifest = run_pipeline(args.out, hubs, resume=args.resume, workers=args.workers)
+    except (PipelineError, SweepError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"Hubs: {', '.join(manifest['hubs'])}")
+    for step, info in manifest["steps"].items():
+        if step != "start":
+            print(f"  {step:<40} {info['seconds']:8.1f} s")
+    print(f"Wall time: {manifest['wall_seconds']:.0f} s")
+    print(f"Report: {manifest['report']}")
     return 0
 
 

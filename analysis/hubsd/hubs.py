@@ -150,6 +150,16 @@ def _load_calibrated_hub(name: str, hubs_dir: Path) -> dict:
     }
 
 
+def calibrated_or_file(hub: str) -> str:
+    """``"<hub>@vN"`` for the newest calibrated set of a hub, or ``hub`` if it has none."""
+    from .calibrate import versions
+
+    if "@" in hub:
+        return load_hub(hub)["hub"]
+    found = versions(hub_file(hub).stem)
+    return f"{hub_file(hub).stem}@{found[-1]}" if found else hub_file(hub).stem
+
+
 def exists(hub: str) -> bool:
     """Whether ``hub`` names a hub file or a saved calibrated set of one."""
     try:

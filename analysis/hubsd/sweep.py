@@ -541,6 +541,33 @@ def point_dataset(folder: Path):
     return parts[0] if len(parts) == 1 else xr.merge(parts, combine_attrs="drop_conflicts")
 
 
+def _align_variables(loaded: dict) -> dict:
+    """Give every point's Dataset the same variables: points may differ in what they hold
+    (a notebook varies other parameters for another hub, stored as coordinates along
+    ``sample``); a variable a point lacks is NaN there. Non-index coordinates become data
+    variables so that differing values along a shared dimension are kept, not merged."""
+    import xarray as xr
+
+    flat = {k: ds.reset_coords() for k, ds in loaded.items()}
+    union: dict[str, xr.DataArray] = {}
+    for ds in flat.values():
+        for name, var in ds.data_vars.items():
+            union.setdefault(name, var)
+    if all(set(ds.data_vars) == set(union) for ds in flat.values()):
+        return loaded
+    out = {}
+    for key, ds in flat.items():
+        for name, var in union.items():
+            if name not in ds.data_vars:
+                if any(d in ds.dims and ds.sizes[d] != var.sizes[d] for d in var.dims):
+                    raise SweepError(f"point {key}: variable {name!r} is missing and its "
+                                     "dimensions differ from the other points'")
+                shape = tuple(var.sizes[d] for d in var.dims)
+                ds[name] = (var.dims, np.full(shape, np.nan), var.attrs)
+        out[key] = ds
+    return out
+
+
 def combine(plan: dict, points_dir: str | os.PathLike):
     """Every finished point's Dataset in one: dims per grid parameter, or ``point``.
 
@@ -556,6 +583,7 @@ def combine(plan: dict, points_dir: str | os.PathLike):
     if not loaded:
         raise SweepError("no point has finished; nothing to combine")
     names = plan["names"]
+    loaded = _align_variables(loaded)
     for ds in loaded.values():
         clash = [n for n in names if n in ds.variables or n in ds.dims]
         if clash:
@@ -575,7 +603,7 @@ def combine(plan: dict, points_dir: str | os.PathLike):
         ids = [p["id"] for p in plan["points"] if p["id"] in loaded]
         by_id = {p["id"]: p["params"] for p in plan["points"]}
         ds = xr.concat([loaded[i] for i in ids], dim=pd.Index(ids, name="point"),
-                       combine_attrs="drop_conflicts")
+                       combine_attrs="drop_conflicts", join="outer")
         ds = ds.assign_coords({n: ("point", [by_id[i][n] for i in ids]) for n in names})
     ds.attrs["sweep_kind"] = plan["kind"]
     ds.attrs["sweep_parameters"] = ", ".join(names)

@@ -1,0 +1,189 @@
+"""The main job: calibrated hubs, their policy scenarios, a sensitivity sweep and the report.
+
+``hubsd pipeline`` (the README's first command) runs, into one output folder
+(``outputs/pipeline`` by default)::
+
+    runs/<hub>/            hubsd run for each hub (baseline, each lever, their mix): NetCDF,
+                           figures, summary; calibrated hubs (<hub>@vN) where a calibrated set
+                           exists in data/calibrated/, else the hub file's values
+    sweep/                 hubsd sweep of notebooks/04_sensitivity.ipynb over the hubs (papermill,
+                           parallel workers): Monte Carlo fan charts and Sobol indices per hub,
+                           combined in sweep/sweep.nc
+    notebooks/             every notebook of notebooks/ executed by papermill for the calibrated
+                           Kraków hub (02_calibration fits Kraków afresh, without saving a set)
+    report/index.html      the executed notebooks as HTML (hubsd report)
+    pipeline.json          what ran, with timings
+
+Every step writes its output atomically (a temporary folder or file beside it, renamed into
+place) and ``--resume`` skips the steps and sweep points already finished, so an interrupted
+pipeline loses nothing it had completed. Calibration itself is not rerun: ``hubsd calibrate``
+saves new calibrated sets, which the next pipeline uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .model import REPO
+
+NOTEBOOKS = REPO / "notebooks"
+MANIFEST = "pipeline.json"
+#: Cheap settings of the sensitivity notebook for the sweep (members, Sobol base sample, ...).
+SWEEP_FIXED = {"samples": 100, "sobol_n": 32, "morris_trajectories": 4}
+
+
+class PipelineError(ValueError):
+    """Bad input to the pipeline (unknown hub, an output folder that is not a pipeline's)."""
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def resolve_hubs(hubs: list[str] | None) -> list[str]:
+    """Hub names to run: the newest calibrated set of each hub where one exists."""
+    from .hubs import HubError, available, calibrated_or_file
+
+    names = hubs or available()
+    out = []
+    for name in names:
+        try:
+            out.append(calibrated_or_file(name))
+        except HubError as exc:
+            raise PipelineError(str(exc)) from None
+    return out
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise PipelineError(f"--out {str(out)!r} exists and is not a folder")
+        if any(out.iterdir()):
+            if not (out / MANIFEST).is_file():
+                raise PipelineError(f"--out {str(out)!r} exists and is not a pipeline folder (no "
+                                    f"{MANIFEST}); give a new folder or remove it")
+            if not resume:
+                raise PipelineError(f"--out {str(out)!r} holds an earlier pipeline; add "
+                                    "--resume to continue it, or remove it to start again")
+
+
+def _execute(notebook: Path, target: Path, params: dict, kernel: str | None) -> None:
+    """papermill into a temporary file beside ``target``, renamed into place when complete."""
+    import papermill as pm
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".ipynb")
+    os.close(fd)
+    try:
+        pm.execute_notebook(str(notebook), tmp, parameters=params, kernel_name=kernel,
+                            cwd=str(target.parent), progress_bar=False)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def notebook_parameters(name: str, hub: str, output_dir: str) -> dict:
+    """Parameters the pipeline gives each notebook (those it declares)."""
+    from .sweep import notebook_parameters as declared
+
+    nb_params = declared(NOTEBOOKS / name)
+    wanted = {"hub": hub, "output_dir": output_dir}
+    if name.startswith("02_"):  # calibration starts from the hub file, not a calibrated set
+        wanted["hub"] = hub.split("@")[0]
+    if name.startswith("05_"):
+        wanted.pop("hub")
+    return {k: v for k, v in wanted.items() if k in nb_params}
+
+
+def run_pipeline(out: str | os.PathLike = "outputs/pipeline", hubs: list[str] | None = None,
+                 resume: bool = False, workers: int | None = None, kernel: str | None = None,
+                 sweep_fixed: dict | None = None, notebooks: list[str] | None = None) -> dict:
+    """Run every step (see the module docstring); returns the manifest written."""
+    from . import cli
+    from .report import build_report
+    from .sweep import prepare, run_sweep
+
+    started = time.perf_counter()
+    out = Path(out).resolve()
+    _check_out(out, resume)
+    names = resolve_hubs(hubs)
+    nb_names = notebooks or sorted(p.name for p in NOTEBOOKS.glob("[0-9]*.ipynb"))
+    missing = [n for n in nb_names if not (NOTEBOOKS / n).is_file()]
+    if missing:
+        raise PipelineError(f"no notebook {missing[0]!r} in {NOTEBOOKS}")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / MANIFEST
+    manifest = (json.loads(manifest_path.read_text(encoding="utf-8"))
+                if manifest_path.is_file() else {})
+    manifest.update({"hubs": names, "notebooks": nb_names, "steps": manifest.get("steps", {})})
+
+    def record(step, seconds, **extra):
+        manifest["steps"][step] = {"seconds": round(seconds, 2), **extra}
+        _write_json(manifest_path, manifest)
+
+    record("start", 0.0)
+    lead = names[0]
+    _say(f"hubsd pipeline: hubs {', '.join(names)} into {out}")
+
+    # 1. scenario runs per hub
+    for hub in names:
+        target = out / "runs" / hub.replace("@", "_")
+        if resume and (target / cli.MANIFEST).is_file():
+            _say(f"  runs/{target.name}: done before, kept")
+            continue
+        t0 = time.perf_counter()
+        code = cli.main(["run", "--hub", hub, "--out", str(target)])
+        if code != 0:
+            raise RuntimeError(f"hubsd run --hub {hub} failed with status {code}")
+        record(f"run {hub}", time.perf_counter() - t0)
+
+    # 2. sensitivity sweep over the hubs (papermill, parallel workers, resumable)
+    t0 = time.perf_counter()
+    nb = NOTEBOOKS / "04_sensitivity.ipynb"
+    spec = {"list": [{"hub": h} for h in names], "fixed": dict(sweep_fixed or SWEEP_FIXED)}
+    plan = prepare(nb, spec)
+    sweep_dir = out / "sweep"
+    res = run_sweep(plan, sweep_dir, workers=workers, resume=resume and sweep_dir.exists(),
+                    kernel=kernel, progress=False)
+    if res["failed"]:
+        raise RuntimeError("sensitivity sweep: point(s) failed: " + "; ".join(
+            f"{p} ({res['params'][p]}): {res['errors'][p]}" for p in res["failed"]))
+    record("sensitivity sweep", time.perf_counter() - t0, points=len(plan["points"]),
+           result=str(res["result"]))
+    _say(f"  sweep: {len(plan['points'])} point(s) in {time.perf_counter() - t0:.0f} s")
+
+    # 3. the notebooks, for the lead (calibrated Kraków) hub
+    nb_dir = out / "notebooks"
+    for name in nb_names:
+        target = nb_dir / name
+        if resume and target.is_file():
+            _say(f"  notebooks/{name}: done before, kept")
+            continue
+        t0 = time.perf_counter()
+        _execute(NOTEBOOKS / name, target, notebook_parameters(name, lead, "outputs"), kernel)
+        record(f"notebook {name}", time.perf_counter() - t0)
+        _say(f"  notebooks/{name}: {time.perf_counter() - t0:.0f} s")
+
+    # 4. the report
+    t0 = time.perf_counter()
+    index = build_report(nb_dir, out / "report")
+    record("report", time.perf_counter() - t0, index=str(index))
+    manifest["wall_seconds"] = round(time.perf_counter() - started, 1)
+    manifest["report"] = str(index)
+    _write_json(manifest_path, manifest)
+    return manifest
+
+
+def _write_json(path: Path, obj) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, default=str)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,106 @@
+"""The main job (``hubsd pipeline``): calibrated hubs, runs, sweep, notebooks, report; resume."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import nbformat
+import pytest
+
+from hubsd import cli, pipeline
+from hubsd.calibrate import versions
+from hubsd.sweep import notebook_parameters
+
+NOTEBOOKS = sorted(pipeline.NOTEBOOKS.glob("[0-9]*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_every_parameter_of_a_notebook_is_seen_by_papermill(path):
+    """papermill silently drops a line of the parameters cell it cannot parse (a comment with
+    parentheses did it once), so a sweep or the pipeline could not set that parameter."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+                for t in node.targets]
+    assert list(notebook_parameters(path)) == assigned
+
+
+def test_hubs_resolve_to_their_newest_calibrated_set():
+    names = pipeline.resolve_hubs(["krakow"])
+    found = versions("krakow")
+    assert names == ([f"krakow@{found[-1]}"] if found else ["krakow"])
+    with pytest.raises(pipeline.PipelineError, match=r"unknown hub 'krakov'; did you mean"):
+        pipeline.resolve_hubs(["krakov"])
+
+
+def test_notebook_parameters_follow_each_notebook():
+    assert pipeline.notebook_parameters("02_calibration.ipynb", "krakow@v1", "o") == {
+        "hub": "krakow", "output_dir": "o"}
+    assert pipeline.notebook_parameters("03_policies.ipynb", "krakow@v1", "o") == {
+        "hub": "krakow@v1", "output_dir": "o"}
+    assert "hub" not in pipeline.notebook_parameters("05_hubs.ipynb", "krakow@v1", "o")
+
+
+def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "pipe"
+    kwargs = {"hubs": ["krakow"], "workers": 1, "notebooks": ["01_model_tour.ipynb",
+                                                               "05_hubs.ipynb"],
+              "sweep_fixed": {"samples": 20, "sobol_n": 8, "morris_trajectories": 2}}
+    real = pipeline._execute
+    calls = []
+
+    def interrupted(notebook, target, params, kernel):
+        calls.append(notebook.name)
+        if notebook.name == "05_hubs.ipynb":
+            raise KeyboardInterrupt
+        real(notebook, target, params, kernel)
+
+    monkeypatch.setattr(pipeline, "_execute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_pipeline(out, **kwargs)
+    assert (out / "notebooks" / "01_model_tour.ipynb").is_file()
+    assert not (out / "notebooks" / "05_hubs.ipynb").exists()
+    assert not [p for p in (out / "notebooks").iterdir() if p.name.startswith(".")]
+    done = json.loads((out / pipeline.MANIFEST).read_text(encoding="utf-8"))["steps"]
+    assert "notebook 01_model_tour.ipynb" in done and "report" not in done
+
+    # without --resume an earlier pipeline folder is refused
+    with pytest.raises(pipeline.PipelineError, match="add --resume"):
+        pipeline.run_pipeline(out, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_execute", real)
+    run_mtime = (out / "runs").stat().st_mtime_ns
+    manifest = pipeline.run_pipeline(out, resume=True, **kwargs)
+    log = capsys.readouterr().err
+    assert "notebooks/01_model_tour.ipynb: done before, kept" in log
+    assert "done before, kept" in log and (out / "runs").stat().st_mtime_ns == run_mtime
+    assert (out / "notebooks" / "05_hubs.ipynb").is_file()
+    index = out / "report" / "index.html"
+    assert manifest["report"] == str(index) and index.is_file()
+    assert (out / "sweep" / "sweep.nc").is_file()
+    hub = manifest["hubs"][0]
+    assert (out / "runs" / hub.replace("@", "_") / "hubsd-run.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--hub", "atlantis"], r"unknown hub 'atlantis'"),
+        (["--workers", "0"], r"--workers must be at least 1"),
+    ],
+)
+def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
+    code = cli.main(["pipeline", *argv, "--out", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("hubsd: error:")
+    assert __import__("re").search(message, err), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_a_folder_that_is_not_a_pipeline(tmp_path, capsys):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "mine.txt").write_text("keep", encoding="utf-8")
+    code = cli.main(["pipeline", "--out", str(tmp_path / "p"), "--resume"])
+    assert code == 2 and "is not a pipeline folder" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "p").iterdir()] == ["mine.txt"]
