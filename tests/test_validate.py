@@ -66,13 +66,13 @@ def in_tmp(tmp_path, monkeypatch):
 
 def test_hub_model_passes_the_battery(in_tmp, capsys):
     """`hubsd validate` with every default: models/hub.mdl, its reality checks, the Kraków hub,
-    1000 Latin hypercube samples; every check passes (behaviour reproduction is skipped until
-    a calibrated set provides its statistics); the report folder holds what it says."""
+    1000 Latin hypercube samples; every check passes, behaviour reproduction of the newest
+    calibrated Kraków set included; the report folder holds what it says."""
     assert cli.main(["validate"]) == 0
     out = capsys.readouterr().out
     folder = in_tmp / "outputs" / "validate-krakow"
     assert f"Report: {folder / 'validation.md'}" in out
-    assert "All 17 checks pass (1 skipped)." in out
+    assert "All 18 checks pass." in out
     for name in HUB_CHECKS:
         assert name in out
     files = _listing(folder)
@@ -95,7 +95,7 @@ def test_hub_model_passes_the_battery(in_tmp, capsys):
         ds.close()
     for name in HUB_CHECKS[:-1]:
         assert table[name] == "pass", name
-    assert table["behaviour reproduction"] in ("skipped", "pass")
+    assert table["behaviour reproduction"] == "pass"  # data/calibrated/krakow/v1.yaml
     reality = [c for c in table if c.startswith("reality: ")]
     assert len(reality) >= 7 and all(table[c] == "pass" for c in reality)
     # the figures behind the verdicts
@@ -187,7 +187,12 @@ def test_an_extreme_condition_can_fail(tmp_path):
     broken.write_text(text.replace(old, "base local service jobs + (local multiplier + 0.05) "
                                         "* salary weighted tradable jobs"), encoding="utf-8")
     report = validate("krakow", broken, lhs_samples=8)
-    assert list(report.failed["check"]) == ["extreme: no multiplier keeps services at base"]
+    failed = report.failed.set_index("check")
+    # the calibrated Kraków set was fitted to models/hub.mdl, not to this edited copy
+    assert list(failed.index) == ["extreme: no multiplier keeps services at base",
+                                  "behaviour reproduction"]
+    assert "calibrated on another version of the model" in failed.loc[
+        "behaviour reproduction", "details"]
     row = report.failed.iloc[0]
     assert row.figure > 0.01
     assert "local service jobs depart from the base 250,000 by at most" in row.details
@@ -196,6 +201,26 @@ def test_an_extreme_condition_can_fail(tmp_path):
                  "extreme: zero graduates limit hiring"):
         assert status[name] == "pass", name
     assert status["reality checks"] == "skipped"  # no hub.checks.yaml beside the copy
+
+
+def test_a_check_that_cannot_run_fails_with_the_reason(tmp_path):
+    """A DELAY3 whose delay time can fall below 3 time steps inside its range: the ensemble
+    engine refuses those samples, so both Latin hypercube rows fail with the engine's reason
+    while the other checks run."""
+    src = (MODELS / "population.mdl").read_text(encoding="utf-8")
+    src = src.replace("Residents * birth fraction\n", "Residents * perceived birth fraction\n")
+    src = src.replace("initial residents=", "perceived birth fraction=\n\tDELAY3(birth fraction, "
+                      "fertility delay)\n\t~\t1/Year\n\t~\tBirth fraction as perceived.\n\t|\n\n"
+                      "fertility delay=\n\t1\n\t~\tYear [0.01,2]\n\t~\tBROKEN: can be shorter "
+                      "than three time steps.\n\t|\n\ninitial residents=")
+    model = tmp_path / "delayed.mdl"
+    model.write_text(src, encoding="utf-8")
+    report = validate(None, model, lhs_samples=SMALL)
+    failed = report.failed.set_index("check")
+    assert sorted(failed.index) == ["LHS: finite values", "LHS: no negative stock"]
+    assert failed["details"].str.contains(
+        "the check could not run: EnsembleError: delay in 'perceived birth fraction'").all()
+    assert _status(report)["integration: TIME STEP halved"] == "pass"
 
 
 # ============================================================ report, data, hooks

@@ -1283,3 +1283,63 @@ def report_markdown(cal: Calibration, figures: bool = True) -> str:
         if cal.profiles is not None:
             lines += ["", "![profiles](profiles.png)", "", "![correlation](correlation.png)"]
     return "\n".join(lines) + "\n"
+
+
+# -- behaviour reproduction for hubsd validate ----------------------------------------------------
+
+#: Largest per-series MAPE of a calibrated set that ``hubsd validate`` accepts (assumption: the
+#: figures carry 5-15 % standard errors, so a calibrated path within 10 % of every series on
+#: average reproduces the history the data can check).
+REPRODUCTION_MAPE = 0.10
+
+
+def behaviour_reproduction(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
+    """A ``hubsd validate`` row: the newest (or named) calibrated set of ``hub`` against its data.
+
+    Runs the model (PySD) at the calibrated set, compares it with every figure of the hub's spec
+    (in-sample and holdout) and reports the largest per-series MAPE, with Theil's proportions in
+    the details. Fails when the set was calibrated on another version of the model. None when
+    the hub has no calibrated set or no spec.
+    """
+    from .model import file_hash
+    from .run import run
+
+    base, _, version = str(hub).partition("@")
+    if not versions(base) or not (CALIBRATION_DIR / f"{base}.yaml").is_file():
+        return None
+    doc = load_calibrated(base, version or "latest")
+    ver = doc.get("version", Path(doc["file"]).stem)
+    spec = load_spec(base, mdl=mdl)
+    tests = ("the calibrated model reproduces the historical data (per-series MAPE, Theil "
+             "inequality proportions)")
+    row = {"check": "behaviour reproduction", "group": "behaviour", "tests": tests,
+           "measure": f"largest per-series MAPE of {base}@{ver}",
+           "threshold": f"<= {REPRODUCTION_MAPE:g}"}
+    model_sha = file_hash(mdl)
+    if doc.get("provenance", {}).get("model_sha256") != model_sha:
+        return {**row, "status": "fail", "figure": float("nan"),
+                "details": f"{base}@{ver} was calibrated on another version of the model "
+                           f"({str(doc.get('provenance', {}).get('model_sha256'))[:12]} vs "
+                           f"{model_sha[:12]}); run `hubsd calibrate --hub {base}` again"}
+    outputs = sorted({p.output for p in spec.points})
+    ds = run(f"{base}@{ver}", outputs=outputs, final_time=spec.final_time, saveper=1, mdl=mdl)
+    shares = {k: float(v["value"]) for k, v in (doc.get("shares") or {}).items()}
+    rows = []
+    for p in spec.points:
+        if p.bound:
+            continue
+        sim = float(ds[p.output].sel(time=p.year, method="nearest"))
+        if p.share:
+            sim /= shares.get(p.share, float("nan"))
+        rows.append({"series": p.label, "simulated": sim, "observed": p.value})
+    frame = pd.DataFrame(rows)
+    parts, worst = [], 0.0
+    for label, grp in frame.groupby("series", sort=False):
+        st = stats.fit_statistics(grp.simulated, grp.observed)
+        worst = max(worst, st["mape"])
+        theil = (f", U_M {st['U_M']:.2f} U_S {st['U_S']:.2f} U_C {st['U_C']:.2f}"
+                 if st["n"] >= 2 else "")
+        parts.append(f"{label}: n {st['n']}, MAPE {st['mape']:.3f}{theil}")
+    ok = bool(np.isfinite(worst) and worst <= REPRODUCTION_MAPE)
+    return {**row, "status": "pass" if ok else "fail", "figure": float(worst),
+            "details": "; ".join(parts)}
