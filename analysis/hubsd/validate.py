@@ -41,6 +41,9 @@ The checks, in order:
     Fit statistics of the calibrated parameter set, from :mod:`hubsd.calibrate` when it
     provides them (:func:`_behaviour_reproduction`); skipped otherwise.
 
+A group of checks that cannot run on a model (the ensemble engine refuses some Latin hypercube
+samples, say) fails its rows with the reason; the other groups still run.
+
 Bad input (a model that does not translate, a hub or checks file that does not fit the model,
 a bad sample size) raises :class:`ValidationInputError` before anything runs, with one line
 naming the file (and the line, where PySD or the checks file says which).
@@ -150,6 +153,14 @@ REFERENCE_THRESHOLD = 0.02
 IDENTITY_TOLERANCE = 1e-12
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+UNITS_TESTS = "every equation is dimensionally consistent with the units written in the model"
+CONSERVATION_TESTS = ("every person leaving a stock enters another or crosses the boundary "
+                      "through a counted flow")
+LHS_TESTS = ("no variable is NaN or infinite anywhere in the parameter space",
+             "no stock goes negative anywhere in the parameter space")
+INTEGRATION_TESTS = "key outputs change little when TIME STEP is refined"
+EXTREME_NAMES = ["no adoption is the no-AI world", "full junior automation",
+                 "zero graduates limit hiring", "no multiplier keeps services at base"]
 COLUMNS = ["check", "group", "tests", "status", "figure", "threshold", "measure", "details"]
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, "==": operator.eq}
 
@@ -176,6 +187,11 @@ def _row(group, check, tests, measure="", figure=np.nan, op=None, limit=None, de
 
 def _skipped(group, check, tests, reason) -> dict:
     return _row(group, check, tests, details=reason, status=SKIPPED)
+
+
+def _could_not_run(exc: BaseException, names) -> list[dict]:
+    why = f"the check could not run: {type(exc).__name__}: {' '.join(str(exc).split())}"
+    return [_row(g, c, t, details=why, status=FAIL) for g, c, t in names]
 
 
 def format_figure(x: float, floor: float | None = None, digits: int = 3) -> str:
@@ -530,7 +546,7 @@ def _run(ctx: _Context, cases: dict[str, dict] | pd.DataFrame | None, outputs, *
 def _units(ctx: _Context) -> list[dict]:
     from .units import UnitsError, check_units
 
-    tests = "every equation is dimensionally consistent with the units written in the model"
+    tests = UNITS_TESTS
     try:
         issues = check_units(ctx.mdl)
     except UnitsError as exc:
@@ -622,20 +638,18 @@ def _integration_and_conservation(ctx, cases, lhs) -> tuple[list[dict], dict]:
     data = {}
     rows = []
     if not needed:
-        tests = "key outputs change little when TIME STEP is refined"
         reason = "the model has no stocks"
-        rows = [_skipped("integration", "integration: TIME STEP halved", tests, reason),
-                _skipped("integration", "integration: fine reference", tests, reason)]
-        rows.insert(0, _skipped("conservation", "conservation of people",
-                                "every person leaving a stock enters another or crosses the "
-                                "boundary through a counted flow", reason))
+        rows = [_skipped("conservation", "conservation of people", CONSERVATION_TESTS, reason),
+                _skipped("integration", "integration: TIME STEP halved", INTEGRATION_TESTS,
+                         reason),
+                _skipped("integration", "integration: fine reference", INTEGRATION_TESTS,
+                         reason)]
         return rows, data
     runs = {k: _run(ctx, cases, needed, time_step=ctx.dt / k)
             for k in (1, 2, REFERENCE_DIVISOR)}
     coarse = runs[1]
     # conservation: scenarios and the LHS
-    tests = ("every person leaving a stock enters another or crosses the boundary through a "
-             "counted flow")
+    tests = CONSERVATION_TESTS
     if not accounting:
         rows.append(_skipped("conservation", "conservation of people", tests,
                              "the model has no people_accounting_error and "
@@ -832,13 +846,12 @@ def _lhs_rows(ctx: _Context, lhs: dict) -> tuple[list[dict], dict]:
                    f"{_sample_text(lhs, i)}")
     else:
         details = f"every variable finite at every save time in {scope}"
-    rows.append(_row("lhs", "LHS: finite values", "no variable is NaN or infinite anywhere in "
-                     "the parameter space", f"runs with a non-finite value (of {n})", bad.size,
-                     "==", 0, details))
+    rows.append(_row("lhs", "LHS: finite values", LHS_TESTS[0],
+                     f"runs with a non-finite value (of {n})", bad.size, "==", 0, details))
     checked = lhs["checked"]
     if not checked:
-        rows.append(_skipped("lhs", "LHS: no negative stock", "no stock goes negative anywhere "
-                             "in the parameter space", "the model has no stocks to check"))
+        rows.append(_skipped("lhs", "LHS: no negative stock", LHS_TESTS[1],
+                             "the model has no stocks to check"))
     else:
         low = lhs["stock_min"]
         i = int(np.argmin(low))
@@ -853,9 +866,8 @@ def _lhs_rows(ctx: _Context, lhs: dict) -> tuple[list[dict], dict]:
                        f"relative to its scale: {fig:.3g} ({s})")
         if SIGNED_STOCKS & set(ctx.stocks):
             details += f"; signed by definition, not checked: {', '.join(sorted(SIGNED_STOCKS))}"
-        rows.append(_row("lhs", "LHS: no negative stock", "no stock goes negative anywhere in "
-                         "the parameter space", "lowest stock / its scale", fig, ">=",
-                         -NEGATIVE_TOLERANCE, details))
+        rows.append(_row("lhs", "LHS: no negative stock", LHS_TESTS[1],
+                         "lowest stock / its scale", fig, ">=", -NEGATIVE_TOLERANCE, details))
     data = {}
     if lhs["envelope"]:
         q = [0.0, 0.05, 0.5, 0.95, 1.0]
@@ -1177,24 +1189,48 @@ def validate(hub: str | None = "krakow", mdl=DEFAULT_MODEL, checks=None,
 
     started = time.perf_counter()
     ctx, checks = _check_inputs(hub, mdl, checks, lhs_samples, seed)
-    rows = _units(ctx)
-    rows += _reality(ctx, checks)
-    lhs = _lhs(ctx, int(lhs_samples), int(seed))
+    def attempt(fn, names):
+        """Run one group of checks; if it cannot run, each of its rows fails with the error
+        (a model the engine refuses for some samples, say), and the other groups still run."""
+        try:
+            return fn()
+        except Exception as exc:  # reported in the table, not raised
+            return _could_not_run(exc, names)
+
+    rows = attempt(lambda: _units(ctx), [("units", "units consistency", UNITS_TESTS)])
+    rows += attempt(lambda: _reality(ctx, checks),
+                    [("reality", "reality checks", "declarative statements beside the model")])
+    lhs, lhs_data = None, {}
+    try:
+        lhs = _lhs(ctx, int(lhs_samples), int(seed))
+        lhs_rows, lhs_data = _lhs_rows(ctx, lhs)
+    except Exception as exc:  # reported in the table, not raised
+        lhs = None
+        lhs_rows = _could_not_run(exc, [("lhs", "LHS: finite values", LHS_TESTS[0]),
+                                        ("lhs", "LHS: no negative stock", LHS_TESTS[1])])
     cases = _scenarios(ctx)
-    integ_rows, data = _integration_and_conservation(ctx, cases, lhs)
+    integ = attempt(lambda: _integration_and_conservation(ctx, cases, lhs),
+                    [("conservation", "conservation of people", CONSERVATION_TESTS),
+                     ("integration", "integration: TIME STEP halved", INTEGRATION_TESTS),
+                     ("integration", "integration: fine reference", INTEGRATION_TESTS)])
+    integ_rows, data = integ if isinstance(integ, tuple) else (integ, {})
     conservation = [r for r in integ_rows if r["group"] == "conservation"]
     integration = [r for r in integ_rows if r["group"] == "integration"]
-    lhs_rows, lhs_data = _lhs_rows(ctx, lhs)
-    extreme_rows, extreme_data = _extremes(ctx)
+    ext = attempt(lambda: _extremes(ctx),
+                  [("extreme", f"extreme: {name}", "") for name in EXTREME_NAMES])
+    extreme_rows, extreme_data = ext if isinstance(ext, tuple) else (ext, {})
     rows += conservation + lhs_rows + integration + extreme_rows
-    rows.append(_behaviour_reproduction(ctx.hub, ctx.mdl))
+    rows += attempt(lambda: [_behaviour_reproduction(ctx.hub, ctx.mdl)],
+                    [("behaviour", "behaviour reproduction", "")])
     table = pd.DataFrame(rows, columns=COLUMNS)
 
     time_ = data.pop("_scenario_time", None)
-    if time_ is None:
+    if time_ is None and lhs is not None:
         time_ = xr.DataArray(lhs["time"], dims="time")
-    ds = xr.Dataset(coords={"time": ("time", np.asarray(time_.values, float),
-                                     {"units": ctx.engine.nodes["initial_time"].units or ""})})
+    coords = {} if time_ is None else {
+        "time": ("time", np.asarray(time_.values, float),
+                 {"units": ctx.engine.nodes["initial_time"].units or ""})}
+    ds = xr.Dataset(coords=coords)
     for name, da in {**data, **lhs_data}.items():
         ds[name] = da
     if "extremes" in extreme_data:
@@ -1207,7 +1243,7 @@ def validate(hub: str | None = "krakow", mdl=DEFAULT_MODEL, checks=None,
         "hubsd_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "time_step": ctx.dt,
-        "lhs_parameters": len(lhs["parameters"].columns),
+        "lhs_parameters": len(lhs["parameters"].columns) if lhs is not None else 0,
         "scenarios": cases,
     }
     return ValidationReport(table, ds, ctx.mdl, ctx.hub, checks, int(lhs_samples), int(seed),
