@@ -212,6 +212,7 @@ def test_hubs_and_sectors(capsys):
     assert cli.main(["hubs"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("krakow: Kraków")
+    assert "calibrated: v1" in out and "--hub krakow@v1" in out
     assert cli.main(["sectors"]) == 0
     out = capsys.readouterr().out
     for sector in hubsd.sectors():

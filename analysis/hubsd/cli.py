@@ -656,6 +656,12 @@ def cmd_hubs(args: argparse.Namespace) -> int:
         print(f"{hub}: {info['name']} ({len(info['parameters'])} parameters set)")
         for line in textwrap.wrap(" ".join(info["description"].split()), width=88):
             print(f"    {line}")
+        from .calibrate import versions
+
+        found = versions(hub)
+        if found:
+            print(f"    calibrated: {', '.join(found)} (run with --hub {hub}@{found[-1]} or "
+                  f"{hub}@calibrated; data/calibrated/{hub}/)")
     return status
 
 
