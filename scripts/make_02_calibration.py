@@ -126,6 +126,8 @@ puts the truth inside its intervals, and flags the same parameters as unidentifi
 code("""
 rec = cal.recovery(spec, seed=recovery_seed, starts=starts, profile_points=profile_points)
 print(f"truth inside the 95 % interval for {int(rec.covered.sum())} of {len(rec)} parameters")
+# an unidentified parameter's estimate is an arbitrary point of a flat ridge: not shown
+rec["estimate"] = rec.estimate.where(rec.flag != "not identified")
 rec[["truth", "estimate", "low95", "high95", "flag", "covered"]] \\
     .map(lambda v: float(f"{v:.3g}") if isinstance(v, float) else v)
 """)

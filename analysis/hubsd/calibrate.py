@@ -468,7 +468,7 @@ class BatchBroker:
         self.members = 0
 
     def _flush(self):
-        ids = list(self.pending)
+        ids = sorted(self.pending)  # by solver key, not arrival: the same batch every time
         sizes = [len(self.pending[i]) for i in ids]
         try:
             out = self.batch_fn(np.vstack([self.pending[i] for i in ids]))
@@ -484,8 +484,10 @@ class BatchBroker:
         self.pending.clear()
         self.cond.notify_all()
 
-    def evaluate(self, x: np.ndarray) -> np.ndarray:
-        me = threading.get_ident()
+    def evaluate(self, x: np.ndarray, key: int | None = None) -> np.ndarray:
+        """Rows of ``batch_fn`` for ``x``; ``key`` (the solver's number) orders the batch, so
+        that a run is reproducible whatever order the threads arrive in."""
+        me = threading.get_ident() if key is None else key
         with self.cond:
             self.pending[me] = np.atleast_2d(x)
             if len(self.pending) >= self.active:
@@ -586,7 +588,8 @@ def _stencil(u: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(pts), steps
 
 
-def _solve(broker: BatchBroker, u0: np.ndarray, fixed: np.ndarray, max_nfev: int):
+def _solve(broker: BatchBroker, u0: np.ndarray, fixed: np.ndarray, max_nfev: int,
+           solver: int | None = None):
     """One SciPy least_squares run in the unit cube, free coordinates only, via the broker."""
     cache: dict[bytes, np.ndarray] = {}
     free = np.flatnonzero(~fixed)
@@ -600,13 +603,13 @@ def _solve(broker: BatchBroker, u0: np.ndarray, fixed: np.ndarray, max_nfev: int
         u = full(v)
         key = u.tobytes()
         if key not in cache:
-            cache[key] = broker.evaluate(u[None, :])[0]
+            cache[key] = broker.evaluate(u[None, :], solver)[0]
         return cache[key]
 
     def jac(v):
         u = full(v)
         pts, steps = _stencil(u, fixed)
-        res = broker.evaluate(pts)
+        res = broker.evaluate(pts, solver)
         cache[u.tobytes()] = res[0]
         return ((res[1:] - res[0]) / steps[free][:, None]).T
 
@@ -625,7 +628,7 @@ def _parallel_solves(objective: Objective, starts: list[tuple[np.ndarray, np.nda
 
     def work(i, u0, fixed):
         try:
-            results[i] = _solve(broker, u0, fixed, max_nfev)
+            results[i] = _solve(broker, u0, fixed, max_nfev, i)
         except BaseException as exc:  # reported with the start below
             results[i] = exc
         finally:
