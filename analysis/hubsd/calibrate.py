@@ -71,7 +71,6 @@ import json
 import math
 import os
 import re
-import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -1168,10 +1167,10 @@ def write_report(cal: Calibration, out: str | os.PathLike, figures: bool = True)
     if out.exists() and any(out.iterdir()) and not (out / "report.md").is_file():
         raise CalibrationError(f"{out} exists and is not an earlier calibration report; give a "
                                "new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        ds = to_dataset(cal)
+    from .atomic import atomic_folder
+
+    ds = to_dataset(cal)
+    with atomic_folder(out) as tmp:
         ds.to_netcdf(tmp / "calibration.nc")
         cal.points.to_csv(tmp / "figures.csv", index=False)
         if cal.profiles is not None:
@@ -1191,17 +1190,6 @@ def write_report(cal: Calibration, out: str | os.PathLike, figures: bool = True)
                                 if cal.profiles is not None else ())):
                 fig.savefig(tmp / f"{name}.png")
         (tmp / "report.md").write_text(report_markdown(cal, figures), encoding="utf-8")
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

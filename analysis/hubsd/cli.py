@@ -49,7 +49,6 @@ import json
 import math
 import os
 import shlex
-import shutil
 import sys
 import tempfile
 import textwrap
@@ -58,6 +57,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .atomic import atomic_folder
 
 if TYPE_CHECKING:  # pandas is imported lazily, to keep `hubsd --help` quick
     import pandas as pd
@@ -476,31 +477,6 @@ def format_summary(table, ds, title: str) -> str:
 # hubsd run
 
 
-def _remove_created(created: list[Path]) -> None:
-    for folder in reversed(created):
-        try:
-            folder.rmdir()  # only if still empty
-        except OSError:
-            break
-
-
-def _install(tmp: Path, target: Path) -> None:
-    """Rename the finished ``tmp`` folder to ``target``, replacing an earlier run folder."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        old.rmdir()
-        target.rename(old)
-    try:
-        tmp.rename(target)
-    except BaseException:
-        if old is not None:
-            old.rename(target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """``hubsd run``: validate everything, run, write the folder atomically, print a summary."""
     started = time.perf_counter()
@@ -540,18 +516,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     text = format_summary(table, ds, title)
 
     # --- write into a temporary folder beside the target, then rename into place --------
-    created: list[Path] = []
-    missing = target.parent
-    while not missing.exists():
-        created.append(missing)
-        missing = missing.parent
-    created.reverse()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    with atomic_folder(target) as tmp:
         files = [hubsd.save(ds, tmp / f"{hub}_scenarios.nc")]
         if not args.no_figures:
             from .plots import save_figures
@@ -576,12 +541,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             "wall_time_s": round(wall, 2),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        _install(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not target.exists():
-            _remove_created(created)
-        raise
 
     print(text)
     print()
@@ -862,18 +821,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
     # --- write into a temporary folder beside the target, then rename into place --------
-    created: list[Path] = []
-    missing = target.parent
-    while not missing.exists():
-        created.append(missing)
-        missing = missing.parent
-    created.reverse()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)
+    with atomic_folder(target) as tmp:
         files = report.write(tmp)
         manifest = {
             "command": shlex.join([PROG, *args.argv]),
@@ -892,12 +840,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         }
         (tmp / VALIDATE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n",
                                              encoding="utf-8")
-        _install(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not target.exists():
-            _remove_created(created)
-        raise
 
     print(report.format_table())
     print()

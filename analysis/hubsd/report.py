@@ -13,8 +13,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,6 +50,8 @@ def build_report(notebooks: str | os.PathLike = "notebooks",
     import nbformat
     from nbconvert import HTMLExporter
 
+    from .atomic import atomic_folder
+
     src = Path(notebooks)
     if not src.is_dir():
         raise ReportError(f"--notebooks {str(notebooks)!r} is not a folder")
@@ -63,9 +63,7 @@ def build_report(notebooks: str | os.PathLike = "notebooks",
                             or (any(target.iterdir()) and not (target / MARKER).is_file())):
         raise ReportError(f"--out {str(out)!r} exists and is not an earlier report (no "
                           f"{MARKER}); give a new folder or remove it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with atomic_folder(target) as tmp:
         exporter = HTMLExporter()
         entries = []
         for path in paths:
@@ -97,15 +95,4 @@ li{{margin-bottom:1em}} p{{margin:.2em 0;color:#444}}</style></head>
         (tmp / MARKER).write_text(json.dumps({"notebooks": str(src.resolve()),
                                               "pages": entries, "created": created},
                                              indent=2) + "\n", encoding="utf-8")
-        tmp.chmod(0o755)
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            target.rename(old)
-        tmp.rename(target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target / "index.html"
