@@ -184,3 +184,24 @@ def test_points_run_on_a_dask_scheduler(tmp_path):
     assert res["done"] == ["p0000", "p0001"] and res["failed"] == []
     ds = xr.open_dataset(res["result"])
     np.testing.assert_allclose(ds["z"].isel(time=2).values, [4.0, 6.0])
+
+
+def test_points_with_different_variables_combine_with_nan_where_absent(tmp_path):
+    """The sensitivity notebook varies other parameters for each hub (a hub file fixes some),
+    stored as coordinates along ``sample``: a list sweep over hubs still combines."""
+    import numpy as np
+    import xarray as xr
+
+    plan = sweep.expand_spec({"list": [{"label": "a"}, {"label": "b"}]}, NB_PARAMS)
+    points = tmp_path / "points"
+    for pid, coord, values in (("p0000", "alpha", [1.0, 2.0]), ("p0001", "beta", [5.0, 6.0])):
+        (points / pid).mkdir(parents=True)
+        ds = xr.Dataset({"y": ("sample", [10.0, 20.0] if pid == "p0000" else [30.0, 40.0])},
+                        coords={"sample": [0, 1], coord: ("sample", values)})
+        ds.to_netcdf(points / pid / "out.nc")
+    plan["notebook"] = str(tmp_path / "nb.ipynb")
+    out = sweep.combine(plan, points)
+    assert out["y"].dims == ("point", "sample")
+    np.testing.assert_array_equal(out["alpha"].values, [[1.0, 2.0], [np.nan, np.nan]])
+    np.testing.assert_array_equal(out["beta"].values, [[np.nan, np.nan], [5.0, 6.0]])
+    assert list(out["label"].values) == ["a", "b"]
