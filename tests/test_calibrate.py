@@ -416,3 +416,17 @@ def test_fit_is_reproducible_bit_for_bit(small_spec):
     b = cal.fit(small_spec, starts=3)
     assert a.u.tobytes() == b.u.tobytes()
     assert a.starts.cost.tolist() == b.starts.cost.tolist()
+
+
+def test_stylised_target_keeps_its_kind_bound_and_tolerance(tmp_path):
+    """A claim of the public debate (kind stylised: "over 90,000 in Kraków in 2024") can be a
+    point target; it stays tagged stylised, and as a lower bound it costs nothing when met."""
+    text = SMALL.replace("targets:\n", "targets:\n  - {region: Krakow, series: business_services_"
+                         "employment, year: 2024, kind: stylised, output: total_hub_staff,\n"
+                         "     tolerance: 0.25}\n")
+    spec = cal.load_spec(_write(tmp_path, text))
+    claim = next(p for p in spec.points if p.year == 2024 and p.role == "target")
+    assert (claim.kind, claim.bound, claim.sigma, claim.value) == ("stylised", "lower", 0.25, 90000)
+    obj = cal.Objective(spec, [claim])
+    assert obj.residuals_from(np.array([[95000.0]]))[0, 0] == 0.0
+    assert obj.residuals_from(np.array([[67500.0]]))[0, 0] == pytest.approx(-1.0)
