@@ -109,3 +109,37 @@ def test_morris_corners_of_the_whole_table_stay_finite():
     for name in stocks:
         if name != "cumulative_net_boundary_flow":  # signed by construction
             assert ds[name].values.min() > -1e-6, name
+
+
+def test_bounds_narrow_the_sampled_ranges():
+    prob = sens.problem(PARAMS, bounds={"mature_hub_growth_rate": (0.02, 0.05)})
+    assert prob["bounds"][1] == [0.02, 0.05] and prob["bounds"][0] == [0.24, 1.0]
+    mo = sens.morris("junior_staff@2040", PARAMS, trajectories=4, seed=1,
+                     bounds={"automatable_junior_share": (0.4, 0.6)})
+    assert np.isfinite(mo.mu_star).all()
+    with pytest.raises(ParameterError, match=r"bounds of 'mature_hub_growth_rate' \[0.02, 0.5\] "
+                                             r"must be increasing and inside its range"):
+        sens.problem(PARAMS, bounds={"mature_hub_growth_rate": (0.02, 0.5)})
+    with pytest.raises(ParameterError, match="bounds given for layoff_time, which is not varied"):
+        sens.problem(PARAMS, bounds={"layoff_time": (0.3, 0.5)})
+
+
+def test_calibrated_hub_is_uncertain_over_its_intervals():
+    """A calibrated hub's fitted parameters vary over their 95 % intervals (a parameter the
+    data do not identify over its whole range); the hub file's own values stay fixed."""
+    from hubsd import studies
+    from hubsd.calibrate import load_calibrated, versions
+
+    plain = studies.uncertain_ranges("krakow")
+    assert list(plain) == studies.uncertain_parameters("krakow")
+    if not versions("krakow"):
+        pytest.skip("no calibrated Kraków set")
+    cal = studies.uncertain_ranges("krakow@calibrated")
+    doc = load_calibrated("krakow")
+    for name, entry in doc["parameters"].items():
+        if entry["high95"] > entry["low95"]:
+            assert cal[name] == (entry["low95"], entry["high95"])
+    assert "local_multiplier" in cal and "base_local_service_jobs" not in cal  # hub file: fixed
+    X = studies.lhs_parameters(50, 2, list(cal), ranges=cal)
+    lo, hi = cal["initial_hub_service_demand"]
+    assert X.initial_hub_service_demand.between(lo, hi).all()

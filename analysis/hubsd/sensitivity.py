@@ -25,7 +25,7 @@ Pass ``params`` to choose.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -98,8 +98,13 @@ def reduce_metric(ds: xr.Dataset, spec: dict) -> np.ndarray:
     return np.trapezoid(sel.values, sel["time"].values, axis=sel.get_axis_num("time"))
 
 
-def problem(params: Sequence[str] | None = None, mdl=DEFAULT_MODEL) -> dict:
-    """SALib problem over the parameter table (default: every parameter outside the policy)."""
+def problem(params: Sequence[str] | None = None, mdl=DEFAULT_MODEL,
+            bounds: Mapping[str, Sequence[float]] | None = None) -> dict:
+    """SALib problem over the parameter table (default: every parameter outside the policy).
+
+    ``bounds`` narrows the range of some parameters (name -> (low, high), inside the table's
+    range), e.g. a calibrated parameter's 95 % interval (:func:`hubsd.studies.uncertain_ranges`).
+    """
     tab = table(mdl)
     if params is None:
         names = [n for n in tab.index if tab.loc[n, "sector"] not in EXCLUDED_SECTORS]
@@ -109,11 +114,21 @@ def problem(params: Sequence[str] | None = None, mdl=DEFAULT_MODEL) -> dict:
             raise ParameterError("a parameter is named twice")
     if len(names) < 2:
         raise ParameterError("sensitivity needs at least two parameters")
-    return {
-        "num_vars": len(names),
-        "names": names,
-        "bounds": [[float(tab.loc[n, "low"]), float(tab.loc[n, "high"])] for n in names],
-    }
+    given = {resolve_name(k, mdl): v for k, v in (bounds or {}).items()}
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ParameterError(f"bounds given for {', '.join(unknown)}, which is not varied")
+    ranges = []
+    for n in names:
+        lo, hi = float(tab.loc[n, "low"]), float(tab.loc[n, "high"])
+        if n in given:
+            blo, bhi = (float(v) for v in given[n])
+            if not (lo <= blo < bhi <= hi):
+                raise ParameterError(f"bounds of {n!r} [{blo:g}, {bhi:g}] must be increasing "
+                                     f"and inside its range [{lo:g}, {hi:g}]")
+            lo, hi = blo, bhi
+        ranges.append([lo, hi])
+    return {"num_vars": len(names), "names": names, "bounds": ranges}
 
 
 def _simulate(prob, X, metrics, hub, mdl, run_kwargs):
@@ -147,6 +162,7 @@ def sobol(
     seed: int = 42,
     conf_level: float = 0.95,
     mdl=DEFAULT_MODEL,
+    bounds: Mapping[str, Sequence[float]] | None = None,
     **run_kwargs,
 ) -> xr.Dataset:
     """First-order and total Sobol indices with confidence intervals (Saltelli sampling).
@@ -157,6 +173,8 @@ def sobol(
         Metrics (see the module docstring).
     params : list of str, optional
         Parameters to vary (default: all outside the policy sector).
+    bounds : mapping, optional
+        Narrower ranges for some of them (name -> (low, high)), e.g. calibrated intervals.
     n : int
         Base sample size, a power of two; the model runs ``n * (len(params) + 2)`` times.
     seed : int
@@ -174,7 +192,7 @@ def sobol(
     if n < 8 or n & (n - 1):
         raise ParameterError(f"n must be a power of two of at least 8, got {n}")
     metrics = _metrics_list(metrics)
-    prob = problem(params, mdl)
+    prob = problem(params, mdl, bounds)
     X = sobol_sample.sample(prob, n, calc_second_order=False, seed=seed)
     Y = _simulate(prob, X, metrics, hub, mdl, run_kwargs)
     out = {
@@ -214,6 +232,7 @@ def morris(
     seed: int = 42,
     conf_level: float = 0.95,
     mdl=DEFAULT_MODEL,
+    bounds: Mapping[str, Sequence[float]] | None = None,
     **run_kwargs,
 ) -> xr.Dataset:
     """Morris elementary effects: ``mu_star`` (with interval) and ``sigma`` per metric, parameter.
@@ -226,7 +245,7 @@ def morris(
     if trajectories < 2:
         raise ParameterError("Morris needs at least two trajectories")
     metrics = _metrics_list(metrics)
-    prob = problem(params, mdl)
+    prob = problem(params, mdl, bounds)
     X = morris_sample.sample(prob, trajectories, num_levels=levels, seed=seed)
     Y = _simulate(prob, X, metrics, hub, mdl, run_kwargs)
     keys = ("mu", "mu_star", "mu_star_conf", "sigma")

@@ -74,12 +74,51 @@ def uncertain_parameters(hub: str | None = None,
             and n not in fixed]
 
 
+def uncertain_ranges(hub: str | None = None,
+                     exclude_sectors: Sequence[str] = ("Policy",)) -> dict[str, tuple]:
+    """The uncertain parameters of a hub with the range each is uncertain over.
+
+    Those of :func:`uncertain_parameters` over the parameter table's range; for a calibrated
+    hub (``"krakow@v1"``, ``"krakow@calibrated"``) also every calibrated parameter, over its
+    95 % profile-likelihood interval rather than fixed at its estimate (a parameter the data do
+    not identify thus spans its whole range). The hub file's sourced values stay fixed.
+    """
+    from .hubs import load_hub
+
+    tab = table()
+    hub_def = load_hub(hub) if hub is not None else None
+    calibrated: dict[str, tuple] = {}
+    if hub_def is not None and "@" in hub_def["hub"]:
+        from .calibrate import load_calibrated
+
+        base, _, version = hub_def["hub"].partition("@")
+        doc = load_calibrated(base, version)
+        for name, entry in doc["parameters"].items():
+            lo, hi = entry.get("low95"), entry.get("high95")
+            if lo is not None and hi is not None and hi > lo:
+                calibrated[name] = (max(float(lo), float(tab.loc[name, "low"])),
+                                    min(float(hi), float(tab.loc[name, "high"])))
+        fixed = set(load_hub(base)["parameters"]) | (set(doc["parameters"]) - set(calibrated))
+    else:
+        fixed = set(hub_def["parameters"]) if hub_def is not None else set()
+    out = {}
+    for n in tab.index:
+        if tab.loc[n, "sector"] in exclude_sectors:
+            continue
+        if n in calibrated:
+            out[n] = calibrated[n]
+        elif n not in fixed:
+            out[n] = (float(tab.loc[n, "low"]), float(tab.loc[n, "high"]))
+    return out
+
+
 def lhs_parameters(samples: int, seed: int = 0, params: Sequence[str] | None = None,
-                   hub: str | None = None) -> pd.DataFrame:
+                   hub: str | None = None, ranges: Mapping | None = None) -> pd.DataFrame:
     """A Latin hypercube over the parameter table's ranges: one row per sample.
 
     ``params`` picks the parameters (default: :func:`uncertain_parameters` of ``hub``).
-    Uniform between ``low`` and ``high``.
+    Uniform between ``low`` and ``high``, or over ``ranges[name]`` where given (e.g.
+    :func:`uncertain_ranges`).
     """
     from scipy.stats import qmc
 
@@ -91,8 +130,16 @@ def lhs_parameters(samples: int, seed: int = 0, params: Sequence[str] | None = N
     else:
         names = [resolve_name(p) for p in params]
     unit = qmc.LatinHypercube(d=len(names), seed=seed).random(int(samples))
-    low = tab.loc[names, "low"].to_numpy(float)
-    high = tab.loc[names, "high"].to_numpy(float)
+    ranges = {resolve_name(k): v for k, v in (ranges or {}).items()}
+    low = np.array([float(ranges[n][0]) if n in ranges else float(tab.loc[n, "low"])
+                    for n in names])
+    high = np.array([float(ranges[n][1]) if n in ranges else float(tab.loc[n, "high"])
+                     for n in names])
+    outside = (low < tab.loc[names, "low"].to_numpy(float)) | (
+        high > tab.loc[names, "high"].to_numpy(float)) | (low > high)
+    if outside.any():
+        bad = names[int(np.flatnonzero(outside)[0])]
+        raise ParameterError(f"range of {bad!r} must be increasing and inside the table's")
     return pd.DataFrame(low + unit * (high - low), columns=names)
 
 
