@@ -65,10 +65,6 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
     done = json.loads((out / pipeline.MANIFEST).read_text(encoding="utf-8"))["steps"]
     assert "notebook 01_model_tour.ipynb" in done and "report" not in done
 
-    # without --resume an earlier pipeline folder is refused
-    with pytest.raises(pipeline.PipelineError, match="add --resume"):
-        pipeline.run_pipeline(out, **kwargs)
-
     monkeypatch.setattr(pipeline, "_execute", real)
     run_mtime = (out / "runs").stat().st_mtime_ns
     manifest = pipeline.run_pipeline(out, resume=True, **kwargs)
@@ -81,6 +77,11 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
     assert (out / "sweep" / "sweep.nc").is_file()
     hub = manifest["hubs"][0]
     assert (out / "runs" / hub.replace("@", "_") / "hubsd-run.json").is_file()
+
+    # without --resume the earlier pipeline is replaced: everything runs again
+    pipeline.run_pipeline(out, **kwargs)
+    assert "done before" not in capsys.readouterr().err
+    assert (out / "report" / "index.html").is_file()
 
 
 @pytest.mark.parametrize(

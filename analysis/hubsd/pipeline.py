@@ -16,14 +16,16 @@
 
 Every step writes its output atomically (a temporary folder or file beside it, renamed into
 place) and ``--resume`` skips the steps and sweep points already finished, so an interrupted
-pipeline loses nothing it had completed. Calibration itself is not rerun: ``hubsd calibrate``
-saves new calibrated sets, which the next pipeline uses.
+pipeline loses nothing it had completed. Without ``--resume`` an earlier pipeline folder is
+replaced; any other non-empty folder is refused. Calibration itself is not rerun:
+``hubsd calibrate`` saves new calibrated sets, which the next pipeline uses.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -67,9 +69,8 @@ def _check_out(out: Path, resume: bool) -> None:
             if not (out / MANIFEST).is_file():
                 raise PipelineError(f"--out {str(out)!r} exists and is not a pipeline folder (no "
                                     f"{MANIFEST}); give a new folder or remove it")
-            if not resume:
-                raise PipelineError(f"--out {str(out)!r} holds an earlier pipeline; add "
-                                    "--resume to continue it, or remove it to start again")
+            if not resume:  # an earlier pipeline: start again from scratch (as hubsd run does)
+                shutil.rmtree(out)
 
 
 def _execute(notebook: Path, target: Path, params: dict, kernel: str | None) -> None:
