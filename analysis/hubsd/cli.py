@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit a hub to its data (SciPy least squares, profile-likelihood intervals)",
         description="Fit the free parameters of a hub's calibration spec "
         "(data/calibration/<hub>.yaml) to its observed series and point targets; report "
-        "estimates with 95 %% profile-likelihood intervals, identifiability, fit statistics "
+        "estimates with 95 % profile-likelihood intervals, identifiability, fit statistics "
         "and an out-of-sample test, and save the result as the hub's next calibrated version "
         "(data/calibrated/<hub>/vN.yaml, run it with --hub <hub>@vN or <hub>@calibrated).",
     )
