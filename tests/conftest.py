@@ -1,4 +1,4 @@
-"""Shared fixtures for the behaviour tests: a cached runner and the Kraków baseline."""
+"""Shared fixtures: a cached Kraków runner and baseline, and an empty working folder."""
 
 from __future__ import annotations
 
@@ -31,3 +31,10 @@ def simulate():
 def baseline(simulate):
     """Every output of the Kraków baseline (no policy), saved every 0.25 year."""
     return simulate()
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in an empty folder, so a default `outputs/` would show up too."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -329,6 +329,8 @@ def test_saved_versions_never_overwrite_and_load_as_hubs(small_cal, tmp_path, mo
     doc = yaml.safe_load(first.read_text(encoding="utf-8"))
     prov = doc["provenance"]
     assert prov["model_sha256"] and prov["spec_sha256"] and prov["data"]
+    # paths inside the repository are written relative to it (no machine paths in data/)
+    assert prov["model"] == "models/hub.mdl" and "data/observed/hub_figures.csv" in prov["data"]
     assert {"pysd", "scipy", "numpy"} <= set(prov["versions"])
     assert "shares" in doc and "krakow_share_of_poland" in doc["shares"]
     assert all("Calibrated" in e["source"] for e in doc["parameters"].values())

@@ -24,13 +24,6 @@ def _listing(folder: Path) -> list[str]:
 
 
 @pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    """Run in an empty folder, so a default `outputs/` would show up too."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
 def no_model_run(monkeypatch):
     """Fail the test if the model is asked to run."""
     model = hubsd.model.load()

@@ -105,3 +105,14 @@ def test_cli_refuses_a_folder_that_is_not_a_pipeline(tmp_path, capsys):
     code = cli.main(["pipeline", "--out", str(tmp_path / "p"), "--resume"])
     assert code == 2 and "is not a pipeline folder" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "p").iterdir()] == ["mine.txt"]
+
+
+def test_bad_input_leaves_an_earlier_pipeline_in_place(tmp_path, capsys):
+    """An earlier pipeline is replaced only once every input has been checked."""
+    out = tmp_path / "p"
+    out.mkdir()
+    (out / pipeline.MANIFEST).write_text("{}", encoding="utf-8")
+    (out / "report").mkdir()
+    code = cli.main(["pipeline", "--out", str(out), "--hub", "krakov"])
+    assert code == 2 and "unknown hub 'krakov'" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [pipeline.MANIFEST, "report"]

@@ -54,13 +54,6 @@ def _listing(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    """Run in an empty folder, so a default `outputs/` would show up too."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 # ============================================================ the hub model passes (full default)
 
 

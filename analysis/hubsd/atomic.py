@@ -1,4 +1,4 @@
-"""Write a whole output folder atomically: build it beside the target, then rename it in.
+"""Write output atomically: a whole folder built beside the target and renamed in, or a JSON file.
 
 Used by ``hubsd run``, ``hubsd validate``, ``hubsd calibrate`` (the fit report) and
 ``hubsd report``. The folder is built in a temporary folder in the same parent (so on the same
@@ -10,6 +10,7 @@ one deleted, so a reader sees either the complete old or the complete new folder
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -66,3 +67,15 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
         if not target.exists():
             _remove_created(created)
         raise
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON through a temporary file renamed over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(obj, indent=2, default=str) + "\n")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

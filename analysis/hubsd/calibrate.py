@@ -64,8 +64,6 @@ Spec format::
 from __future__ import annotations
 
 import datetime as _dt
-import difflib
-import hashlib
 import importlib.metadata as _md
 import json
 import math
@@ -85,8 +83,10 @@ from scipy.stats import qmc
 
 from . import stats
 from .data import OBSERVED, DataError, load_observations
-from .model import DEFAULT_MODEL, REPO
+from .model import DEFAULT_MODEL, REPO, file_hash
 from .parameters import table as parameter_table
+from .reality import _LineLoader  # YAML mappings carry their line as __line__
+from .sweep import _hint  # "; did you mean 'x'?"
 
 CALIBRATION_DIR = REPO / "data" / "calibration"
 CALIBRATED_DIR = REPO / "data" / "calibrated"
@@ -111,19 +111,6 @@ PLAUSIBLE_FACTOR = 2.0
 
 
 # -- the spec -------------------------------------------------------------------------------------
-
-
-class _LineLoader(yaml.SafeLoader):
-    """YAML loader that records each mapping's line as ``__line__``."""
-
-
-def _mapping_with_line(loader, node, deep=False):
-    mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-    mapping["__line__"] = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
 
 
 @dataclass
@@ -194,19 +181,10 @@ class Spec:
     data_files: list[Path] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
 
-    @property
-    def model_free(self) -> list[Free]:
-        return [f for f in self.free if not f.share]
-
 
 def _fail(path, line, msg):
     where = f"{path}, line {line}" if line else str(path)
     raise CalibrationError(f"{where}: {msg}")
-
-
-def _hint(name, pool) -> str:
-    hint = difflib.get_close_matches(str(name), list(pool), n=2, cutoff=0.5)
-    return f"; did you mean {' or '.join(map(repr, hint))}?" if hint else ""
 
 
 def _number(value, path, line, what) -> float:
@@ -508,15 +486,13 @@ class BatchBroker:
 class Objective:
     """Weighted relative residuals of a spec's figures, for many parameter vectors at once."""
 
-    def __init__(self, spec: Spec, points: list[Point] | None = None, mdl=DEFAULT_MODEL,
-                 base: dict | None = None):
+    def __init__(self, spec: Spec, points: list[Point] | None = None, mdl=DEFAULT_MODEL):
         from .ensemble import compile_model
 
         self.spec = spec
         self.engine = compile_model(mdl)
         self.points = spec.points if points is None else points
         self.free = spec.free
-        self.base = base or {}
         self.outputs = sorted({p.output for p in spec.points})
         self.final_time = spec.final_time
         self.evaluations = 0
@@ -531,18 +507,11 @@ class Objective:
         u = np.atleast_2d(u)
         return np.column_stack([f.from_unit(u[:, j]) for j, f in enumerate(self.free)])
 
-    def to_unit(self, x: np.ndarray) -> np.ndarray:
-        x = np.atleast_2d(x)
-        return np.column_stack([f.to_unit(x[:, j]) for j, f in enumerate(self.free)])
-
     def simulate(self, u: np.ndarray, outputs=None, saveper: float = 1.0,
                  final_time: float | None = None) -> xr.Dataset:
         """Ensemble run of the model at the parameter vectors ``u`` (rows, unit cube)."""
         x = self.to_natural(u)
         params = pd.DataFrame({self.free[j].name: x[:, j] for j in self._model_idx})
-        for name, value in self.base.items():
-            if name not in params:
-                params[name] = value
         self.evaluations += len(x)
         return self.engine.run(params=params, outputs=outputs or self.outputs,
                                hub=self.spec.hub, final_time=final_time or self.final_time,
@@ -873,8 +842,10 @@ class Calibration:
         return "\n".join(lines)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def _relative(path) -> str:
+    """A path as written in provenance: relative to the repository when inside it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
 
 
 def _versions() -> dict:
@@ -905,15 +876,15 @@ def calibrate(spec: str | os.PathLike | Spec, data: list | None = None, *,
         hold_fit = fit(sp, points=train, starts=starts, mdl=mdl)
         tab = point_table(hold_fit)
         hold_tab = tab[tab.holdout].reset_index(drop=True)
-    hub_file = Path(REPO / "data" / "hubs" / f"{sp.hub}.yaml")
+    from .hubs import hub_file
+
     prov = {
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "model": str(Path(mdl).resolve().relative_to(REPO)) if Path(mdl).resolve()
-        .is_relative_to(REPO) else str(mdl),
-        "model_sha256": _sha256(mdl),
-        "spec": str(sp.path), "spec_sha256": _sha256(sp.path),
-        "hub_file_sha256": _sha256(hub_file) if hub_file.is_file() else None,
-        "data": {str(p): _sha256(p) for p in sp.data_files},
+        "model": _relative(mdl),
+        "model_sha256": file_hash(mdl),
+        "spec": _relative(sp.path), "spec_sha256": file_hash(sp.path),
+        "hub_file_sha256": file_hash(hub_file(sp.hub)),
+        "data": {_relative(p): file_hash(p) for p in sp.data_files},
         "versions": _versions(),
         "optimiser": "scipy.optimize.least_squares (trf, bounds, forward-difference Jacobian "
                      f"by ensemble), {len(best.starts)} starts from a {sp.screen}-point "
@@ -1292,7 +1263,6 @@ def behaviour_reproduction(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
     the details. Fails when the set was calibrated on another version of the model. None when
     the hub has no calibrated set or no spec.
     """
-    from .model import file_hash
     from .run import run
 
     base, _, version = str(hub).partition("@")

@@ -709,8 +709,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     print(f"Hubs: {', '.join(manifest['hubs'])}")
     for step, info in manifest["steps"].items():
-        if step != "start":
-            print(f"  {step:<40} {info['seconds']:8.1f} s")
+        print(f"  {step:<40} {info['seconds']:8.1f} s")
     print(f"Wall time: {manifest['wall_seconds']:.0f} s")
     print(f"Report: {manifest['report']}")
     return 0

@@ -72,6 +72,24 @@ def _check_mapping(obj: object, where: str) -> dict:
     return obj
 
 
+def _parameter_entries(params: object, where: str) -> tuple[dict, dict]:
+    """Validated values and sources of a ``parameters:`` mapping of ``name: {value, source}``."""
+    params = _check_mapping(params or {}, f"{where}: 'parameters'")
+    values, sources = {}, {}
+    for name, entry in params.items():
+        entry = _check_mapping(entry, f"{where}: parameter {name!r}")
+        missing = {"value", "source"} - set(entry)
+        if missing:
+            raise HubError(f"{where}: parameter {name!r} lacks {', '.join(sorted(missing))}")
+        values[name] = entry["value"]
+        sources[name] = str(entry["source"])
+    try:
+        checked = validate(values)
+    except ParameterError as exc:
+        raise ParameterError(f"{where}: {exc}") from None
+    return checked, {k: sources[n] for n, k in zip(values, checked, strict=False)}
+
+
 def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
     """A hub's definition: ``name``, ``parameters`` (validated values) and ``sources``.
 
@@ -90,26 +108,14 @@ def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
         return _load_calibrated_hub(str(hub), hubs_dir)
     path = hub_file(hub, hubs_dir)
     doc = _check_mapping(read_yaml(path), str(path))
-    params = _check_mapping(doc.get("parameters") or {}, f"{path}: 'parameters'")
-    values, sources = {}, {}
-    for name, entry in params.items():
-        entry = _check_mapping(entry, f"{path}: parameter {name!r}")
-        missing = {"value", "source"} - set(entry)
-        if missing:
-            raise HubError(f"{path}: parameter {name!r} lacks {', '.join(sorted(missing))}")
-        values[name] = entry["value"]
-        sources[name] = str(entry["source"])
-    try:
-        checked = validate(values)
-    except ParameterError as exc:
-        raise ParameterError(f"{path}: {exc}") from None
+    checked, sources = _parameter_entries(doc.get("parameters"), str(path))
     scen = _check_mapping(doc.get("scenarios") or {}, f"{path}: 'scenarios'")
     return {
         "hub": path.stem,
         "name": str(doc.get("name", path.stem)),
         "description": str(doc.get("description", "")),
         "parameters": checked,
-        "sources": {k: sources[n] for n, k in zip(values, checked, strict=False)},
+        "sources": sources,
         "scenarios": {
             k: validate(_check_mapping(v, f"{path}: scenario {k!r}")) for k, v in scen.items()
         },
@@ -126,27 +132,17 @@ def _load_calibrated_hub(name: str, hubs_dir: Path) -> dict:
         doc = load_calibrated(base["hub"], version.strip().lower() or "latest")
     except CalibrationError as exc:
         raise HubError(str(exc)) from None
-    params = _check_mapping(doc["parameters"], f"{doc['file']}: 'parameters'")
-    values, sources = {}, {}
-    for pname, entry in params.items():
-        entry = _check_mapping(entry, f"{doc['file']}: parameter {pname!r}")
-        if "value" not in entry or "source" not in entry:
-            raise HubError(f"{doc['file']}: parameter {pname!r} lacks a value or a source")
-        values[pname] = entry["value"]
-        sources[pname] = str(entry["source"])
-    try:
-        checked = validate(values)
-    except ParameterError as exc:
-        raise ParameterError(f"{doc['file']}: {exc}") from None
+    checked, sources = _parameter_entries(doc["parameters"], doc["file"])
     ver = str(doc.get("version", Path(doc["file"]).stem))
     return {
         **base,
         "hub": f"{base['hub']}@{ver}",
         "name": f"{base['name']} (calibrated {ver})",
         "parameters": {**base["parameters"], **checked},
-        "sources": {**base["sources"], **dict(zip(checked, sources.values(), strict=True))},
+        "sources": {**base["sources"], **sources},
         "file": doc["file"],
         "base_file": base["file"],
+        "calibrated": doc["parameters"],  # each entry with its value, low95, high95 and flag
     }
 
 
@@ -156,8 +152,9 @@ def calibrated_or_file(hub: str) -> str:
 
     if "@" in hub:
         return load_hub(hub)["hub"]
-    found = versions(hub_file(hub).stem)
-    return f"{hub_file(hub).stem}@{found[-1]}" if found else hub_file(hub).stem
+    name = hub_file(hub).stem
+    found = versions(name)
+    return f"{name}@{found[-1]}" if found else name
 
 
 def exists(hub: str) -> bool:

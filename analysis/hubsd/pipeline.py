@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .atomic import write_json
 from .model import REPO
 
 NOTEBOOKS = REPO / "notebooks"
@@ -61,16 +62,18 @@ def resolve_hubs(hubs: list[str] | None) -> list[str]:
     return out
 
 
-def _check_out(out: Path, resume: bool) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise PipelineError(f"--out {str(out)!r} exists and is not a folder")
-        if any(out.iterdir()):
-            if not (out / MANIFEST).is_file():
-                raise PipelineError(f"--out {str(out)!r} exists and is not a pipeline folder (no "
-                                    f"{MANIFEST}); give a new folder or remove it")
-            if not resume:  # an earlier pipeline: start again from scratch (as hubsd run does)
-                shutil.rmtree(out)
+def _check_out(out: Path) -> bool:
+    """Refuse an ``--out`` that is not a pipeline's; True if it holds an earlier pipeline."""
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise PipelineError(f"--out {str(out)!r} exists and is not a folder")
+    if not any(out.iterdir()):
+        return False
+    if not (out / MANIFEST).is_file():
+        raise PipelineError(f"--out {str(out)!r} exists and is not a pipeline folder (no "
+                            f"{MANIFEST}); give a new folder or remove it")
+    return True
 
 
 def _execute(notebook: Path, target: Path, params: dict, kernel: str | None) -> None:
@@ -111,12 +114,14 @@ def run_pipeline(out: str | os.PathLike = "outputs/pipeline", hubs: list[str] | 
 
     started = time.perf_counter()
     out = Path(out).resolve()
-    _check_out(out, resume)
+    earlier = _check_out(out)
     names = resolve_hubs(hubs)
     nb_names = notebooks or sorted(p.name for p in NOTEBOOKS.glob("[0-9]*.ipynb"))
     missing = [n for n in nb_names if not (NOTEBOOKS / n).is_file()]
     if missing:
         raise PipelineError(f"no notebook {missing[0]!r} in {NOTEBOOKS}")
+    if earlier and not resume:  # every input is good: start again from scratch, as hubsd run
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
     manifest = (json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -125,9 +130,9 @@ def run_pipeline(out: str | os.PathLike = "outputs/pipeline", hubs: list[str] | 
 
     def record(step, seconds, **extra):
         manifest["steps"][step] = {"seconds": round(seconds, 2), **extra}
-        _write_json(manifest_path, manifest)
+        write_json(manifest_path, manifest)
 
-    record("start", 0.0)
+    write_json(manifest_path, manifest)  # marks the folder as a pipeline's, for --resume
     lead = names[0]
     _say(f"hubsd pipeline: hubs {', '.join(names)} into {out}")
 
@@ -176,15 +181,7 @@ def run_pipeline(out: str | os.PathLike = "outputs/pipeline", hubs: list[str] | 
     record("report", time.perf_counter() - t0, index=str(index))
     manifest["wall_seconds"] = round(time.perf_counter() - started, 1)
     manifest["report"] = str(index)
-    _write_json(manifest_path, manifest)
+    write_json(manifest_path, manifest)
     return manifest
 
 
-def _write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, default=str)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

@@ -88,19 +88,13 @@ def uncertain_ranges(hub: str | None = None,
     tab = table()
     hub_def = load_hub(hub) if hub is not None else None
     calibrated: dict[str, tuple] = {}
-    if hub_def is not None and "@" in hub_def["hub"]:
-        from .calibrate import load_calibrated
-
-        base, _, version = hub_def["hub"].partition("@")
-        doc = load_calibrated(base, version)
-        for name, entry in doc["parameters"].items():
-            lo, hi = entry.get("low95"), entry.get("high95")
-            if lo is not None and hi is not None and hi > lo:
-                calibrated[name] = (max(float(lo), float(tab.loc[name, "low"])),
-                                    min(float(hi), float(tab.loc[name, "high"])))
-        fixed = set(load_hub(base)["parameters"]) | (set(doc["parameters"]) - set(calibrated))
-    else:
-        fixed = set(hub_def["parameters"]) if hub_def is not None else set()
+    for name, entry in (hub_def or {}).get("calibrated", {}).items():
+        lo, hi = entry.get("low95"), entry.get("high95")
+        if lo is not None and hi is not None and hi > lo:
+            calibrated[name] = (max(float(lo), float(tab.loc[name, "low"])),
+                                min(float(hi), float(tab.loc[name, "high"])))
+    # the hub file's values and calibrated values without an interval stay fixed
+    fixed = set(hub_def["parameters"]) - set(calibrated) if hub_def is not None else set()
     out = {}
     for n in tab.index:
         if tab.loc[n, "sector"] in exclude_sectors:

@@ -60,6 +60,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_json
+
 SPEC_KINDS = ("grid", "list", "lhs")
 SPEC_KEYS = (*SPEC_KINDS, "fixed")
 #: The notebook parameter the sweep sets to each point's folder.
@@ -390,12 +392,6 @@ def _check_out(out: Path, plan: dict, resume: bool) -> None:
                          "sweep in it, or give a new folder")
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
 def run_sweep(
     plan: dict,
     out: str | os.PathLike,
@@ -429,7 +425,7 @@ def run_sweep(
     _check_out(out, plan, resume)
     points_dir = out / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(out / MANIFEST, {k: plan[k] for k in
+    write_json(out / MANIFEST, {k: plan[k] for k in
                                  ("notebook", "kind", "names", "grid", "fixed", "points")})
     for leftover in points_dir.glob(".*.tmp-*"):  # a killed sweep's unfinished points
         shutil.rmtree(leftover, ignore_errors=True)
