@@ -48,6 +48,7 @@ from hubsd.validate import (
     SIGNED_STOCKS,
     SMART_MIX,
     STRONG_SHOCK,
+    _scale_diff,  # max |a - b| relative to max |b|
 )
 
 DT = 1 / 32  # the model's TIME STEP [Year]
@@ -90,12 +91,6 @@ def _inflection_time(ds: xr.Dataset) -> float:
     """Time of the fastest adoption (the Bass curve's inflection)."""
     tm, rate = _rate(ds, "adopting_share")
     return float(tm[np.argmax(rate)])
-
-
-def _scale_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """max |a - b| relative to max |b| (the scale of the reference series)."""
-    scale = float(np.max(np.abs(b)))
-    return float(np.max(np.abs(a - b))) / (scale if scale > 0 else 1.0)
 
 
 def _stock_names() -> dict[str, list[str]]:

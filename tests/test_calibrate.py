@@ -432,3 +432,14 @@ def test_stylised_target_keeps_its_kind_bound_and_tolerance(tmp_path):
     obj = cal.Objective(spec, [claim])
     assert obj.residuals_from(np.array([[95000.0]]))[0, 0] == 0.0
     assert obj.residuals_from(np.array([[67500.0]]))[0, 0] == pytest.approx(-1.0)
+
+
+def test_cli_refuses_an_out_folder_that_is_not_a_report(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep", encoding="utf-8")
+    code = cli.main(["calibrate", "--out", str(out), "--save-dir", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not an earlier calibration report" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]

@@ -1128,16 +1128,23 @@ def load_calibrated(hub: str, version: str = "latest", directory: Path | None = 
     return doc
 
 
+def check_report_dir(out: str | os.PathLike) -> Path:
+    """A report folder may be new, empty, or an earlier report (it is then replaced)."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir())
+                                              and not (out / "report.md").is_file())):
+        raise CalibrationError(f"{str(out)!r} exists and is not an earlier calibration report; "
+                               "give a new folder")
+    return out
+
+
 def write_report(cal: Calibration, out: str | os.PathLike, figures: bool = True) -> Path:
     """Fit report folder: ``calibration.nc``, ``report.md``, CSV tables and PNG figures.
 
     Built beside the target and renamed into place, so an interrupted run leaves no
     half-written folder; an existing folder is replaced only if it holds an earlier report.
     """
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / "report.md").is_file():
-        raise CalibrationError(f"{out} exists and is not an earlier calibration report; give a "
-                               "new folder")
+    out = check_report_dir(out)
     from .atomic import atomic_folder
 
     ds = to_dataset(cal)

@@ -721,6 +721,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         CALIBRATED_DIR,
         CalibrationError,
         calibrate,
+        check_report_dir,
         load_spec,
         save_calibrated,
         spec_file,
@@ -741,11 +742,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if args.spec and spec.hub != args.hub and "--hub" in args.argv:
         raise CliError(f"--spec {args.spec!r} is for hub {spec.hub!r}, not {args.hub!r}")
-    out = Path(args.out if args.out else Path("outputs") / f"calibrate-{spec.hub}")
-    if out.exists() and (not out.is_dir() or (any(out.iterdir())
-                                              and not (out / "report.md").is_file())):
-        raise CliError(f"--out {str(out)!r} exists and is not an earlier calibration report; "
-                       "give a new folder")
+    try:
+        out = check_report_dir(args.out or Path("outputs") / f"calibrate-{spec.hub}")
+    except CalibrationError as exc:
+        raise CliError(f"--out {exc}") from None
     print(f"Calibrating {spec.hub}: {len(spec.free)} free, {len(spec.points)} figures ...",
           file=sys.stderr)
     try:

@@ -1098,39 +1098,20 @@ def _zero_graduates(ctx, spec) -> tuple[dict, xr.Dataset | None]:
 def _behaviour_reproduction(hub: str | None, mdl=DEFAULT_MODEL) -> dict:
     """Behaviour-reproduction statistics of the calibrated parameter set of ``hub``.
 
-    Contract with :mod:`hubsd.calibrate` (imported here, never at module import): if it
-    provides ``behaviour_reproduction(hub, mdl)``, that returns a row (a dict with the keys of
-    :data:`COLUMNS`, ``group`` "behaviour") or None when there is no calibrated set for the hub.
-    Until then the row is skipped: "no calibrated set for <hub>", or, when ``hubsd calibrate``
-    has saved one, a note that the statistics are not provided yet.
+    :func:`hubsd.calibrate.behaviour_reproduction` (imported here, never at module import)
+    gives the row, or None when the hub has no calibrated set: the row is then skipped.
     """
     check = "behaviour reproduction"
     tests = ("the calibrated model reproduces the historical data (fit statistics, Theil "
              "inequality)")
     if hub is None:
         return _skipped("behaviour", check, tests, "no hub, so no calibrated set")
-    reason = f"no calibrated set for {hub}"
-    try:
-        from . import calibrate
-    except ImportError:
-        return _skipped("behaviour", check, tests, reason)
-    provider = getattr(calibrate, "behaviour_reproduction", None)
-    if provider is not None:
-        row = provider(hub, mdl)
-        if row is None:
-            return _skipped("behaviour", check, tests, reason)
-        return {**_skipped("behaviour", check, tests, ""), **dict(row)}
-    saved = []
-    versions = getattr(calibrate, "versions", None)
-    if versions is not None:
-        try:
-            saved = versions(hub.split("@")[0])
-        except Exception:  # an unreadable calibrated folder: no set to judge
-            saved = []
-    if saved:
-        reason = (f"calibrated set {hub.split('@')[0]}@{saved[-1]} exists, but hubsd.calibrate "
-                  "provides no behaviour_reproduction() statistics yet")
-    return _skipped("behaviour", check, tests, reason)
+    from . import calibrate
+
+    row = calibrate.behaviour_reproduction(hub, mdl)
+    if row is None:
+        return _skipped("behaviour", check, tests, f"no calibrated set for {hub}")
+    return {**_skipped("behaviour", check, tests, ""), **dict(row)}
 
 
 # --------------------------------------------------------------------------------------------
