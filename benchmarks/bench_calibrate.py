@@ -7,7 +7,7 @@ Usage::
 Measured in one process, after compiling the model for the ensemble engine (not timed):
 
 1. for each hub with a spec in ``data/calibration/`` (or those given): the whole
-   ``hubsd.calibrate.calibrate`` as ``hubsd calibrate`` runs it (Latin-hypercube screen,
+   ``hubsd.calibration.calibrate.calibrate`` as ``hubsd calibrate`` runs it (Latin-hypercube screen,
    multi-start least squares, profile-likelihood intervals of every free parameter, holdout
    refit, fit statistics), ``--repeats`` times; median, min, max. Target: at most 120 s per hub
    on 2 cores.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 import numpy as np  # noqa: E402
 
 from hubsd import calibrate as cal  # noqa: E402
-from hubsd.ensemble import compile_model  # noqa: E402
+from hubsd.engine.ensemble import compile_model
 
 TARGET = 120.0
 

@@ -40,8 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))  # run
 import numpy as np  # noqa: E402
 
 import hubsd  # noqa: E402
-from hubsd.ensemble import compile_model  # noqa: E402
-from hubsd.model import DEFAULT_MODEL, file_hash  # noqa: E402
+from hubsd.core.paths import DEFAULT_MODEL
+from hubsd.engine.ensemble import compile_model
+from hubsd.model.pysd_model import file_hash
 
 TARGET_S = 3.0
 TARGET_RATIO = 1000.0

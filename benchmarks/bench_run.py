@@ -9,7 +9,7 @@ before timing starts and are not measured):
 
 1. ``hubsd.run(hub)``: the public API with its default outputs (``KEY_OUTPUTS``): parameter
    resolution and validation, ``set_components``, PySD's run, the Dataset with units; N times.
-2. ``model.run()`` on the loaded PySD model (fast table functions, ``hubsd.model.FastLookups``):
+2. ``model.run()`` on the loaded PySD model (fast table functions, ``hubsd.model.pysd_model.FastLookups``):
    PySD alone, every variable returned; N times.
 3. The same raw ``model.run()`` on a fresh model whose table functions are PySD's own
    (``pysd.py_backend.lookups.HardcodedLookups``, xarray interpolation); M times (slow).
@@ -34,8 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))  # run from a clone
 
 import hubsd  # noqa: E402
-from hubsd.model import load  # noqa: E402
-from hubsd.run import model_controls, resolve_parameters  # noqa: E402
+from hubsd.engine.pysd_runner import model_controls, resolve_parameters
+from hubsd.model.pysd_model import load
 
 TARGET_S = 0.5
 

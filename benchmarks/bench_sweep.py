@@ -34,7 +34,7 @@ from pathlib import Path
 import nbformat
 
 import hubsd
-from hubsd import sweep
+import hubsd.workflows.sweep as _workflows_sweep
 
 CODE = """import hubsd
 ds = hubsd.run(hub, {"automatable_junior_share": automatable_junior_share})
@@ -64,7 +64,7 @@ def main() -> int:
     tab = hubsd.parameter_table().loc["automatable_junior_share"]
     values = [round(tab.low + (tab.high - tab.low) * i / (args.points - 1), 6)
               for i in range(args.points)]
-    plan = sweep.prepare(notebook, {"grid": {"automatable_junior_share": values}})
+    plan = _workflows_sweep.prepare(notebook, {"grid": {"automatable_junior_share": values}})
 
     walls: dict[int, list[float]] = {1: [], 2: []}
     per_point: list[float] = []
@@ -72,7 +72,7 @@ def main() -> int:
         for workers in (1, 2):
             out = tmp / f"sweep-w{workers}-r{rep}"
             t0 = time.perf_counter()
-            res = sweep.run_sweep(plan, out, workers=workers, progress=False)
+            res = _workflows_sweep.run_sweep(plan, out, workers=workers, progress=False)
             walls[workers].append(time.perf_counter() - t0)
             if res["failed"]:
                 print(f"FAILED points: {res['errors']}")

@@ -22,7 +22,7 @@ md("""
 # 02 · Calibration
 
 Fit a hub's growth path to the public figures it has, say how sure the fit is, and test it on
-years it has not seen. Everything runs through `hubsd.calibrate` (the same code as
+years it has not seen. Everything runs through `hubsd.calibrate` (`hubsd.calibration`) (the same code as
 `hubsd calibrate --hub NAME`); the spec, with the free parameters, the series and the assumed
 error of each kind of figure, is `data/calibration/<hub>.yaml`.
 
@@ -55,11 +55,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from hubsd import calibrate as cal
-from hubsd import plots
+from hubsd.calibration.calibrate import calibrate, recovery, to_dataset
+from hubsd.calibration.spec import load_spec
+from hubsd.plots import figures as plots
 
 pd.set_option("display.width", 120)
-spec = dataclasses.replace(cal.load_spec(hub), seed=seed)
+spec = dataclasses.replace(load_spec(hub), seed=seed)
 print(spec.description)
 print(f"{len(spec.points)} figures, {len(spec.free)} free; left out: {spec.dropped or 'none'}")
 pd.DataFrame([{"series": p.label, "year": int(p.year), "value": p.value, "kind": p.kind,
@@ -70,14 +71,14 @@ md("""
 ## Fit and intervals
 """)
 code("""
-result = cal.calibrate(spec, starts=starts, profile_points=profile_points)
+result = calibrate(spec, starts=starts, profile_points=profile_points)
 print(f"cost {result.fit.cost:.3f} from {len(result.fit.starts)} starts; "
       f"all converged: {bool((result.fit.starts.status > 0).all())}")
 result.profiles.table[["estimate", "low95", "high95", "bound_low", "bound_high", "flag"]] \\
     .map(lambda v: float(f"{v:.3g}") if isinstance(v, float) else v)
 """)
 code("""
-ds = cal.to_dataset(result)
+ds = to_dataset(result)
 plots.calibration_fit(ds)
 """)
 code("""
@@ -124,7 +125,7 @@ of each figure's standard error, at exactly the real data's years and kinds; a s
 puts the truth inside its intervals, and flags the same parameters as unidentified.
 """)
 code("""
-rec = cal.recovery(spec, seed=recovery_seed, starts=starts, profile_points=profile_points)
+rec = recovery(spec, seed=recovery_seed, starts=starts, profile_points=profile_points)
 print(f"truth inside the 95 % interval for {int(rec.covered.sum())} of {len(rec)} parameters")
 # an unidentified parameter's estimate is an arbitrary point of a flat ridge: not shown
 rec["estimate"] = rec.estimate.where(rec.flag != "not identified")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 
-from hubsd.mdl import SKETCH_MARKER, parse_groups, render_sketch  # noqa: E402
+from hubsd.model.mdl import SKETCH_MARKER, parse_groups, render_sketch
 
 
 def main(path: str) -> None:

@@ -18,10 +18,17 @@ import xarray as xr
 import yaml
 
 import hubsd
-from hubsd import calibrate as cal
-from hubsd import cli
-from hubsd.hubs import HubError, load_hub
-from hubsd.model import REPO
+import hubsd.calibration.calibrate as _calibration_calibrate
+import hubsd.calibration.fit as _calibration_fit
+import hubsd.calibration.spec as _calibration_spec
+import hubsd.calibration.store as _calibration_store
+import hubsd.cli.commands as _cli_commands
+import hubsd.core.paths as _core_paths
+import hubsd.inputs.calibrated as _inputs_calibrated
+import hubsd.inputs.observations as _inputs_observations
+import hubsd.model.pysd_model as _model_pysd_model
+from hubsd.core.paths import REPO
+from hubsd.inputs.hubs import HubError, load_hub
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -56,19 +63,19 @@ def _write(tmp_path, text, name="spec.yaml") -> Path:
 
 @pytest.fixture(scope="module")
 def small_spec(tmp_path_factory):
-    return cal.load_spec(_write(tmp_path_factory.mktemp("spec"), SMALL))
+    return _calibration_spec.load_spec(_write(tmp_path_factory.mktemp("spec"), SMALL))
 
 
 @pytest.fixture(scope="module")
 def small_cal(small_spec):
-    return cal.calibrate(small_spec)
+    return _calibration_calibrate.calibrate(small_spec)
 
 
 # -- the spec ---------------------------------------------------------------------------------
 
 
 def test_bundled_spec_reads_every_figure_with_its_source():
-    spec = cal.load_spec("krakow")
+    spec = _calibration_spec.load_spec("krakow")
     assert spec.hub == "krakow" and spec.path == REPO / "data" / "calibration" / "krakow.yaml"
     labels = {p.label for p in spec.points}
     assert "Krakow/business_services_employment" in labels
@@ -126,27 +133,27 @@ BAD_SPECS = [
 @pytest.mark.parametrize("text, message", BAD_SPECS, ids=[m[:40] for _, m in BAD_SPECS])
 def test_bad_spec_is_refused_with_file_and_line(tmp_path, text, message):
     path = _write(tmp_path, text)
-    with pytest.raises(cal.CalibrationError, match=message) as err:
-        cal.load_spec(path)
+    with pytest.raises(_inputs_calibrated.CalibrationError, match=message) as err:
+        _calibration_spec.load_spec(path)
     assert "spec.yaml" in str(err.value) or "unknown hub" in str(err.value)
 
 
 def test_malformed_data_file_is_refused_with_its_line(tmp_path):
     path = _write(tmp_path, SMALL)
-    with pytest.raises(cal.CalibrationError, match=r"bad_data_value.csv.*line"):
-        cal.load_spec(path, [hubsd.data.OBSERVED, FIXTURES / "bad_data_value.csv"])
+    with pytest.raises(_inputs_calibrated.CalibrationError, match=r"bad_data_value.csv.*line"):
+        _calibration_spec.load_spec(path, [_inputs_observations.OBSERVED, FIXTURES / "bad_data_value.csv"])
 
 
 def test_unknown_hub_spec_names_the_known_ones():
-    with pytest.raises(cal.CalibrationError, match=r"no calibration spec for hub 'krakov'; "
+    with pytest.raises(_inputs_calibrated.CalibrationError, match=r"no calibration spec for hub 'krakov'; "
                                                     r"did you mean 'krakow'"):
-        cal.spec_file("krakov")
+        _calibration_spec.spec_file("krakov")
 
 
 def test_a_users_series_joins_the_bundled_data(tmp_path):
     text = SMALL.replace("targets:", "  - {region: Krakow, series: hub_jobs_my_count, "
                          "output: total_hub_staff}\ntargets:")
-    spec = cal.load_spec(_write(tmp_path, text), [hubsd.data.OBSERVED,
+    spec = _calibration_spec.load_spec(_write(tmp_path, text), [_inputs_observations.OBSERVED,
                                                    FIXTURES / "user_series.csv"])
     mine = [p for p in spec.points if p.series == "hub_jobs_my_count"]
     assert len(mine) == 1 and mine[0].value == 95000 and mine[0].source_address.startswith("http")
@@ -162,7 +169,7 @@ def test_broker_batches_requests_of_all_threads_into_one_call():
         calls.append(len(x))
         return x * 2.0
 
-    broker = cal.BatchBroker(batch, 4)
+    broker = _calibration_fit.BatchBroker(batch, 4)
     out = {}
 
     def work(i):
@@ -186,7 +193,7 @@ def test_broker_hands_a_failure_to_every_waiting_solver():
     def batch(x):
         raise RuntimeError("model blew up")
 
-    broker = cal.BatchBroker(batch, 2)
+    broker = _calibration_fit.BatchBroker(batch, 2)
     errors = []
 
     def work():
@@ -206,7 +213,7 @@ def test_broker_hands_a_failure_to_every_waiting_solver():
 
 
 def test_residuals_are_relative_and_bounds_one_sided(small_spec):
-    obj = cal.Objective(small_spec)
+    obj = _calibration_fit.Objective(small_spec)
     pred = np.array([[p.value for p in small_spec.points]])
     np.testing.assert_allclose(obj.residuals_from(pred), 0.0)
     # 10 % above every figure: +2 standard errors where sigma is 5 %
@@ -219,12 +226,12 @@ def test_residuals_are_relative_and_bounds_one_sided(small_spec):
     r = obj.residuals_from(pred * 0.9)[0]
     for p, ri in zip(small_spec.points, r, strict=True):
         assert ri == pytest.approx(-0.1 / p.sigma)
-    assert obj.residuals_from(pred * np.nan)[0][0] == cal.FAILED_RESIDUAL
+    assert obj.residuals_from(pred * np.nan)[0][0] == _calibration_spec.FAILED_RESIDUAL
 
 
 def test_predictions_equal_a_single_pysd_run(small_spec):
     """The objective's model values are those of hubsd.run (PySD) at the same parameters."""
-    obj = cal.Objective(small_spec)
+    obj = _calibration_fit.Objective(small_spec)
     u = np.array([[0.3, 0.6, 0.4]])
     x = obj.to_natural(u)[0]
     pred = obj.predictions(u)[0]
@@ -265,7 +272,7 @@ def test_profile_intervals_contain_the_estimate_and_follow_the_threshold(small_c
         rise = 2 * (prof.cost[j] - small_cal.fit.cost)  # optimiser's (unit) coordinates
         for end in (tab.loc[name, "low95"], tab.loc[name, "high95"]):
             at = float(free.to_unit(end))
-            assert np.interp(at, prof.grid[j], rise) == pytest.approx(cal.CHI2_95, rel=1e-6)
+            assert np.interp(at, prof.grid[j], rise) == pytest.approx(_calibration_spec.CHI2_95, rel=1e-6)
 
 
 def test_holdout_refits_without_the_late_figures(small_cal):
@@ -276,56 +283,56 @@ def test_holdout_refits_without_the_late_figures(small_cal):
 
 
 def test_dataset_has_named_dims_and_units(small_cal):
-    ds = cal.to_dataset(small_cal)
+    ds = _calibration_calibrate.to_dataset(small_cal)
     assert ds["total_hub_staff"].dims == ("fit", "time")
     assert list(ds["fit"].values) == ["calibrated", "holdout fit"]
     assert ds["total_hub_staff"].attrs["units"] == "Person"
     assert ds["profile_cost"].dims == ("parameter", "grid_point")
     assert set(ds["flag"].values) <= {"identified", "one-sided", "not identified"}
-    assert json.loads(ds.attrs["provenance"])["model_sha256"] == hubsd.model.file_hash(
-        hubsd.model.DEFAULT_MODEL)
+    assert json.loads(ds.attrs["provenance"])["model_sha256"] == _model_pysd_model.file_hash(
+        _core_paths.DEFAULT_MODEL)
 
 
 def test_recovery_of_known_parameters_at_the_datas_sparsity(small_spec):
     """Synthetic figures from known parameters plus noise (same years, kinds, errors): the
     95 % intervals contain the truth, and without noise the fit returns it."""
-    exact = cal.recovery(small_spec, noise=False, seed=0)
+    exact = _calibration_calibrate.recovery(small_spec, noise=False, seed=0)
     assert exact.attrs["cost"] < 1e-8
     ident = exact[exact.flag == "identified"]
     assert len(ident) >= 2
     np.testing.assert_allclose(ident.estimate, ident.truth, rtol=1e-3)
     for seed in (1, 2):
-        noisy = cal.recovery(small_spec, noise=True, seed=seed)
+        noisy = _calibration_calibrate.recovery(small_spec, noise=True, seed=seed)
         assert noisy.covered.all(), noisy
 
 
 def test_implausible_target_is_refused_before_fitting(tmp_path):
-    spec = cal.load_spec(_write(tmp_path, SMALL))
+    spec = _calibration_spec.load_spec(_write(tmp_path, SMALL))
     target = next(p for p in spec.points if p.role == "target")
     target.value = 5e7  # jobs in Kraków in 2023: no parameter inside the bounds gets near
-    with pytest.raises(cal.ImplausibleFigure, match=r"target Krakow/business_services_employ"
+    with pytest.raises(_calibration_spec.ImplausibleFigure, match=r"target Krakow/business_services_employ"
                                                     r"ment_forecast 2023 = 5e\+07 is outside"):
-        cal.fit(spec)
+        _calibration_fit.fit(spec)
 
 
 def test_failing_optimiser_is_an_error_naming_each_start(monkeypatch, small_spec):
     class Failed:
         status, cost, message, nfev, x = 0, np.nan, "maximum evaluations reached", 1, None
 
-    monkeypatch.setattr(cal, "_solve", lambda *a, **k: Failed())
-    with pytest.raises(cal.CalibrationError, match=r"no local fit converged \(start 0: maximum "
+    monkeypatch.setattr(_calibration_fit, "_solve", lambda *a, **k: Failed())
+    with pytest.raises(_inputs_calibrated.CalibrationError, match=r"no local fit converged \(start 0: maximum "
                                                    r"evaluations reached"):
-        cal.fit(small_spec)
+        _calibration_fit.fit(small_spec)
 
 
 # -- saved sets -------------------------------------------------------------------------------
 
 
 def test_saved_versions_never_overwrite_and_load_as_hubs(small_cal, tmp_path, monkeypatch):
-    first = cal.save_calibrated(small_cal, tmp_path)
-    second = cal.save_calibrated(small_cal, tmp_path)
+    first = _calibration_store.save_calibrated(small_cal, tmp_path)
+    second = _calibration_store.save_calibrated(small_cal, tmp_path)
     assert (first.name, second.name) == ("v1.yaml", "v2.yaml")
-    assert cal.versions("krakow", tmp_path) == ["v1", "v2"]
+    assert _inputs_calibrated.versions("krakow", tmp_path) == ["v1", "v2"]
     doc = yaml.safe_load(first.read_text(encoding="utf-8"))
     prov = doc["provenance"]
     assert prov["model_sha256"] and prov["spec_sha256"] and prov["data"]
@@ -336,7 +343,7 @@ def test_saved_versions_never_overwrite_and_load_as_hubs(small_cal, tmp_path, mo
     assert all("Calibrated" in e["source"] for e in doc["parameters"].values())
     assert not list(tmp_path.rglob("*.tmp"))
 
-    monkeypatch.setattr(cal, "CALIBRATED_DIR", tmp_path)
+    monkeypatch.setattr(_inputs_calibrated, "CALIBRATED_DIR", tmp_path)
     hub = load_hub("krakow@calibrated")
     assert hub["hub"] == "krakow@v2" and "calibrated v2" in hub["name"]
     est = small_cal.fit.estimates["mature_hub_growth_rate"]
@@ -356,7 +363,7 @@ def test_saved_versions_never_overwrite_and_load_as_hubs(small_cal, tmp_path, mo
 def test_cli_calibrate_writes_report_and_version(tmp_path, capsys):
     spec = _write(tmp_path, SMALL)
     out, saves = tmp_path / "report", tmp_path / "calibrated"
-    code = cli.main(["calibrate", "--spec", str(spec), "--out", str(out), "--save-dir",
+    code = _cli_commands.main(["calibrate", "--spec", str(spec), "--out", str(out), "--save-dir",
                      str(saves), "--no-holdout", "--starts", "2"])
     text = capsys.readouterr().out
     assert code == 0, text
@@ -384,7 +391,7 @@ def test_cli_calibrate_writes_report_and_version(tmp_path, capsys):
 )
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "report"
-    code = cli.main(["calibrate", *argv, "--out", str(out), "--save-dir", str(tmp_path / "s")])
+    code = _cli_commands.main(["calibrate", *argv, "--out", str(out), "--save-dir", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("hubsd: error:") and len(err.strip().splitlines()) == 1
     assert __import__("re").search(message, err), err
@@ -401,8 +408,8 @@ def test_cli_optimiser_failure_exits_1_and_leaves_earlier_results(tmp_path, caps
     class Failed:
         status, cost, message, nfev, x = -1, np.nan, "improper input", 0, None
 
-    monkeypatch.setattr(cal, "_solve", lambda *a, **k: Failed())
-    code = cli.main(["calibrate", "--spec", str(spec), "--out", str(tmp_path / "report"),
+    monkeypatch.setattr(_calibration_fit, "_solve", lambda *a, **k: Failed())
+    code = _cli_commands.main(["calibrate", "--spec", str(spec), "--out", str(tmp_path / "report"),
                      "--save-dir", str(saves)])
     err = capsys.readouterr().err
     assert code == 1 and "no local fit converged" in err
@@ -414,8 +421,8 @@ def test_cli_optimiser_failure_exits_1_and_leaves_earlier_results(tmp_path, caps
 def test_fit_is_reproducible_bit_for_bit(small_spec):
     """The solvers' evaluations are batched in a fixed order (not the threads' arrival order),
     so the same spec gives the same estimates to the last bit: notebooks can print them."""
-    a = cal.fit(small_spec, starts=3)
-    b = cal.fit(small_spec, starts=3)
+    a = _calibration_fit.fit(small_spec, starts=3)
+    b = _calibration_fit.fit(small_spec, starts=3)
     assert a.u.tobytes() == b.u.tobytes()
     assert a.starts.cost.tolist() == b.starts.cost.tolist()
 
@@ -426,10 +433,10 @@ def test_stylised_target_keeps_its_kind_bound_and_tolerance(tmp_path):
     text = SMALL.replace("targets:\n", "targets:\n  - {region: Krakow, series: business_services_"
                          "employment, year: 2024, kind: stylised, output: total_hub_staff,\n"
                          "     tolerance: 0.25}\n")
-    spec = cal.load_spec(_write(tmp_path, text))
+    spec = _calibration_spec.load_spec(_write(tmp_path, text))
     claim = next(p for p in spec.points if p.year == 2024 and p.role == "target")
     assert (claim.kind, claim.bound, claim.sigma, claim.value) == ("stylised", "lower", 0.25, 90000)
-    obj = cal.Objective(spec, [claim])
+    obj = _calibration_fit.Objective(spec, [claim])
     assert obj.residuals_from(np.array([[95000.0]]))[0, 0] == 0.0
     assert obj.residuals_from(np.array([[67500.0]]))[0, 0] == pytest.approx(-1.0)
 
@@ -438,7 +445,7 @@ def test_cli_refuses_an_out_folder_that_is_not_a_report(tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep", encoding="utf-8")
-    code = cli.main(["calibrate", "--out", str(out), "--save-dir", str(tmp_path / "s")])
+    code = _cli_commands.main(["calibrate", "--out", str(out), "--save-dir", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 2 and "is not an earlier calibration report" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]

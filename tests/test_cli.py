@@ -13,7 +13,10 @@ import pytest
 import xarray as xr
 
 import hubsd
-from hubsd import cli, plots
+import hubsd.cli.commands as _cli_commands
+import hubsd.model.pysd_model as _model_pysd_model
+import hubsd.plots.figures as _plots_figures
+import hubsd.workflows.runfolder as _workflows_runfolder
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 QUICK = ["--final-time", "2030", "--scenario", "baseline"]
@@ -26,23 +29,23 @@ def _listing(folder: Path) -> list[str]:
 @pytest.fixture
 def no_model_run(monkeypatch):
     """Fail the test if the model is asked to run."""
-    model = hubsd.model.load()
+    model = _model_pysd_model.load()
 
     def boom(*args, **kwargs):
         raise AssertionError("the model ran although the input was bad")
 
     monkeypatch.setattr(model, "run", boom)
     monkeypatch.setattr(model, "set_components", boom)
-    monkeypatch.setattr(hubsd, "run_scenarios", boom)
+    monkeypatch.setattr(_workflows_runfolder, "run_scenarios", boom)
     return model
 
 
 def test_help(capsys):
-    assert cli.main(["--help"]) == 0
+    assert _cli_commands.main(["--help"]) == 0
     out = capsys.readouterr().out
     for command in ("run", "params", "hubs", "sectors"):
         assert command in out
-    assert cli.main(["run", "--help"]) == 0
+    assert _cli_commands.main(["run", "--help"]) == 0
     out = capsys.readouterr().out
     for option in ("--hub", "--scenario", "--set", "--out", "--no-figures", "--final-time"):
         assert option in out
@@ -50,7 +53,7 @@ def test_help(capsys):
 
 def test_console_script_is_declared_and_runs():
     (script,) = entry_points(group="console_scripts", name="hubsd")
-    assert script.load() is cli.main
+    assert script.load() is _cli_commands.main
     done = subprocess.run([sys.executable, "-m", "hubsd.cli", "--help"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -58,13 +61,13 @@ def test_console_script_is_declared_and_runs():
 
 
 def test_no_command_is_a_usage_error(capsys):
-    assert cli.main([]) == 2
+    assert _cli_commands.main([]) == 2
     assert "usage: hubsd" in capsys.readouterr().err
 
 
 def test_run_writes_netcdf_with_units(in_tmp, capsys):
     out = in_tmp / "out"
-    assert cli.main(["run", "--no-figures", *QUICK, "--out", str(out)]) == 0
+    assert _cli_commands.main(["run", "--no-figures", *QUICK, "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
     assert f"Output folder: {out}" in stdout
     assert "baseline" in stdout and "jobs 2024" in stdout
@@ -78,19 +81,19 @@ def test_run_writes_netcdf_with_units(in_tmp, capsys):
             assert var.attrs.get("units"), f"{name} has no units"
         assert ds.attrs["hub"] == "krakow"
     assert not list(out.glob("*.png"))  # --no-figures
-    manifest = json.loads((out / cli.MANIFEST).read_text())
+    manifest = json.loads((out / _workflows_runfolder.MANIFEST).read_text())
     assert manifest["scenarios"] == ["baseline"] and manifest["final_time"] == 2030.0
     assert _listing(in_tmp) == ["out", *(f"out/{f}" for f in sorted(
-        ["krakow_scenarios.nc", "krakow_summary.csv", cli.MANIFEST]))]  # no temporaries
+        ["krakow_scenarios.nc", "krakow_summary.csv", _workflows_runfolder.MANIFEST]))]  # no temporaries
 
 
 def test_run_with_figures_and_set(in_tmp, capsys):
     out = in_tmp / "figs"
     argv = ["run", "--final-time", "2030", "--scenario", "baseline", "reskilling",
             "--set", "Local multiplier=1.6", "--out", str(out)]
-    assert cli.main(argv) == 0
+    assert _cli_commands.main(argv) == 0
     pngs = sorted(out.glob("*.png"))
-    assert [p.name for p in pngs] == sorted(f"krakow_{stem}.png" for stem in plots.FIGURES)
+    assert [p.name for p in pngs] == sorted(f"krakow_{stem}.png" for stem in _plots_figures.FIGURES)
     for png in pngs:
         data = png.read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000
@@ -98,20 +101,20 @@ def test_run_with_figures_and_set(in_tmp, capsys):
         assert list(ds["scenario"].values) == ["baseline", "reskilling"]
         assert json.loads(ds.attrs["common_parameters"]) == {"local_multiplier": 1.6}
         ds = ds.load()
-    fig = plots.displacement_and_youth(ds)
+    fig = _plots_figures.displacement_and_youth(ds)
     labels = [ax.get_ylabel() for ax in fig.axes]
     assert labels == ["Displaced hub workers [Person]", "Youth unemployment rate [%]"]
-    assert plots.tier_composition(ds).axes[0].get_xlabel() == "Time [Year]"
+    assert _plots_figures.tier_composition(ds).axes[0].get_xlabel() == "Time [Year]"
 
 
 def test_rerun_replaces_an_earlier_run_only(in_tmp):
     out = in_tmp / "out"
-    assert cli.main(["run", "--no-figures", *QUICK, "--out", str(out)]) == 0
-    first = json.loads((out / cli.MANIFEST).read_text())["created"]
+    assert _cli_commands.main(["run", "--no-figures", *QUICK, "--out", str(out)]) == 0
+    first = json.loads((out / _workflows_runfolder.MANIFEST).read_text())["created"]
     (out / "stale.txt").write_text("from an earlier run")
-    assert cli.main(["run", "--no-figures", *QUICK, "--out", str(out)]) == 0
+    assert _cli_commands.main(["run", "--no-figures", *QUICK, "--out", str(out)]) == 0
     assert not (out / "stale.txt").exists()  # the folder was replaced as a whole
-    assert json.loads((out / cli.MANIFEST).read_text())["created"] >= first
+    assert json.loads((out / _workflows_runfolder.MANIFEST).read_text())["created"] >= first
     assert _listing(in_tmp)[0] == "out" and not any(".tmp" in p or ".old" in p
                                                     for p in _listing(in_tmp))
 
@@ -121,8 +124,8 @@ def test_failure_while_writing_leaves_nothing(in_tmp, monkeypatch, capsys):
         Path(path).write_bytes(b"half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(hubsd, "save", disk_full)
-    assert cli.main(["run", "--no-figures", *QUICK, "--out", str(in_tmp / "a" / "b")]) == 1
+    monkeypatch.setattr(_workflows_runfolder, "save", disk_full)
+    assert _cli_commands.main(["run", "--no-figures", *QUICK, "--out", str(in_tmp / "a" / "b")]) == 1
     assert "hubsd: error: No space left on device" in capsys.readouterr().err
     assert _listing(in_tmp) == []  # neither the folder, its temporary nor the parents
 
@@ -155,7 +158,7 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("argv, message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(in_tmp, no_model_run, capsys,
                                                             argv, message):
-    code = cli.main(["run", *argv, "--out", str(in_tmp / "out" / "deeper")])
+    code = _cli_commands.main(["run", *argv, "--out", str(in_tmp / "out" / "deeper")])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("hubsd: error: ") and err.count("\n") == 1, err
@@ -165,7 +168,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(in_tmp, no_model_run
 
 
 def test_bad_input_with_default_out_writes_nothing(in_tmp, no_model_run, capsys):
-    assert cli.main(["run", "--scenario", "nope"]) == 2
+    assert _cli_commands.main(["run", "--scenario", "nope"]) == 2
     assert _listing(in_tmp) == []
 
 
@@ -173,15 +176,15 @@ def test_foreign_folder_is_not_replaced(in_tmp, no_model_run, capsys):
     mine = in_tmp / "notes"
     mine.mkdir()
     (mine / "keep.txt").write_text("precious")
-    assert cli.main(["run", "--out", str(mine)]) == 2
+    assert _cli_commands.main(["run", "--out", str(mine)]) == 2
     assert "is not an earlier hubsd run folder" in capsys.readouterr().err
-    assert cli.main(["run", "--out", str(in_tmp)]) == 2  # the current folder
+    assert _cli_commands.main(["run", "--out", str(in_tmp)]) == 2  # the current folder
     assert _listing(in_tmp) == ["notes", "notes/keep.txt"]
     assert (mine / "keep.txt").read_text() == "precious"
 
 
 def test_params_markdown_prints_the_table(capsys):
-    assert cli.main(["params", "--markdown"]) == 0
+    assert _cli_commands.main(["params", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert "| name | Vensim name | default | low | high | units | sector | source |" in out
     rows = [ln for ln in out.splitlines() if ln.startswith("| `")]
@@ -190,23 +193,23 @@ def test_params_markdown_prints_the_table(capsys):
 
 
 def test_params_by_sector(capsys):
-    assert cli.main(["params", "--markdown", "--sector", "ai_adoption"]) == 0
+    assert _cli_commands.main(["params", "--markdown", "--sector", "ai_adoption"]) == 0
     rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| `")]
     tab = hubsd.parameter_table()
     assert len(rows) == (tab["sector"] == "AI adoption").sum() > 0
-    assert cli.main(["params", "--sector", "AI adoption"]) == 0
+    assert _cli_commands.main(["params", "--sector", "AI adoption"]) == 0
     assert "bass_imitation_coefficient" in capsys.readouterr().out
-    assert cli.main(["params", "--sector", "weather"]) == 2
+    assert _cli_commands.main(["params", "--sector", "weather"]) == 2
     assert "unknown sector 'weather'; sectors with parameters: AI adoption" in (
         capsys.readouterr().err)
 
 
 def test_hubs_and_sectors(capsys):
-    assert cli.main(["hubs"]) == 0
+    assert _cli_commands.main(["hubs"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("krakow: Kraków")
     assert "calibrated: v1" in out and "--hub krakow@v1" in out
-    assert cli.main(["sectors"]) == 0
+    assert _cli_commands.main(["sectors"]) == 0
     out = capsys.readouterr().out
     for sector in hubsd.sectors():
         assert f"{sector}: " in out

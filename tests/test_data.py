@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hubsd import data
-from hubsd.data import DataError, load_observations, series
+import hubsd.inputs.observations as _inputs_observations
+from hubsd.inputs.observations import DataError, load_observations, series
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -16,7 +16,7 @@ def test_bundled_figures_load_with_sources():
     obs = load_observations()
     assert len(obs) >= 40
     assert (obs.source_title.str.len() > 0).all() and (obs.says.str.len() > 0).all()
-    assert set(obs.kind) <= data.KINDS
+    assert set(obs.kind) <= _inputs_observations.KINDS
     # the brief's press claims are kept apart from data
     assert (obs[obs.via.str.contains("brief")].kind == "stylised").all()
     krakow = obs[(obs.region == "Krakow") & (obs.series == "business_services_employment")]
@@ -39,7 +39,7 @@ def test_unknown_series_names_what_exists():
 
 
 def test_user_series_added_beside_bundled():
-    obs = load_observations([data.OBSERVED, FIX / "user_series.csv"])
+    obs = load_observations([_inputs_observations.OBSERVED, FIX / "user_series.csv"])
     assert (obs.series == "hub_jobs_my_count").sum() == 1
     assert obs.line.min() >= 2
 
@@ -66,11 +66,11 @@ def test_bad_files_are_refused_with_line_and_reason(fixture, message):
 
 def test_duplicate_across_files(tmp_path):
     copy = tmp_path / "again.csv"
-    copy.write_text(data.OBSERVED.read_text(encoding="utf-8"), encoding="utf-8")
+    copy.write_text(_inputs_observations.OBSERVED.read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(
         DataError, match="again.csv, line 2: duplicate of .*hub_figures.csv, line 2"
     ):
-        load_observations([data.OBSERVED, copy])
+        load_observations([_inputs_observations.OBSERVED, copy])
 
 
 def test_missing_file():

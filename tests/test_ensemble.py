@@ -18,11 +18,12 @@ import pytest
 import xarray as xr
 
 import hubsd
-from hubsd import ensemble
-from hubsd.ensemble import EnsembleError, UnsupportedConstructError, compile_model
-from hubsd.model import DEFAULT_MODEL
-from hubsd.parameters import ParameterError
-from hubsd.run import available_outputs
+import hubsd.engine.ensemble as _engine_ensemble
+from hubsd.core.paths import DEFAULT_MODEL
+from hubsd.engine.ensemble import compile_model
+from hubsd.engine.ir import EnsembleError, UnsupportedConstructError
+from hubsd.engine.pysd_runner import available_outputs
+from hubsd.model.parameters import ParameterError
 
 MODELS = Path(__file__).parent / "models"
 CONSTRUCT_MODELS = sorted(MODELS.glob("*.mdl"))
@@ -281,7 +282,7 @@ def test_compiling_the_hub_model_warns_nothing_and_is_cached():
         warnings.simplefilter("error")
         model = compile_model()
     assert compile_model(DEFAULT_MODEL) is model
-    assert ensemble.compile_model is compile_model
+    assert _engine_ensemble.compile_model is compile_model
 
 
 def test_dask_local_cluster_gives_identical_results():

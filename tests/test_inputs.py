@@ -10,9 +10,11 @@ import pytest
 import xarray as xr
 
 import hubsd
-from hubsd import hubs as hubmod
-from hubsd.hubs import HubError, load_hub
-from hubsd.parameters import ParameterError, resolve_name, validate
+import hubsd.inputs.scenarios as _inputs_scenarios
+import hubsd.model.pysd_model as _model_pysd_model
+from hubsd.inputs.hubs import HubError, load_hub
+from hubsd.model.parameters import ParameterError, resolve_name
+from hubsd.model.parameters import check_parameters as validate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -20,7 +22,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture
 def no_model_run(monkeypatch):
     """Fail the test if the PySD model is asked to run."""
-    model = hubsd.model.load()
+    model = _model_pysd_model.load()
 
     def boom(*args, **kwargs):
         raise AssertionError("the model ran although the input was bad")
@@ -117,7 +119,7 @@ def _hub_dir(tmp_path: Path, fixture: str) -> Path:
 @pytest.mark.parametrize(
     "fixture, error, message",
     [
-        ("bad_hub_malformed.yaml", HubError, r"malformed YAML in .*testhub.yaml line \d+"),
+        ("bad_hub_malformed.yaml", HubError, r"testhub.yaml, line \d+: malformed YAML"),
         ("bad_hub_no_source.yaml", HubError, "parameter 'local_multiplier' lacks source"),
         (
             "bad_hub_unknown_param.yaml",
@@ -137,7 +139,7 @@ def test_bad_scenario_file(tmp_path):
     path = tmp_path / "scenarios.yaml"
     path.write_text("baseline:\n  parameters: {reskilling_policy_capacity: -5}\n")
     with pytest.raises(ParameterError, match="scenario 'baseline'.*outside its range"):
-        hubmod.load_scenarios(path)
+        _inputs_scenarios.load_scenarios(path)
 
 
 def test_every_bundled_hub_and_scenario_is_valid():
@@ -146,7 +148,7 @@ def test_every_bundled_hub_and_scenario_is_valid():
         assert set(loaded["sources"]) == set(loaded["parameters"])
         assert all(len(s) > 20 for s in loaded["sources"].values())
     assert {"baseline", "reskilling", "attraction", "human_centred", "smart_mix"} <= set(
-        hubmod.load_scenarios()
+        _inputs_scenarios.load_scenarios()
     )
 
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import hubsd
-from hubsd import mdl as mdlfile
-from hubsd.model import DEFAULT_MODEL, REPO, load, translate, use_fast_lookups
-from hubsd.parameters import to_markdown
+import hubsd.model.mdl as _model_mdl
+from hubsd.core.paths import DEFAULT_MODEL, REPO
+from hubsd.model.parameters import to_markdown
+from hubsd.model.pysd_model import load, translate, use_fast_lookups
 
 TEXT = DEFAULT_MODEL.read_text(encoding="utf-8")
 
@@ -40,20 +41,20 @@ def test_every_parameter_has_range_and_source():
 
 
 def test_sketch_has_one_view_per_sector_group():
-    equations = TEXT.split(mdlfile.SKETCH_MARKER)[0]
-    groups = mdlfile.parse_groups(equations)
-    views = mdlfile.parse_views(TEXT)
+    equations = TEXT.split(_model_mdl.SKETCH_MARKER)[0]
+    groups = _model_mdl.parse_groups(equations)
+    views = _model_mdl.parse_views(TEXT)
     assert list(views) == list(groups), "run scripts/sync_sketch.py"
     for name in groups:
         assert views[name] == groups[name], f"view {name!r} out of date: run scripts/sync_sketch.py"
 
 
 def test_sectors_are_the_views():
-    assert hubsd.sectors() == sorted(n.lower().replace(" ", "_") for n in mdlfile.parse_views(TEXT))
+    assert hubsd.sectors() == sorted(n.lower().replace(" ", "_") for n in _model_mdl.parse_views(TEXT))
 
 
 def test_every_model_variable_belongs_to_a_sector(doc):
-    sectors = mdlfile.sector_of(TEXT.split(mdlfile.SKETCH_MARKER)[0])
+    sectors = _model_mdl.sector_of(TEXT.split(_model_mdl.SKETCH_MARKER)[0])
     control = {"FINAL TIME", "INITIAL TIME", "SAVEPER", "TIME STEP", "Time"}
     missing = set(doc["Real Name"]) - set(sectors) - control
     assert not missing, f"variables outside any sector group: {sorted(missing)}"

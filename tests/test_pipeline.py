@@ -8,11 +8,12 @@ import json
 import nbformat
 import pytest
 
-from hubsd import cli, pipeline
-from hubsd.calibrate import versions
-from hubsd.sweep import notebook_parameters
+import hubsd.cli.commands as _cli_commands
+import hubsd.workflows.pipeline as _workflows_pipeline
+from hubsd.inputs.calibrated import versions
+from hubsd.workflows.sweep import notebook_parameters
 
-NOTEBOOKS = sorted(pipeline.NOTEBOOKS.glob("[0-9]*.ipynb"))
+NOTEBOOKS = sorted(_workflows_pipeline.NOTEBOOKS.glob("[0-9]*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -27,19 +28,19 @@ def test_every_parameter_of_a_notebook_is_seen_by_papermill(path):
 
 
 def test_hubs_resolve_to_their_newest_calibrated_set():
-    names = pipeline.resolve_hubs(["krakow"])
+    names = _workflows_pipeline.resolve_hubs(["krakow"])
     found = versions("krakow")
     assert names == ([f"krakow@{found[-1]}"] if found else ["krakow"])
-    with pytest.raises(pipeline.PipelineError, match=r"unknown hub 'krakov'; did you mean"):
-        pipeline.resolve_hubs(["krakov"])
+    with pytest.raises(_workflows_pipeline.PipelineError, match=r"unknown hub 'krakov'; did you mean"):
+        _workflows_pipeline.resolve_hubs(["krakov"])
 
 
 def test_notebook_parameters_follow_each_notebook():
-    assert pipeline.notebook_parameters("02_calibration.ipynb", "krakow@v1", "o") == {
+    assert _workflows_pipeline.notebook_parameters("02_calibration.ipynb", "krakow@v1", "o") == {
         "hub": "krakow", "output_dir": "o"}
-    assert pipeline.notebook_parameters("03_policies.ipynb", "krakow@v1", "o") == {
+    assert _workflows_pipeline.notebook_parameters("03_policies.ipynb", "krakow@v1", "o") == {
         "hub": "krakow@v1", "output_dir": "o"}
-    assert "hub" not in pipeline.notebook_parameters("05_hubs.ipynb", "krakow@v1", "o")
+    assert "hub" not in _workflows_pipeline.notebook_parameters("05_hubs.ipynb", "krakow@v1", "o")
 
 
 def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeypatch, capsys):
@@ -47,7 +48,7 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
     kwargs = {"hubs": ["krakow"], "workers": 1, "notebooks": ["01_model_tour.ipynb",
                                                                "05_hubs.ipynb"],
               "sweep_fixed": {"samples": 20, "sobol_n": 8, "morris_trajectories": 2}}
-    real = pipeline._execute
+    real = _workflows_pipeline._execute
     calls = []
 
     def interrupted(notebook, target, params, kernel):
@@ -56,18 +57,18 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
             raise KeyboardInterrupt
         real(notebook, target, params, kernel)
 
-    monkeypatch.setattr(pipeline, "_execute", interrupted)
+    monkeypatch.setattr(_workflows_pipeline, "_execute", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run_pipeline(out, **kwargs)
+        _workflows_pipeline.run_pipeline(out, **kwargs)
     assert (out / "notebooks" / "01_model_tour.ipynb").is_file()
     assert not (out / "notebooks" / "05_hubs.ipynb").exists()
     assert not [p for p in (out / "notebooks").iterdir() if p.name.startswith(".")]
-    done = json.loads((out / pipeline.MANIFEST).read_text(encoding="utf-8"))["steps"]
+    done = json.loads((out / _workflows_pipeline.MANIFEST).read_text(encoding="utf-8"))["steps"]
     assert "notebook 01_model_tour.ipynb" in done and "report" not in done
 
-    monkeypatch.setattr(pipeline, "_execute", real)
+    monkeypatch.setattr(_workflows_pipeline, "_execute", real)
     run_mtime = (out / "runs").stat().st_mtime_ns
-    manifest = pipeline.run_pipeline(out, resume=True, **kwargs)
+    manifest = _workflows_pipeline.run_pipeline(out, resume=True, **kwargs)
     log = capsys.readouterr().err
     assert "notebooks/01_model_tour.ipynb: done before, kept" in log
     assert "done before, kept" in log and (out / "runs").stat().st_mtime_ns == run_mtime
@@ -79,7 +80,7 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
     assert (out / "runs" / hub.replace("@", "_") / "hubsd-run.json").is_file()
 
     # without --resume the earlier pipeline is replaced: everything runs again
-    pipeline.run_pipeline(out, **kwargs)
+    _workflows_pipeline.run_pipeline(out, **kwargs)
     assert "done before" not in capsys.readouterr().err
     assert (out / "report" / "index.html").is_file()
 
@@ -92,7 +93,7 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
     ],
 )
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
-    code = cli.main(["pipeline", *argv, "--out", str(tmp_path / "p")])
+    code = _cli_commands.main(["pipeline", *argv, "--out", str(tmp_path / "p")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("hubsd: error:")
     assert __import__("re").search(message, err), err
@@ -102,7 +103,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, messag
 def test_cli_refuses_a_folder_that_is_not_a_pipeline(tmp_path, capsys):
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "mine.txt").write_text("keep", encoding="utf-8")
-    code = cli.main(["pipeline", "--out", str(tmp_path / "p"), "--resume"])
+    code = _cli_commands.main(["pipeline", "--out", str(tmp_path / "p"), "--resume"])
     assert code == 2 and "is not a pipeline folder" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "p").iterdir()] == ["mine.txt"]
 
@@ -111,8 +112,8 @@ def test_bad_input_leaves_an_earlier_pipeline_in_place(tmp_path, capsys):
     """An earlier pipeline is replaced only once every input has been checked."""
     out = tmp_path / "p"
     out.mkdir()
-    (out / pipeline.MANIFEST).write_text("{}", encoding="utf-8")
+    (out / _workflows_pipeline.MANIFEST).write_text("{}", encoding="utf-8")
     (out / "report").mkdir()
-    code = cli.main(["pipeline", "--out", str(out), "--hub", "krakov"])
+    code = _cli_commands.main(["pipeline", "--out", str(out), "--hub", "krakov"])
     assert code == 2 and "unknown hub 'krakov'" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == [pipeline.MANIFEST, "report"]
+    assert sorted(p.name for p in out.iterdir()) == [_workflows_pipeline.MANIFEST, "report"]

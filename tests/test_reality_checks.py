@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from hubsd.reality import CHECKS_FILE, RealityCheckError, load_checks, run_checks
+from hubsd.validation.reality import CHECKS_FILE, RealityCheckError, load_checks, run_checks
 
 
 def _write(tmp_path, text):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from hubsd.cli import main
+from hubsd.cli.commands import main
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hubsd import sensitivity as sens
-from hubsd.parameters import ParameterError
+import hubsd.core.paths as _core_paths
+import hubsd.studies.sensitivity as _studies_sensitivity
+from hubsd.model.parameters import ParameterError
 
 PARAMS = [
     "automatable_junior_share",
@@ -18,7 +19,7 @@ PARAMS = [
 
 @pytest.fixture(scope="module")
 def sobol_idx():
-    return sens.sobol(["junior_staff@2040", "local_service_jobs@2040"], PARAMS, n=256, seed=3)
+    return _studies_sensitivity.sobol(["junior_staff@2040", "local_service_jobs@2040"], PARAMS, n=256, seed=3)
 
 
 def test_sobol_ranks_known_drivers(sobol_idx):
@@ -42,12 +43,12 @@ def test_sobol_indices_are_consistent(sobol_idx):
 
 
 def test_sobol_is_reproducible_with_a_seed(sobol_idx):
-    again = sens.sobol(["junior_staff@2040", "local_service_jobs@2040"], PARAMS, n=256, seed=3)
+    again = _studies_sensitivity.sobol(["junior_staff@2040", "local_service_jobs@2040"], PARAMS, n=256, seed=3)
     np.testing.assert_array_equal(again.ST.values, sobol_idx.ST.values)
 
 
 def test_morris_screens_out_the_inert_parameter():
-    idx = sens.morris(
+    idx = _studies_sensitivity.morris(
         ["junior_staff@2040", "cum:young_out_migration"], PARAMS, trajectories=10, seed=1
     )
     mu = idx.mu_star.sel(metric="junior_staff@2040").to_series()
@@ -57,7 +58,7 @@ def test_morris_screens_out_the_inert_parameter():
 
 
 def test_default_problem_leaves_policy_out():
-    prob = sens.problem()
+    prob = _studies_sensitivity.problem()
     assert "reskilling_policy_capacity" not in prob["names"]
     assert "automatable_junior_share" in prob["names"]
     assert all(lo < hi for lo, hi in prob["bounds"])
@@ -74,18 +75,18 @@ def test_default_problem_leaves_policy_out():
 )
 def test_bad_metrics(metric, message):
     with pytest.raises(ParameterError, match=message):
-        sens.sobol([metric], PARAMS[:2], n=8)
+        _studies_sensitivity.sobol([metric], PARAMS[:2], n=8)
 
 
 def test_bad_settings():
     with pytest.raises(ParameterError, match="power of two"):
-        sens.sobol(["junior_staff@2030"], PARAMS, n=100)
+        _studies_sensitivity.sobol(["junior_staff@2030"], PARAMS, n=100)
     with pytest.raises(ParameterError, match="unknown parameter"):
-        sens.sobol(["junior_staff@2030"], ["local_multiplyer", "cost_per_trainee"], n=8)
+        _studies_sensitivity.sobol(["junior_staff@2030"], ["local_multiplyer", "cost_per_trainee"], n=8)
 
 
 def test_tornado_draws(sobol_idx):
-    fig = sens.tornado(sobol_idx, "junior_staff@2040")
+    fig = _studies_sensitivity.tornado(sobol_idx, "junior_staff@2040")
     assert len(fig.axes[0].patches) == len(PARAMS)
 
 
@@ -96,11 +97,11 @@ def test_morris_corners_of_the_whole_table_stay_finite():
     import pandas as pd
     from SALib.sample import morris as morris_sample
 
-    prob = sens.problem()
+    prob = _studies_sensitivity.problem()
     lo, hi = np.array(prob["bounds"]).T
     X = np.clip(morris_sample.sample(prob, 6, num_levels=4, seed=42), lo, hi)
     assert ((X == lo) | (X == hi)).sum() > X.size // 4  # many parameters at their bounds
-    engine = sens._engine(str(sens.DEFAULT_MODEL))
+    engine = _studies_sensitivity._engine(str(_core_paths.DEFAULT_MODEL))
     ds = engine.run(pd.DataFrame(X, columns=prob["names"]), "all", hub="krakow")
     for name, da in ds.data_vars.items():
         assert np.isfinite(da.values).all(), name
@@ -112,23 +113,23 @@ def test_morris_corners_of_the_whole_table_stay_finite():
 
 
 def test_bounds_narrow_the_sampled_ranges():
-    prob = sens.problem(PARAMS, bounds={"mature_hub_growth_rate": (0.02, 0.05)})
+    prob = _studies_sensitivity.problem(PARAMS, bounds={"mature_hub_growth_rate": (0.02, 0.05)})
     assert prob["bounds"][1] == [0.02, 0.05] and prob["bounds"][0] == [0.24, 1.0]
-    mo = sens.morris("junior_staff@2040", PARAMS, trajectories=4, seed=1,
+    mo = _studies_sensitivity.morris("junior_staff@2040", PARAMS, trajectories=4, seed=1,
                      bounds={"automatable_junior_share": (0.4, 0.6)})
     assert np.isfinite(mo.mu_star).all()
     with pytest.raises(ParameterError, match=r"bounds of 'mature_hub_growth_rate' \[0.02, 0.5\] "
                                              r"must be increasing and inside its range"):
-        sens.problem(PARAMS, bounds={"mature_hub_growth_rate": (0.02, 0.5)})
+        _studies_sensitivity.problem(PARAMS, bounds={"mature_hub_growth_rate": (0.02, 0.5)})
     with pytest.raises(ParameterError, match="bounds given for layoff_time, which is not varied"):
-        sens.problem(PARAMS, bounds={"layoff_time": (0.3, 0.5)})
+        _studies_sensitivity.problem(PARAMS, bounds={"layoff_time": (0.3, 0.5)})
 
 
 def test_calibrated_hub_is_uncertain_over_its_intervals():
     """A calibrated hub's fitted parameters vary over their 95 % intervals (a parameter the
     data do not identify over its whole range); the hub file's own values stay fixed."""
     from hubsd import studies
-    from hubsd.calibrate import load_calibrated, versions
+    from hubsd.inputs.calibrated import load_calibrated, versions
 
     plain = studies.uncertain_ranges("krakow")
     assert list(plain) == studies.uncertain_parameters("krakow")

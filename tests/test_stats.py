@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hubsd.stats import fit_statistics, mape, r_squared, rmse, theil
+from hubsd.core.stats import fit_statistics, mape, r_squared, rmse, theil
 
 
 def test_perfect_fit():

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from hubsd import sweep
-from hubsd.cli import main
+import hubsd.workflows.sweep as _workflows_sweep
+from hubsd.cli.commands import main
 
 TINY = Path(__file__).parent / "notebooks" / "tiny.ipynb"
 NB_PARAMS = {
@@ -33,7 +33,7 @@ NB_PARAMS = {
 
 
 def test_grid_expands_to_every_combination_in_order():
-    plan = sweep.expand_spec({"grid": {"x": [1, 2, 3], "label": ["a", "b"]},
+    plan = _workflows_sweep.expand_spec({"grid": {"x": [1, 2, 3], "label": ["a", "b"]},
                               "fixed": {"y": 0.5}}, NB_PARAMS)
     assert plan["kind"] == "grid" and plan["names"] == ["x", "label"]
     assert [p["params"] for p in plan["points"]][:3] == [
@@ -45,8 +45,8 @@ def test_grid_expands_to_every_combination_in_order():
 def test_lhs_is_stratified_seeded_and_inside_the_ranges():
     spec = {"lhs": {"samples": 10, "seed": 3,
                     "ranges": {"automatable_junior_share": [0.3, 0.9], "samples": [1, 20]}}}
-    a = sweep.expand_spec(spec, NB_PARAMS)
-    b = sweep.expand_spec(spec, NB_PARAMS)
+    a = _workflows_sweep.expand_spec(spec, NB_PARAMS)
+    b = _workflows_sweep.expand_spec(spec, NB_PARAMS)
     assert a["points"] == b["points"] and a["kind"] == "lhs"
     share = np.array([p["params"]["automatable_junior_share"] for p in a["points"]])
     assert share.min() >= 0.3 and share.max() <= 0.9
@@ -56,7 +56,7 @@ def test_lhs_is_stratified_seeded_and_inside_the_ranges():
 
 
 def test_list_points_fill_missing_names_with_the_default():
-    plan = sweep.expand_spec({"list": [{"x": 5}, {"x": 6, "label": "q"}]}, NB_PARAMS)
+    plan = _workflows_sweep.expand_spec({"list": [{"x": 5}, {"x": 6, "label": "q"}]}, NB_PARAMS)
     assert [p["params"] for p in plan["points"]] == [{"x": 5, "label": "a"},
                                                       {"x": 6, "label": "q"}]
 
@@ -83,15 +83,15 @@ def test_list_points_fill_missing_names_with_the_default():
     ],
 )
 def test_bad_specs_are_refused_with_a_reason(spec, message):
-    with pytest.raises(sweep.SweepError, match=message.replace("(", r"\(")):
-        sweep.expand_spec(spec, NB_PARAMS)
+    with pytest.raises(_workflows_sweep.SweepError, match=message.replace("(", r"\(")):
+        _workflows_sweep.expand_spec(spec, NB_PARAMS)
 
 
 def test_malformed_yaml_names_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("grid:\n  x: [1, 2\n  y: [3]\n", encoding="utf-8")
-    with pytest.raises(sweep.SweepError, match="line 3"):
-        sweep.read_spec(bad)
+    with pytest.raises(_workflows_sweep.SweepError, match="line 3"):
+        _workflows_sweep.read_spec(bad)
 
 
 def test_cli_refuses_a_bad_spec_before_running(tmp_path, capsys):
@@ -109,11 +109,11 @@ def test_cli_refuses_a_bad_spec_before_running(tmp_path, capsys):
 
 
 def _plan(spec):
-    return sweep.prepare(TINY, spec)
+    return _workflows_sweep.prepare(TINY, spec)
 
 
 def test_grid_sweep_combines_into_a_dim_per_parameter(tmp_path):
-    res = sweep.run_sweep(_plan({"grid": {"x": [1.0, 2.0], "label": ["a", "b", "c"]},
+    res = _workflows_sweep.run_sweep(_plan({"grid": {"x": [1.0, 2.0], "label": ["a", "b", "c"]},
                                  "fixed": {"y": 10.0}}), tmp_path / "sw", workers=2,
                           progress=False)
     assert res["failed"] == [] and len(res["done"]) == 6
@@ -146,7 +146,7 @@ def test_failing_point_is_reported_and_the_others_finish(tmp_path, capsys):
 def test_resume_redoes_unfinished_points_only(tmp_path):
     plan = _plan({"lhs": {"samples": 3, "seed": 1, "ranges": {"x": [0.0, 1.0]}}})
     out = tmp_path / "sw"
-    first = sweep.run_sweep(plan, out, workers=2, progress=False)
+    first = _workflows_sweep.run_sweep(plan, out, workers=2, progress=False)
     assert first["done"] == ["p0000", "p0001", "p0002"]
     points = out / "points"
     # a simulated kill: p0001 was still running (only its temporary folder, half written)
@@ -154,9 +154,9 @@ def test_resume_redoes_unfinished_points_only(tmp_path):
     (points / "p0001").rename(points / ".p0001.tmp-killed")
     (points / ".p0001.tmp-killed" / "tiny.nc").write_bytes(b"\x89HDF truncated")
     # without --resume the folder is refused
-    with pytest.raises(sweep.SweepError, match="--resume"):
-        sweep.run_sweep(plan, out, workers=2, progress=False)
-    again = sweep.run_sweep(plan, out, workers=2, resume=True, progress=False)
+    with pytest.raises(_workflows_sweep.SweepError, match="--resume"):
+        _workflows_sweep.run_sweep(plan, out, workers=2, progress=False)
+    again = _workflows_sweep.run_sweep(plan, out, workers=2, resume=True, progress=False)
     assert again["skipped"] == ["p0000", "p0002"] and list(again["seconds"]) == ["p0001"]
     assert {p: (points / p / "tiny.nc").stat().st_mtime_ns for p in stamp} == stamp
     assert not list(points.glob(".*"))
@@ -169,9 +169,9 @@ def test_resume_redoes_unfinished_points_only(tmp_path):
 
 def test_resume_refuses_a_different_spec(tmp_path):
     out = tmp_path / "sw"
-    sweep.run_sweep(_plan({"list": [{"x": 1.0}]}), out, workers=1, progress=False)
-    with pytest.raises(sweep.SweepError, match="differs"):
-        sweep.run_sweep(_plan({"list": [{"x": 2.0}]}), out, resume=True, progress=False)
+    _workflows_sweep.run_sweep(_plan({"list": [{"x": 1.0}]}), out, workers=1, progress=False)
+    with pytest.raises(_workflows_sweep.SweepError, match="differs"):
+        _workflows_sweep.run_sweep(_plan({"list": [{"x": 2.0}]}), out, resume=True, progress=False)
 
 
 def test_points_run_on_a_dask_scheduler(tmp_path):
@@ -179,7 +179,7 @@ def test_points_run_on_a_dask_scheduler(tmp_path):
     plan = _plan({"list": [{"x": 1.0}, {"x": 2.0}], "fixed": {"label": "d"}})
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        res = sweep.run_sweep(plan, tmp_path / "sw", scheduler=cluster.scheduler_address,
+        res = _workflows_sweep.run_sweep(plan, tmp_path / "sw", scheduler=cluster.scheduler_address,
                               progress=False)
     assert res["done"] == ["p0000", "p0001"] and res["failed"] == []
     ds = xr.open_dataset(res["result"])
@@ -192,7 +192,7 @@ def test_points_with_different_variables_combine_with_nan_where_absent(tmp_path)
     import numpy as np
     import xarray as xr
 
-    plan = sweep.expand_spec({"list": [{"label": "a"}, {"label": "b"}]}, NB_PARAMS)
+    plan = _workflows_sweep.expand_spec({"list": [{"label": "a"}, {"label": "b"}]}, NB_PARAMS)
     points = tmp_path / "points"
     for pid, coord, values in (("p0000", "alpha", [1.0, 2.0]), ("p0001", "beta", [5.0, 6.0])):
         (points / pid).mkdir(parents=True)
@@ -200,7 +200,7 @@ def test_points_with_different_variables_combine_with_nan_where_absent(tmp_path)
                         coords={"sample": [0, 1], coord: ("sample", values)})
         ds.to_netcdf(points / pid / "out.nc")
     plan["notebook"] = str(tmp_path / "nb.ipynb")
-    out = sweep.combine(plan, points)
+    out = _workflows_sweep.combine(plan, points)
     assert out["y"].dims == ("point", "sample")
     np.testing.assert_array_equal(out["alpha"].values, [[1.0, 2.0], [np.nan, np.nan]])
     np.testing.assert_array_equal(out["beta"].values, [[np.nan, np.nan], [5.0, 6.0]])

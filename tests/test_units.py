@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hubsd.model import DEFAULT_MODEL
-from hubsd.units import UnitsError, check_units, parse_units
+from hubsd.core.paths import DEFAULT_MODEL
+from hubsd.model.units import UnitsError, check_units, parse_units
 
 MODELS = Path(__file__).parent / "models" / "units"
 

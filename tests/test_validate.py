@@ -18,14 +18,12 @@ import pytest
 import xarray as xr
 
 import hubsd
-from hubsd import cli
-from hubsd.model import DEFAULT_MODEL
-from hubsd.validate import (
-    LHS_SAMPLES,
-    ValidationInputError,
-    _behaviour_reproduction,
-    validate,
-)
+import hubsd.cli.commands as _cli_commands
+import hubsd.validation.battery as _validation_battery
+from hubsd.core.paths import DEFAULT_MODEL
+from hubsd.validation.battery import validate_model as validate
+from hubsd.validation.checks import behaviour_rows as _behaviour_reproduction
+from hubsd.validation.settings import LHS_SAMPLES, ValidationInputError
 
 MODELS = Path(__file__).parent / "models" / "validate"
 BAD_SYNTAX = Path(__file__).parent / "models" / "units" / "units_bad_syntax.mdl"
@@ -61,7 +59,7 @@ def test_hub_model_passes_the_battery(in_tmp, capsys):
     """`hubsd validate` with every default: models/hub.mdl, its reality checks, the Kraków hub,
     1000 Latin hypercube samples; every check passes, behaviour reproduction of the newest
     calibrated Kraków set included; the report folder holds what it says."""
-    assert cli.main(["validate"]) == 0
+    assert _cli_commands.main(["validate"]) == 0
     out = capsys.readouterr().out
     folder = in_tmp / "outputs" / "validate-krakow"
     assert f"Report: {folder / 'validation.md'}" in out
@@ -237,7 +235,7 @@ def test_report_files_and_data(tmp_path):
 
 
 def test_behaviour_reproduction_hook(monkeypatch):
-    from hubsd import calibrate
+    import hubsd.calibration.calibrate as calibrate
 
     monkeypatch.setattr(calibrate, "versions", lambda hub, directory=None: [], raising=False)
     row = _behaviour_reproduction("krakow")
@@ -254,13 +252,15 @@ def test_behaviour_reproduction_hook(monkeypatch):
     assert row["check"] == "behaviour reproduction"
 
 
-def test_hubsd_validate_stays_the_parameter_validator():
-    """Importing the module hubsd.validate rebinds the package attribute; it still validates
-    parameters when called, as it did before the module existed."""
-    assert hubsd.validate({"local_multiplier": 1.5}) == {"local_multiplier": 1.5}
+def test_old_name_hubsd_validate_is_a_deprecated_alias_of_check_parameters():
+    """``hubsd.validate`` (the parameter checker before the restructure) still works for one
+    release, with a DeprecationWarning; the battery is ``hubsd.validate_model``."""
+    assert hubsd.check_parameters({"local_multiplier": 1.5}) == {"local_multiplier": 1.5}
+    with pytest.warns(DeprecationWarning, match="check_parameters"):
+        assert hubsd.validate({"local_multiplier": 1.5}) == {"local_multiplier": 1.5}
     with pytest.raises(hubsd.ParameterError, match="outside its range"):
-        hubsd.validate({"local_multiplier": 9})
-    assert callable(hubsd.validate.validate)
+        hubsd.check_parameters({"local_multiplier": 9})
+    assert hubsd.validate_model is _validation_battery.validate_model
 
 
 # ============================================================ command line: exit codes, bad input
@@ -269,14 +269,14 @@ def test_hubsd_validate_stays_the_parameter_validator():
 def test_a_failing_check_exits_1_with_the_report(in_tmp, capsys):
     out = in_tmp / "report"
     model = str(MODELS / "leaky.mdl")
-    assert cli.main(["validate", "--model", model, "--samples", "8", "--out", str(out)]) == 1
+    assert _cli_commands.main(["validate", "--model", model, "--samples", "8", "--out", str(out)]) == 1
     text = capsys.readouterr().out
     assert "FAIL conservation of people: " in text and "1 of 12 checks FAIL" in text
     assert (out / "validation.md").is_file() and (out / "hubsd-validate.json").is_file()
     manifest = json.loads((out / "hubsd-validate.json").read_text(encoding="utf-8"))
     assert manifest["passed"] is False and manifest["hub"] is None  # no hub fits this model
     # an earlier validation folder is replaced
-    assert cli.main(["validate", "--model", model, "--samples", "8", "--out", str(out)]) == 1
+    assert _cli_commands.main(["validate", "--model", model, "--samples", "8", "--out", str(out)]) == 1
     assert not [p for p in in_tmp.iterdir() if p.name.startswith(".")]
 
 
@@ -331,7 +331,7 @@ def test_bad_input_exits_2_and_writes_nothing(in_tmp, capsys, args, message):
     if "--out" not in args:
         argv += ["--out", str(in_tmp / "report")]
     before = _listing(in_tmp)
-    assert cli.main(argv) == 2
+    assert _cli_commands.main(argv) == 2
     captured = capsys.readouterr()
     err = captured.err.strip()
     assert err.startswith("hubsd: error: ") and "\n" not in err, err

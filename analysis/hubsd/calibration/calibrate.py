@@ -1,0 +1,424 @@
+"""Calibration of the hub model to sparse public data with SciPy, with profile-likelihood intervals.
+
+A calibration is described by a spec file, ``data/calibration/<hub>.yaml`` (format below): the
+hub whose parameter file is the starting point, the free parameters with their bounds, the
+observed series and point targets to fit (rows of ``data/observed/*.csv``, so every figure keeps
+its source), the standard error assumed for each kind of figure, and the first year held out for
+the out-of-sample test.
+
+The objective is a weighted sum of squares of *relative* residuals, so series of different
+scales (hundreds of thousands of jobs, tens of thousands of students) weigh by how well they are
+measured, not by their size::
+
+    r_i = (simulated_i / share_i - observed_i) / (sigma_kind * observed_i)
+
+``sigma_kind`` is the relative standard error of the figure's kind (observed, approximate,
+forecast, stylised; a target may give its own tolerance). A figure given as a bound ("over
+50,000") adds a residual only when the simulation is on the wrong side of it. ``share_i`` is 1,
+or a free *share* parameter when a series is about a larger region than the hub (Poland's sector
+as an index of Kraków's path); shares are estimated with the model parameters.
+
+Optimisation: a Latin-hypercube screen of the bounded box (one vectorised ensemble run), then
+``scipy.optimize.least_squares`` (trust-region reflective, bounds from the spec) from the best
+screened points and the hub's own values. The Jacobian is by forward differences, all columns in
+one ensemble run, and the starts run side by side: each SciPy solver runs in its own thread and
+a broker gathers their requests into one vectorised simulation (:class:`BatchBroker`), so eight
+starts cost about as much wall time as one.
+
+Intervals: profile likelihood. For each free parameter the fit is repeated with that parameter
+fixed on a grid over its bounds and the others re-optimised (again all grid points side by side);
+the 95 % interval is where twice the cost rises less than 3.84 (chi-square, 1 degree of freedom)
+above its minimum. Profile likelihood, not the bootstrap, because the data are a handful of
+points per series: resampling three residuals says nothing, while the profile shows directly
+whether the data pin a parameter down. A profile that stays under the threshold up to a bound
+gives an interval that reaches the bound, and the parameter is flagged: ``identified`` (both
+ends inside the bounds), ``one-sided`` (one end at a bound) or ``not identified`` (flat over the
+whole range: the data say nothing; it stays a prior). The correlation of estimates comes from the
+Jacobian at the optimum (Gauss-Newton covariance in the optimiser's coordinates).
+
+The spec format is in :mod:`hubsd.calibration.spec`.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import importlib.metadata as _md
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hubsd.calibration.fit import Fit, Objective, Profiles, fit, profile
+from hubsd.calibration.spec import CalibrationError, Point, Spec, load_spec
+from hubsd.core import stats
+from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL, REPO
+from hubsd.engine.pysd_runner import run
+from hubsd.inputs.calibrated import load_calibrated, versions
+from hubsd.inputs.hubs import hub_file
+from hubsd.model.pysd_model import file_hash
+
+# -- fit report -----------------------------------------------------------------------------------
+
+
+def point_table(fit_: Fit, points: list[Point] | None = None) -> pd.DataFrame:
+    """Every figure with its simulated value, residual and provenance."""
+    pts = fit_.spec.points if points is None else points
+    obj = Objective(fit_.spec, pts)
+    pred = obj.predictions(fit_.u[None, :])[0]
+    res = obj.residuals_from(pred[None, :])[0]
+    return pd.DataFrame(
+        [
+            {
+                "series": p.label,
+                "role": p.role,
+                "year": p.year,
+                "observed": p.value,
+                "simulated": s,
+                "relative_error": (s - p.value) / p.value,
+                "weighted_residual": r,
+                "kind": p.kind,
+                "bound": p.bound,
+                "sigma": p.sigma,
+                "output": p.output,
+                "share": p.share or "",
+                "holdout": p.holdout,
+                "source": p.source_address,
+            }
+            for p, s, r in zip(pts, pred, res, strict=True)
+        ]
+    )
+
+
+def series_statistics(points: pd.DataFrame) -> pd.DataFrame:
+    """RMSE, MAPE, R² and Theil's U per series, over its point (not bound) figures."""
+    rows = []
+    for label, grp in points[points.bound == ""].groupby("series", sort=False):
+        st = stats.fit_statistics(grp.simulated, grp.observed)
+        if st["n"] < 2:
+            st.update({"U_M": np.nan, "U_S": np.nan, "U_C": np.nan})
+        rows.append({"series": label, **st})
+    return pd.DataFrame(rows).set_index("series") if rows else pd.DataFrame()
+
+
+@dataclass
+class Calibration:
+    """Everything a calibration produced: fit, intervals, holdout test and provenance."""
+
+    spec: Spec
+    fit: Fit
+    profiles: Profiles | None
+    points: pd.DataFrame
+    statistics: pd.DataFrame
+    holdout: pd.DataFrame | None
+    holdout_fit: Fit | None
+    provenance: dict
+    seconds: float
+
+    def summary(self) -> str:
+        lines = (
+            []
+            if self.fit.converged
+            else [
+                "WARNING: no start met SciPy's convergence tests within its evaluation budget; "
+                "the best one is reported (see the local fits in the report)"
+            ]
+        )
+        lines += [
+            f"Calibration of {self.spec.hub!r}: cost {self.fit.cost:.4g} "
+            f"({len([p for p in self.spec.points])} figures, {len(self.spec.free)} free), "
+            f"{self.seconds:.1f} s"
+        ]
+        if self.profiles is not None:
+            lines.append(
+                self.profiles.table[["estimate", "low95", "high95", "flag"]].to_string(
+                    float_format=lambda v: f"{v:.4g}"
+                )
+            )
+        if not self.statistics.empty:
+            lines.append(self.statistics.to_string(float_format=lambda v: f"{v:.3g}"))
+        if self.holdout is not None:
+            h = self.holdout
+            lines.append(
+                f"holdout from {self.spec.holdout_from:g}: MAPE "
+                f"{np.mean(np.abs(h.relative_error)):.3f} over {len(h)} figures"
+            )
+        return "\n".join(lines)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per free parameter: estimate, 95 % interval and identifiability flag
+        (the estimate alone when no intervals were computed).
+        """
+        if self.profiles is not None:
+            return self.profiles.table
+        return pd.DataFrame({"estimate": pd.Series(self.fit.estimates)})
+
+    def to_dataset(self, final_time: float | None = None) -> xr.Dataset:
+        """The calibration as an xarray Dataset (:func:`to_dataset`)."""
+        return to_dataset(self, final_time)
+
+
+def _relative(path) -> str:
+    """A path as written in provenance: relative to the repository when inside it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+
+
+def _versions() -> dict:
+    out = {}
+    for pkg in ("hubsd", "pysd", "scipy", "numpy", "xarray", "pandas"):
+        try:
+            out[pkg] = _md.version(pkg)
+        except _md.PackageNotFoundError:  # pragma: no cover
+            out[pkg] = "unknown"
+    return out
+
+
+def calibrate(
+    spec: str | os.PathLike | Spec,
+    data: list | None = None,
+    *,
+    intervals: bool = True,
+    holdout: bool = True,
+    starts: int | None = None,
+    profile_points: int | None = None,
+    mdl=DEFAULT_MODEL,
+) -> Calibration:
+    """Fit a hub (its spec in ``data/calibration/``), with intervals and a holdout test."""
+    t0 = time.perf_counter()
+    sp = spec if isinstance(spec, Spec) else load_spec(spec, data, mdl)
+    best = fit(sp, starts=starts, mdl=mdl)
+    prof = profile(best, profile_points) if intervals else None
+    pts = point_table(best)
+    st = series_statistics(pts[pts.role == "series"])
+    hold_tab, hold_fit = None, None
+    if holdout and sp.holdout_from is not None:
+        train = [p for p in sp.points if not p.holdout]
+        hold_fit = fit(sp, points=train, starts=starts, mdl=mdl)
+        tab = point_table(hold_fit)
+        hold_tab = tab[tab.holdout].reset_index(drop=True)
+
+    prov = {
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "model": _relative(mdl),
+        "model_sha256": file_hash(mdl),
+        "spec": _relative(sp.path),
+        "spec_sha256": file_hash(sp.path),
+        "hub_file_sha256": file_hash(hub_file(sp.hub)),
+        "data": {_relative(p): file_hash(p) for p in sp.data_files},
+        "versions": _versions(),
+        "optimiser": "scipy.optimize.least_squares (trf, bounds, forward-difference Jacobian "
+        f"by ensemble), {len(best.starts)} starts from a {sp.screen}-point "
+        f"Latin-hypercube screen, seed {sp.seed}",
+        "cost": best.cost,
+        "starts": best.starts.to_dict(orient="records"),
+        "intervals": "profile likelihood, 95 % (chi-square 1 df)" if intervals else "none",
+        "figure_errors": sp.errors,
+    }
+    return Calibration(sp, best, prof, pts, st, hold_tab, hold_fit, prov, time.perf_counter() - t0)
+
+
+# -- recovery test ------------------------------------------------------------------------------
+
+
+def synthetic_spec(
+    spec: Spec, truth: dict[str, float] | None = None, noise: bool = True, seed: int = 0
+) -> tuple[Spec, dict[str, float]]:
+    """The spec with every figure replaced by the model's value at ``truth`` (plus noise).
+
+    Same figures, years, kinds, bounds and standard errors as the real data (the same
+    sparsity); noise is Gaussian with each figure's relative standard error. ``truth``
+    defaults to the middle of every free parameter's bounds (geometric middle on a log scale).
+    """
+    obj = Objective(spec)
+    u_true = np.array(
+        [
+            0.5 if truth is None or f.name not in truth else float(f.to_unit(truth[f.name]))
+            for f in spec.free
+        ]
+    )
+    if np.any((u_true < 0) | (u_true > 1)):
+        raise CalibrationError("the true values must lie inside the free parameters' bounds")
+    values = obj.predictions(u_true[None, :])[0]
+    rng = np.random.default_rng(seed)
+    eps = rng.standard_normal(len(values)) if noise else np.zeros(len(values))
+    fake = copy.deepcopy(spec)
+    for p, v, e in zip(fake.points, values, eps, strict=True):
+        p.value = float(v * (1 + p.sigma * e))
+        p.source_title = "synthetic: model at known parameters" + (" plus noise" if noise else "")
+        p.source_address, p.says = "hubsd.calibration.calibrate.synthetic_spec", f"seed {seed}"
+    true = {f.name: float(x) for f, x in zip(spec.free, obj.to_natural(u_true)[0], strict=True)}
+    return fake, true
+
+
+def recovery(
+    spec: Spec,
+    truth: dict[str, float] | None = None,
+    noise: bool = True,
+    seed: int = 0,
+    starts: int | None = None,
+    profile_points: int | None = None,
+) -> pd.DataFrame:
+    """Fit synthetic data made from known parameters; one row per parameter with coverage."""
+    fake, true = synthetic_spec(spec, truth, noise, seed)
+    best = fit(fake, starts=starts)
+    prof = profile(best, profile_points)
+    tab = prof.table.copy()
+    tab.insert(0, "truth", pd.Series(true))
+    tab["covered"] = (tab.low95 <= tab.truth) & (tab.truth <= tab.high95)
+    tab.attrs["cost"] = best.cost
+    return tab
+
+
+# -- behaviour reproduction for hubsd validate ----------------------------------------------------
+
+#: Largest per-series MAPE of a calibrated set that ``hubsd validate`` accepts (assumption: the
+#: figures carry 5-15 % standard errors, so a calibrated path within 10 % of every series on
+#: average reproduces the history the data can check).
+REPRODUCTION_MAPE = 0.10
+
+
+def behaviour_reproduction(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
+    """A ``hubsd validate`` row: the newest (or named) calibrated set of ``hub`` against its data.
+
+    Runs the model (PySD) at the calibrated set, compares it with every figure of the hub's spec
+    (in-sample and holdout) and reports the largest per-series MAPE, with Theil's proportions in
+    the details. Fails when the set was calibrated on another version of the model. None when
+    the hub has no calibrated set or no spec.
+    """
+    base, _, version = str(hub).partition("@")
+    if not versions(base) or not (CALIBRATION_DIR / f"{base}.yaml").is_file():
+        return None
+    doc = load_calibrated(base, version or "latest")
+    ver = doc.get("version", Path(doc["file"]).stem)
+    spec = load_spec(base, mdl=mdl)
+    tests = (
+        "the calibrated model reproduces the historical data (per-series MAPE, Theil "
+        "inequality proportions)"
+    )
+    row = {
+        "check": "behaviour reproduction",
+        "group": "behaviour",
+        "tests": tests,
+        "measure": f"largest per-series MAPE of {base}@{ver}",
+        "threshold": f"<= {REPRODUCTION_MAPE:g}",
+    }
+    model_sha = file_hash(mdl)
+    if doc.get("provenance", {}).get("model_sha256") != model_sha:
+        return {
+            **row,
+            "status": "fail",
+            "figure": float("nan"),
+            "details": f"{base}@{ver} was calibrated on another version of the model "
+            f"({str(doc.get('provenance', {}).get('model_sha256'))[:12]} vs "
+            f"{model_sha[:12]}); run `hubsd calibrate --hub {base}` again",
+        }
+    outputs = sorted({p.output for p in spec.points})
+    ds = run(f"{base}@{ver}", outputs=outputs, final_time=spec.final_time, saveper=1, mdl=mdl)
+    shares = {k: float(v["value"]) for k, v in (doc.get("shares") or {}).items()}
+    rows = []
+    for p in spec.points:
+        if p.bound:
+            continue
+        sim = float(ds[p.output].sel(time=p.year, method="nearest"))
+        if p.share:
+            sim /= shares.get(p.share, float("nan"))
+        rows.append({"series": p.label, "simulated": sim, "observed": p.value})
+    frame = pd.DataFrame(rows)
+    parts, worst = [], 0.0
+    for label, grp in frame.groupby("series", sort=False):
+        st = stats.fit_statistics(grp.simulated, grp.observed)
+        worst = max(worst, st["mape"])
+        theil = (
+            f", U_M {st['U_M']:.2f} U_S {st['U_S']:.2f} U_C {st['U_C']:.2f}" if st["n"] >= 2 else ""
+        )
+        parts.append(f"{label}: n {st['n']}, MAPE {st['mape']:.3f}{theil}")
+    ok = bool(np.isfinite(worst) and worst <= REPRODUCTION_MAPE)
+    return {
+        **row,
+        "status": "pass" if ok else "fail",
+        "figure": float(worst),
+        "details": "; ".join(parts),
+    }
+
+
+def to_dataset(cal: Calibration, final_time: float | None = None) -> xr.Dataset:
+    """The calibration as an xarray Dataset: fit trajectories, figures, estimates, profiles."""
+    sp, best = cal.spec, cal.fit
+    obj = best.objective
+    runs = [best.u] + ([cal.holdout_fit.u] if cal.holdout_fit is not None else [])
+    sim = obj.simulate(np.array(runs), outputs=obj.outputs, final_time=final_time)
+    fits = ["calibrated"] + (["holdout fit"] if cal.holdout_fit is not None else [])
+    sim = sim.drop_vars([c for c in sim.coords if c not in ("sample", "time")])
+    sim = sim.assign_coords(sample=fits).rename(sample="fit")
+    pts = cal.points
+    fig = xr.Dataset(
+        {
+            "observed": ("figure", pts.observed.to_numpy(float)),
+            "simulated": ("figure", pts.simulated.to_numpy(float)),
+            "weighted_residual": (
+                "figure",
+                pts.weighted_residual.to_numpy(float),
+                {"units": "Dmnl", "long_name": "residual / standard error"},
+            ),
+            "relative_error": ("figure", pts.relative_error.to_numpy(float), {"units": "Dmnl"}),
+        },
+        coords={
+            "figure": np.arange(len(pts)),
+            "figure_series": ("figure", pts.series.to_numpy(str)),
+            "figure_year": ("figure", pts.year.to_numpy(float), {"units": "Year"}),
+            "figure_kind": ("figure", pts.kind.to_numpy(str)),
+            "figure_bound": ("figure", pts.bound.to_numpy(str)),
+            "figure_role": ("figure", pts.role.to_numpy(str)),
+            "figure_holdout": ("figure", pts.holdout.to_numpy(bool)),
+            "figure_output": ("figure", pts.output.to_numpy(str)),
+            "figure_share": ("figure", pts.share.to_numpy(str)),
+            "figure_source": ("figure", pts.source.to_numpy(str)),
+        },
+    )
+    names = [f.name for f in sp.free]
+    par = xr.Dataset(
+        {"estimate": ("parameter", [best.estimates[n] for n in names])},
+        coords={
+            "parameter": names,
+            "parameter_units": ("parameter", [f.units for f in sp.free]),
+            "bound_low": ("parameter", [f.low for f in sp.free]),
+            "bound_high": ("parameter", [f.high for f in sp.free]),
+        },
+    )
+    if cal.profiles is not None:
+        tab = cal.profiles.table.loc[names]
+        prof = cal.profiles
+        vals = np.array([f.from_unit(prof.grid[j]) for j, f in enumerate(sp.free)])
+        par = par.assign(
+            low95=("parameter", tab.low95.to_numpy(float)),
+            high95=("parameter", tab.high95.to_numpy(float)),
+            flag=("parameter", tab.flag.to_numpy(str)),
+            profile_value=(("parameter", "grid_point"), vals),
+            profile_cost=(
+                ("parameter", "grid_point"),
+                prof.cost,
+                {"units": "Dmnl", "long_name": "0.5 * sum of squared residuals"},
+            ),
+            correlation=(("parameter", "parameter_b"), prof.correlation.to_numpy(float)),
+        ).assign_coords(parameter_b=names)
+    out = xr.merge([sim, fig, par], combine_attrs="override")
+    if not cal.statistics.empty:
+        st = cal.statistics
+        out = out.assign_coords(series=st.index.to_numpy(str))
+        for col in st.columns:
+            out[f"stat_{col}"] = ("series", st[col].to_numpy(float))
+    out.attrs = {
+        "title": f"hubsd calibration of {sp.hub}",
+        "hub": sp.hub,
+        "cost": best.cost,
+        "provenance": json.dumps(cal.provenance, default=str),
+        "holdout_from": sp.holdout_from if sp.holdout_from is not None else "none",
+    }
+    return out

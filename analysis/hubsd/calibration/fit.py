@@ -1,0 +1,453 @@
+"""The objective, the multi-start least-squares fit and the profile-likelihood intervals.
+
+Residuals are relative errors divided by the figure's assumed relative error (by kind). Members
+of every solver's requests run side by side through the ensemble engine (:class:`BatchBroker`);
+intervals are 95 % profile likelihood (chi-square, 1 df); a parameter whose profile does not
+rise above the threshold inside its bounds is flagged as not identified.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import optimize
+
+from hubsd.calibration.spec import (
+    CHI2_95,
+    FAILED_RESIDUAL,
+    PLAUSIBLE_FACTOR,
+    CalibrationError,
+    ImplausibleFigure,
+    Point,
+    Spec,
+)
+from hubsd.core import sampling
+from hubsd.core.paths import DEFAULT_MODEL
+from hubsd.engine.ensemble import compile_model
+from hubsd.engine.pysd_runner import resolve_parameters
+
+# -- the objective --------------------------------------------------------------------------------
+
+
+class BatchBroker:
+    """Gather the evaluation requests of several solver threads into one vectorised call.
+
+    Each thread calls :meth:`evaluate` with a ``(k, p)`` array; when every live thread is
+    waiting, the broker stacks the requests, calls ``batch_fn`` once, and hands each thread its
+    rows. A thread calls :meth:`leave` when its solver is done.
+    """
+
+    def __init__(self, batch_fn, threads: int):
+        self.batch_fn = batch_fn
+        self.active = threads
+        self.pending: dict[int, np.ndarray] = {}
+        self.results: dict[int, object] = {}
+        self.cond = threading.Condition()
+        self.calls = 0
+        self.members = 0
+
+    def _flush(self):
+        ids = sorted(self.pending)  # by solver key, not arrival: the same batch every time
+        sizes = [len(self.pending[i]) for i in ids]
+        try:
+            out = self.batch_fn(np.vstack([self.pending[i] for i in ids]))
+            self.calls += 1
+            self.members += sum(sizes)
+            start = 0
+            for i, n in zip(ids, sizes, strict=True):
+                self.results[i] = out[start : start + n]
+                start += n
+        except BaseException as exc:  # hand the failure to every waiting solver
+            for i in ids:
+                self.results[i] = exc
+        self.pending.clear()
+        self.cond.notify_all()
+
+    def evaluate(self, x: np.ndarray, key: int | None = None) -> np.ndarray:
+        """Rows of ``batch_fn`` for ``x``; ``key`` (the solver's number) orders the batch, so
+        that a run is reproducible whatever order the threads arrive in.
+        """
+        me = threading.get_ident() if key is None else key
+        with self.cond:
+            self.pending[me] = np.atleast_2d(x)
+            if len(self.pending) >= self.active:
+                self._flush()
+            while me not in self.results:
+                self.cond.wait()
+            out = self.results.pop(me)
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def leave(self):
+        with self.cond:
+            self.active -= 1
+            if self.pending and len(self.pending) >= self.active:
+                self._flush()
+
+
+class Objective:
+    """Weighted relative residuals of a spec's figures, for many parameter vectors at once."""
+
+    def __init__(self, spec: Spec, points: list[Point] | None = None, mdl=DEFAULT_MODEL):
+
+        self.spec = spec
+        self.engine = compile_model(mdl)
+        self.points = spec.points if points is None else points
+        self.free = spec.free
+        self.outputs = sorted({p.output for p in spec.points})
+        self.final_time = spec.final_time
+        self.evaluations = 0
+        self._model_idx = [i for i, f in enumerate(self.free) if not f.share]
+        self._share_idx = {f.name: i for i, f in enumerate(self.free) if f.share}
+        self.obs = np.array([p.value for p in self.points])
+        self.sigma = np.array([p.sigma * abs(p.value) for p in self.points])
+        self.bound = np.array([p.bound for p in self.points])
+
+    # parameter vectors in the optimiser's unit cube <-> natural values
+    def to_natural(self, u: np.ndarray) -> np.ndarray:
+        u = np.atleast_2d(u)
+        return np.column_stack([f.from_unit(u[:, j]) for j, f in enumerate(self.free)])
+
+    def simulate(
+        self, u: np.ndarray, outputs=None, saveper: float = 1.0, final_time: float | None = None
+    ) -> xr.Dataset:
+        """Ensemble run of the model at the parameter vectors ``u`` (rows, unit cube)."""
+        x = self.to_natural(u)
+        params = pd.DataFrame({self.free[j].name: x[:, j] for j in self._model_idx})
+        self.evaluations += len(x)
+        return self.engine.run(
+            params=params,
+            outputs=outputs or self.outputs,
+            hub=self.spec.hub,
+            final_time=final_time or self.final_time,
+            saveper=saveper,
+            workers=1,
+        )
+
+    def predictions(self, u: np.ndarray, ds: xr.Dataset | None = None) -> np.ndarray:
+        """Model values at each figure's year (divided by the series' share): ``(k, m)``."""
+        u = np.atleast_2d(u)
+        ds = self.simulate(u) if ds is None else ds
+        x = self.to_natural(u)
+        pred = np.empty((len(u), len(self.points)))
+        for i, p in enumerate(self.points):
+            val = ds[p.output].sel(time=p.year, method="nearest").to_numpy()
+            if p.share is not None:
+                val = val / x[:, self._share_idx[p.share]]
+            pred[:, i] = val
+        return pred
+
+    def residuals_from(self, pred: np.ndarray) -> np.ndarray:
+        r = (pred - self.obs) / self.sigma
+        r = np.where(self.bound == "lower", np.minimum(r, 0.0), r)
+        r = np.where(self.bound == "upper", np.maximum(r, 0.0), r)
+        return np.where(np.isfinite(r), r, FAILED_RESIDUAL)
+
+    def residuals(self, u: np.ndarray) -> np.ndarray:
+        return self.residuals_from(self.predictions(u))
+
+
+# -- optimisation ---------------------------------------------------------------------------------
+
+FD_STEP = 1e-4  # forward-difference step in the unit cube
+
+
+def _stencil(u: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points for a forward-difference Jacobian at ``u`` (backward at the upper bound)."""
+    steps = np.where(u + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
+    pts = [u]
+    for j in np.flatnonzero(~fixed):
+        v = u.copy()
+        v[j] += steps[j]
+        pts.append(v)
+    return np.array(pts), steps
+
+
+def _solve(
+    broker: BatchBroker, u0: np.ndarray, fixed: np.ndarray, max_nfev: int, solver: int | None = None
+):
+    """One SciPy least_squares run in the unit cube, free coordinates only, via the broker."""
+    cache: dict[bytes, np.ndarray] = {}
+    free = np.flatnonzero(~fixed)
+
+    def full(v):
+        u = u0.copy()
+        u[free] = v
+        return u
+
+    def fun(v):
+        u = full(v)
+        key = u.tobytes()
+        if key not in cache:
+            cache[key] = broker.evaluate(u[None, :], solver)[0]
+        return cache[key]
+
+    def jac(v):
+        u = full(v)
+        pts, steps = _stencil(u, fixed)
+        res = broker.evaluate(pts, solver)
+        cache[u.tobytes()] = res[0]
+        return ((res[1:] - res[0]) / steps[free][:, None]).T
+
+    if free.size == 0:
+        return None
+    return optimize.least_squares(
+        fun,
+        np.clip(u0[free], 0, 1),
+        jac=jac,
+        bounds=(0.0, 1.0),
+        method="trf",
+        x_scale=1.0,
+        max_nfev=max_nfev,
+        ftol=1e-10,
+        xtol=1e-10,
+        gtol=1e-10,
+    )
+
+
+def _parallel_solves(
+    objective: Objective, starts: list[tuple[np.ndarray, np.ndarray]], max_nfev: int = 60
+) -> tuple[list, BatchBroker]:
+    """Run least_squares from each (u0, fixed) side by side; returns the results in order."""
+    broker = BatchBroker(objective.residuals, len(starts))
+    results: list = [None] * len(starts)
+
+    def work(i, u0, fixed):
+        try:
+            results[i] = _solve(broker, u0, fixed, max_nfev, i)
+        except BaseException as exc:  # reported with the start below
+            results[i] = exc
+        finally:
+            broker.leave()
+
+    threads = [
+        threading.Thread(target=work, args=(i, u0, fx), daemon=True)
+        for i, (u0, fx) in enumerate(starts)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, broker
+
+
+@dataclass
+class Fit:
+    spec: Spec
+    objective: Objective
+    u: np.ndarray  # best point in the unit cube
+    cost: float  # 0.5 * sum of squared residuals
+    starts: pd.DataFrame  # one row per local fit: start, end, cost, status
+    screened: int
+    evaluations: int
+    calls: int
+    converged: bool = True  # False: the best start ran out of evaluations (SciPy status 0)
+
+    @property
+    def estimates(self) -> dict[str, float]:
+        x = self.objective.to_natural(self.u)[0]
+        return {f.name: float(v) for f, v in zip(self.spec.free, x, strict=True)}
+
+
+def fit(
+    spec: Spec,
+    points: list[Point] | None = None,
+    starts: int | None = None,
+    mdl=DEFAULT_MODEL,
+    max_nfev: int = 150,
+) -> Fit:
+    """Multi-start least-squares fit of a spec's free parameters to its figures."""
+    obj = Objective(spec, points, mdl)
+    p = len(spec.free)
+    nstart = spec.starts if starts is None else starts
+    screen = sampling.lhs_unit(p, spec.screen, spec.seed)
+    # the hub's own values (clipped into the bounds) are always one start
+
+    hub_values = resolve_parameters(spec.hub, None, mdl)
+    own = np.array(
+        [[np.clip(f.to_unit(hub_values[f.name]) if not f.share else 0.5, 0, 1) for f in spec.free]]
+    )
+    cand = np.vstack([own, screen])
+    pred = obj.predictions(cand)
+    _check_plausible(obj, pred)
+    res = obj.residuals_from(pred)
+    costs = 0.5 * np.sum(res**2, axis=1)
+    order = [0] + [int(i) for i in np.argsort(costs[1:]) + 1][: max(nstart - 1, 0)]
+    fixed = np.zeros(p, dtype=bool)
+    results, broker = _parallel_solves(obj, [(cand[i], fixed) for i in order], max_nfev)
+    rows, best = [], None
+    for k, (i, r) in enumerate(zip(order, results, strict=True)):
+        if isinstance(r, BaseException):
+            rows.append(
+                {
+                    "start": k,
+                    "from": "hub values" if i == 0 else "screen",
+                    "start_cost": costs[i],
+                    "cost": np.nan,
+                    "status": -99,
+                    "message": f"{type(r).__name__}: {r}",
+                    "nfev": 0,
+                }
+            )
+            continue
+        rows.append(
+            {
+                "start": k,
+                "from": "hub values" if i == 0 else "screen",
+                "start_cost": costs[i],
+                "cost": r.cost,
+                "status": r.status,
+                "message": r.message,
+                "nfev": r.nfev,
+            }
+        )
+        # a start that ran out of evaluations (status 0) still counts; flagged if it is the best
+        if r.status >= 0 and np.isfinite(r.cost) and (best is None or r.cost < best[1]):
+            best = (r.x, r.cost, r.status > 0)
+    table = pd.DataFrame(rows)
+    if best is None:
+        raise CalibrationError(
+            f"calibration of {spec.hub!r} failed: no local fit converged ("
+            + "; ".join(f"start {r['start']}: {r['message']}" for r in rows)
+            + ")"
+        )
+    return Fit(
+        spec,
+        obj,
+        best[0],
+        float(best[1]),
+        table,
+        spec.screen,
+        obj.evaluations,
+        broker.calls + 1,
+        converged=bool(best[2]),
+    )
+
+
+def _check_plausible(obj: Objective, pred: np.ndarray) -> None:
+    """Refuse a figure far outside what the model produces anywhere in the bounds."""
+    for i, p in enumerate(obj.points):
+        col = pred[:, i][np.isfinite(pred[:, i])]
+        if col.size == 0:
+            continue
+        lo, hi = float(col.min()), float(col.max())
+        too_low = p.bound != "lower" and p.value < lo / PLAUSIBLE_FACTOR
+        too_high = p.bound != "upper" and p.value > hi * PLAUSIBLE_FACTOR
+        if too_low or too_high:
+            raise ImplausibleFigure(
+                f"{p.role} {p.label} {p.year:g} = {p.value:g} is outside what the model gives "
+                f"for {p.output}{' / ' + p.share if p.share else ''} anywhere inside the free "
+                f"parameters' bounds ({lo:.4g} to {hi:.4g}, screened at {len(col)} points); "
+                "check the figure, its unit and the output it is matched to, or widen the bounds"
+            )
+
+
+# -- intervals ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Profiles:
+    grid: np.ndarray  # (p, G) unit-cube values of the profiled parameter
+    cost: np.ndarray  # (p, G) re-optimised cost
+    table: pd.DataFrame  # estimate, interval, flag per parameter
+    correlation: pd.DataFrame
+    better: float | None  # lowest profile cost if it beat the fit by more than 1e-6 relative
+
+
+def _crossing(grid, excess, side):
+    """Where ``excess`` (2 * cost rise - chi2) crosses zero going away from the minimum."""
+    k = int(np.argmin(excess))
+    rng = range(k - 1, -1, -1) if side == "low" else range(k + 1, len(grid))
+    prev = k
+    for i in rng:
+        if excess[i] > 0:
+            a, b = excess[prev], excess[i]
+            w = -a / (b - a) if b != a else 0.0
+            return grid[prev] + w * (grid[i] - grid[prev]), True
+        prev = i
+    return (grid[0] if side == "low" else grid[-1]), False
+
+
+def profile(fit_: Fit, points: int | None = None, max_nfev: int = 30) -> Profiles:
+    """Profile-likelihood 95 % intervals of every free parameter (all grids side by side)."""
+    spec, obj = fit_.spec, fit_.objective
+    p = len(spec.free)
+    g = spec.profile_points if points is None else points
+    grid1 = np.linspace(0.0, 1.0, g)
+    starts, where = [], []
+    for j in range(p):
+        for k, v in enumerate(grid1):
+            u0 = fit_.u.copy()
+            u0[j] = v
+            fixed = np.zeros(p, dtype=bool)
+            fixed[j] = True
+            starts.append((u0, fixed))
+            where.append((j, k))
+    results, _ = _parallel_solves(obj, starts, max_nfev)
+    cost = np.full((p, g), np.nan)
+    for n, ((j, k), r) in enumerate(zip(where, results, strict=True)):
+        if isinstance(r, BaseException):
+            continue
+        if r is None:  # one free parameter only: the profile is the cost itself
+            cost[j, k] = 0.5 * float(np.sum(obj.residuals(starts[n][0]) ** 2))
+        else:
+            cost[j, k] = r.cost
+    grid = np.tile(grid1, (p, 1))
+    # the optimum itself belongs to every profile
+    grid = np.column_stack([grid, fit_.u])
+    cost = np.column_stack([cost, np.full(p, fit_.cost)])
+    order = np.argsort(grid, axis=1, kind="stable")
+    grid = np.take_along_axis(grid, order, axis=1)
+    cost = np.take_along_axis(cost, order, axis=1)
+    lowest = float(np.nanmin(cost))
+    better = lowest if lowest < fit_.cost * (1 - 1e-6) - 1e-9 else None
+    rows = []
+    for j, f in enumerate(spec.free):
+        ok = np.isfinite(cost[j])
+        gj, cj = grid[j][ok], cost[j][ok]
+        excess = 2 * (cj - min(cj.min(), fit_.cost)) - CHI2_95
+        lo_u, lo_in = _crossing(gj, excess, "low")
+        hi_u, hi_in = _crossing(gj, excess, "high")
+        flag = (
+            "identified"
+            if lo_in and hi_in
+            else "not identified"
+            if not lo_in and not hi_in
+            else "one-sided"
+        )
+        lo, hi = float(f.from_unit(lo_u)), float(f.from_unit(hi_u))
+        rows.append(
+            {
+                "parameter": f.name,
+                "estimate": fit_.estimates[f.name],
+                "low95": lo,
+                "high95": hi,
+                "bound_low": f.low,
+                "bound_high": f.high,
+                "interval_share_of_range": float(hi_u - lo_u),
+                "flag": flag,
+                "kind": "share" if f.share else "model",
+                "units": f.units,
+            }
+        )
+    table = pd.DataFrame(rows).set_index("parameter")
+    return Profiles(grid, cost, table, correlation(fit_), better)
+
+
+def correlation(fit_: Fit) -> pd.DataFrame:
+    """Correlation of the estimates from the Gauss-Newton covariance at the optimum."""
+    obj = fit_.objective
+    pts, steps = _stencil(fit_.u, np.zeros(len(fit_.u), dtype=bool))
+    res = obj.residuals(pts)
+    jac = ((res[1:] - res[0]) / steps[:, None]).T
+    cov = np.linalg.pinv(jac.T @ jac)
+    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(sd, sd)
+    names = [f.name for f in fit_.spec.free]
+    return pd.DataFrame(corr, index=names, columns=names)

@@ -1,0 +1,7 @@
+"""``python -m hubsd.cli``: the ``hubsd`` command line."""
+
+import sys
+
+from hubsd.cli.commands import main
+
+sys.exit(main())

@@ -1,0 +1,641 @@
+"""Vectorised ensemble runner: N parameter sets of a Vensim model in one simulation.
+
+:func:`compile_model` reads a ``.mdl`` file with PySD's own parser
+(``VensimFile(...).parse().get_abstract_model()``) and turns the abstract model into Python
+source for one function that evaluates every auxiliary in dependency order on numpy arrays of
+shape ``(N,)`` per time step and updates the stocks with Euler exactly as PySD does. The source
+is ``exec``'d once per set of requested outputs and cached. :meth:`EnsembleModel.run` returns an
+``xarray.Dataset`` with dims ``sample`` and ``time``.
+
+Semantics follow PySD 3.14 (``py_backend/statefuls.py`` and ``functions.py``) operation by
+operation, so each member equals a PySD run with the same parameters to round-off:
+
+* Euler: every derivative is taken from the current state, then ``state = state + ddt * dt``;
+  auxiliaries and saved outputs are evaluated at the current time; time advances as
+  ``t = t + dt`` (PySD's accumulation), and the run ends where PySD's ``in_bounds`` does.
+* Initial values are computed at INITIAL TIME in dependency order (stocks, SMOOTH/SMOOTHI,
+  DELAY1/DELAY3 (+I), INITIAL), as PySD's ``initialize_order`` does.
+* SMOOTH of order k keeps k states, ``ddt = (targets - state) * k / T``; DELAY of order k keeps
+  k states of value x delay time, output ``state[-1] / T``, ``ddt = (inflows - outflows) * k``.
+  PySD quirk, reproduced: a SMOOTH whose initial value is an integer literal (``SMOOTHI(x, T,
+  1)``) is stored in an int array, so the first step's input is truncated to an integer
+  (``SMOOTHI(x, T, 1.0)`` is not affected). PySD lowers a DELAY's order when order x TIME STEP
+  exceeds the delay time; the engine refuses such runs instead.
+* STEP: ``value * (t + dt/2 > tstep)``; RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ (``|den| < 1e-6``),
+  QUANTUM/MODULO/INTEGER as in PySD; tables are piecewise linear with the end values held
+  outside the x range (:func:`numpy.interp`, as :class:`hubsd.model.pysd_model.FastLookups`).
+
+Anything else (subscripts, macros, data, DELAY N, SMOOTH N, DELAY FIXED, TREND, FORECAST,
+SAMPLE IF TRUE, ACTIVE INITIAL, random functions, vector functions, ALLOCATE ...) is refused at
+compile time with :class:`UnsupportedConstructError`, naming the construct and the variable.
+
+Parameters given per member override constants of the model; everything else is the model's
+(or the hub file's, with ``hub=``). Large ensembles run in chunks of members; chunks run in
+parallel in worker processes (``workers``) or on a dask.distributed cluster (``scheduler``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hubsd.core.hints import did_you_mean
+from hubsd.core.paths import DEFAULT_MODEL
+from hubsd.core.version import __version__
+from hubsd.engine.codegen import RUNTIME, Emitter, Program, generate, is_array, time_grid, var_name
+from hubsd.engine.ir import (
+    CONTROL,
+    DEFAULT_CHUNK_SIZE,
+    Builder,
+    EnsembleError,
+    expr_deps,
+)
+from hubsd.engine.pysd_runner import KEY_OUTPUTS, resolve_parameters
+from hubsd.inputs.hubs import DEFAULT_HUB
+from hubsd.model.parameters import ParameterError
+from hubsd.model.pysd_model import file_hash
+
+
+@dataclass
+class EnsembleModel:
+    """A Vensim model compiled for vectorised ensemble runs. Build it with :func:`compile_model`.
+
+    Attributes
+    ----------
+    mdl : Path
+        The model file. ``sha256`` is the hash of the bytes that were compiled.
+    nodes : dict
+        Every value of the model by Python name (PySD's names), with hidden statefuls.
+    """
+
+    mdl: Path
+    sha256: str
+    nodes: dict
+    tables: dict
+    elements: list
+    _programs: dict = field(default_factory=dict, repr=False)
+
+    # -- names and parameters ------------------------------------------------------------------
+
+    @property
+    def constants(self) -> list[str]:
+        """Python names of the model's constants (what per-member parameters may override)."""
+        return [n for n in self.elements if self.nodes[n].kind == "const"]
+
+    @property
+    def controls(self) -> dict[str, float]:
+        """INITIAL TIME, FINAL TIME, TIME STEP and SAVEPER of the model file."""
+        return {k: self.nodes[k].value for k in CONTROL}
+
+    def parameter_table(self) -> pd.DataFrame:
+        """Constants with default and range ``[low, high]`` (unbounded where the file has none)."""
+        rows = []
+        for name in self.constants:
+            node = self.nodes[name]
+            low, high = (list(node.limits) + [None, None])[:2]
+            rows.append(
+                {
+                    "name": name,
+                    "model_name": node.element,
+                    "default": node.value,
+                    "low": -np.inf if low is None else float(low),
+                    "high": np.inf if high is None else float(high),
+                    "units": node.units,
+                    "description": node.doc,
+                }
+            )
+        cols = ["name", "model_name", "default", "low", "high", "units", "description"]
+        return pd.DataFrame(rows, columns=cols).set_index("name")
+
+    def resolve_name(self, name: str, what: str = "parameter") -> str:
+        """Python name of a variable given either spelling (``a_b`` or Vensim ``A b``)."""
+        if not isinstance(name, str):
+            raise ParameterError(f"{what} names must be strings, got {name!r}")
+        key = re.sub(r"[\s_]+", "_", name.strip().lower())
+        pool = self.constants if what == "parameter" else self.outputs_available()
+        if key in pool:
+            return key
+        by_model = {re.sub(r"[\s_]+", "_", self.nodes[n].element.lower()): n for n in pool}
+        if key in by_model:
+            return by_model[key]
+        raise ParameterError(f"unknown {what} {name!r}{did_you_mean(key, pool, n=3)}")
+
+    def outputs_available(self) -> list[str]:
+        """Python names of every variable that can be returned (and the control values)."""
+        return list(self.elements) + [c for c in CONTROL if c not in self.elements]
+
+    # -- compilation of a run program -----------------------------------------------------------
+
+    def program(self, outputs: Iterable[str]) -> Program:
+        """The compiled simulation function for a set of outputs (cached)."""
+        outputs = tuple(outputs)
+        if outputs not in self._programs:
+            self._programs[outputs] = generate(self, outputs)
+        return self._programs[outputs]
+
+    def source(self, outputs: Iterable[str]) -> str:
+        """The generated Python source for a set of outputs (for reading and debugging)."""
+        return self.program(tuple(outputs)).source
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(
+        self,
+        params: Mapping[str, Iterable[float]] | pd.DataFrame | None = None,
+        outputs: Iterable[str] | str | None = None,
+        hub: str | None = None,
+        *,
+        n: int | None = None,
+        time_step: float | None = None,
+        final_time: float | None = None,
+        saveper: float | None = None,
+        chunk_size: int | None = None,
+        workers: int | None = None,
+        scheduler=None,
+    ) -> xr.Dataset:
+        """Run every parameter set as one member of a vectorised simulation.
+
+        Parameters
+        ----------
+        params : dict of name -> array (N,), or DataFrame (one column per parameter)
+            Per-member values of constants (Python or Vensim names). Each column is checked:
+            a known constant, finite values inside ``[low, high]``. A scalar is the same for
+            every member.
+        outputs : list of str, ``"all"`` or None
+            Variables to keep (at save times only). ``None``: :data:`hubsd.KEY_OUTPUTS` for the
+            hub model, every stock for other models.
+        hub : str, optional
+            Hub file whose values replace the model defaults (hub model only); ``params`` apply
+            on top.
+        n : int, optional
+            Number of members when ``params`` is empty or all scalars.
+        time_step, final_time, saveper : float, optional
+            Override the model's control values [time unit of the model].
+        chunk_size : int, optional
+            Members simulated together (memory: about 300 arrays of ``chunk_size`` floats).
+        workers : int, optional
+            Worker processes for the chunks (default: the CPUs available, 1 for small N).
+        scheduler : None, "dask", a scheduler address or a ``dask.distributed.Client``
+            Run the chunks on dask.distributed instead (``"dask"``: a LocalCluster).
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per output with dims ``(sample, time)``, ``units``/``long_name``/
+            ``description`` attrs from the model; varied parameters as coordinates along
+            ``sample``.
+        """
+        base, table = self._base_values(hub)
+        columns, index = self._columns(params, table, n)
+        nsamp = len(index)
+        outputs = self._check_outputs(outputs)
+        ctrl = self._control(time_step, final_time, saveper)
+        steps, stamps, save_steps = time_grid(ctrl)
+        values = dict(base)
+        values.update({k: v for k, v in columns.items() if not is_array(v)})
+        varied = {k: v for k, v in columns.items() if is_array(v)}
+        self._check_delays(values, varied, ctrl["time_step"])
+        prog = self.program(outputs)
+        bounds = _chunks(nsamp, chunk_size, bool(varied))
+        job = _Job(self.mdl, self.sha256, outputs, values, ctrl, steps, save_steps)
+        if scheduler is not None:
+            result = np.empty((len(outputs), len(stamps), nsamp))
+            parts = _run_dask(scheduler, job, varied, bounds)
+            for (lo, hi), part in zip(bounds, parts, strict=True):
+                result[:, :, lo:hi] = part
+        else:
+            nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
+            result = _run_local(self, job, varied, bounds, nworkers, prog, nsamp)
+        return self._dataset(result, outputs, stamps, index, varied, values, hub, ctrl)
+
+    # -- helpers of run -------------------------------------------------------------------------
+
+    def _is_hub_model(self) -> bool:
+        try:
+            return self.mdl.resolve() == Path(DEFAULT_MODEL).resolve()
+        except OSError:  # pragma: no cover
+            return False
+
+    def _base_values(self, hub):
+        table = self.parameter_table()
+        base = table["default"].to_dict()
+        if hub is not None:
+            base.update(resolve_parameters(hub, None, self.mdl))
+        return base, table
+
+    def _columns(self, params, table, n):
+        if params is None:
+            params = {}
+        if isinstance(params, pd.DataFrame):
+            index = params.index
+            items = [(c, params[c].to_numpy()) for c in params.columns]
+        elif isinstance(params, Mapping):
+            items = list(params.items())
+            index = None
+        else:
+            raise ParameterError("params must be a mapping of name -> values or a DataFrame")
+        columns: dict[str, object] = {}
+        size = None
+        for raw, value in items:
+            name = self.resolve_name(raw)
+            row = table.loc[name]
+            arr = np.asarray(value)
+            if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.number)):
+                raise ParameterError(
+                    f"parameter {name!r} must be numbers [{row.units}], got {arr.dtype} values"
+                )
+            arr = arr.astype(float)
+            if arr.ndim > 1:
+                raise ParameterError(
+                    f"parameter {name!r} must be one value per member, got shape {arr.shape}"
+                )
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                first = int(np.flatnonzero(np.atleast_1d(bad))[0])
+                raise ParameterError(
+                    f"parameter {name!r} must be finite, got "
+                    f"{np.atleast_1d(arr)[first]} (member {first})"
+                )
+            out = (arr < row.low) | (arr > row.high)
+            if out.any():
+                first = int(np.flatnonzero(np.atleast_1d(out))[0])
+                raise ParameterError(
+                    f"parameter {name!r} = {np.atleast_1d(arr)[first]:g} (member {first}) is "
+                    f"outside its range [{row.low:g}, {row.high:g}] {row.units}"
+                )
+            if name in columns:
+                raise ParameterError(f"parameter {name!r} is given twice")
+            if arr.ndim == 1:
+                if size is not None and len(arr) != size:
+                    raise ParameterError(
+                        f"parameter {name!r} has {len(arr)} values, others have {size}"
+                    )
+                size = len(arr)
+                columns[name] = np.ascontiguousarray(arr)
+            else:
+                columns[name] = float(arr)
+        if size is None:
+            size = 1 if n is None else int(n)
+        elif n is not None and int(n) != size:
+            raise ParameterError(f"n={n} but the parameters have {size} values")
+        if size < 1:
+            raise ParameterError("an ensemble needs at least one member")
+        if index is None:
+            index = pd.RangeIndex(size, name="sample")
+        return columns, index
+
+    def _check_outputs(self, outputs) -> tuple:
+        if outputs is None:
+            if self._is_hub_model():
+                outputs = KEY_OUTPUTS
+            else:
+                outputs = [n for n in self.elements if self.nodes[n].stateful]
+        elif isinstance(outputs, str):
+            outputs = self.outputs_available() if outputs == "all" else [outputs]
+        out = []
+        for name in outputs:
+            py = self.resolve_name(name, "output")
+            if py not in out:
+                out.append(py)
+        if not out:
+            raise ParameterError("no outputs requested")
+        return tuple(out)
+
+    def _control(self, time_step, final_time, saveper) -> dict:
+        base = self.controls
+        given = {"final_time": final_time, "time_step": time_step, "saveper": saveper}
+        ctrl = {k: (base[k] if given.get(k) is None else given[k]) for k in base}
+        for key, value in ctrl.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.floating))
+                or not np.isfinite(value)
+            ):
+                raise ParameterError(f"{key} must be a finite number, got {value!r}")
+        ctrl = {k: float(v) for k, v in ctrl.items()}
+        if ctrl["time_step"] <= 0 or ctrl["saveper"] <= 0:
+            raise ParameterError("time_step and saveper must be positive")
+        if ctrl["final_time"] <= ctrl["initial_time"]:
+            raise ParameterError(
+                f"final_time {ctrl['final_time']:g} must be after "
+                f"initial_time {ctrl['initial_time']:g}"
+            )
+        ratio = ctrl["saveper"] / ctrl["time_step"]
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ParameterError("saveper must be a whole multiple of time_step")
+        return ctrl
+
+    def _check_delays(self, values, varied, dt):
+        """PySD lowers a delay's order when order * dt > delay time; refuse instead."""
+        for node in self.nodes.values():
+            if node.kind != "delay":
+                continue
+            if not expr_deps(node.time) <= set(self.constants):
+                continue  # a delay time that is not constant is checked by PySD only at init
+            env = {**RUNTIME, "t": 0.0, "half_dt": dt / 2}
+            env.update({var_name(k): varied.get(k, values[k]) for k in self.constants})
+            src = Emitter(set(), self.tables).emit(node.time, False)
+            delay_time = np.min(eval(src, env))  # noqa: S307 - our own generated source
+            if node.order * dt > delay_time:
+                raise EnsembleError(
+                    f"delay in {node.element!r}: order {node.order} x time step {dt:g} exceeds "
+                    f"the delay time {delay_time:g} for some member; PySD would lower the "
+                    f"order, the ensemble engine does not. Use a smaller time_step."
+                )
+
+    def _dataset(self, result, outputs, stamps, index, varied, values, hub, ctrl):
+        data_vars = {}
+        for j, o in enumerate(outputs):
+            node = self.nodes[o]
+            data_vars[o] = xr.Variable(
+                ("time", "sample"),
+                result[j],
+                attrs={
+                    "units": node.units,
+                    "long_name": node.element,
+                    "description": node.doc,
+                },
+            ).transpose("sample", "time")
+        coords = {
+            "sample": index,
+            "time": xr.Variable(
+                ("time",),
+                stamps,
+                attrs={"units": self.nodes["time"].units or self.nodes["initial_time"].units},
+            ),
+        }
+        for name, arr in varied.items():
+            if name in data_vars:  # requested as an output: it is there already
+                continue
+            coords[name] = xr.Variable(
+                ("sample",),
+                arr,
+                attrs={"units": self.nodes[name].units, "long_name": self.nodes[name].element},
+            )
+        ds = xr.Dataset(data_vars, coords=coords)
+
+        fixed = {k: v for k, v in values.items() if k not in varied}
+        ds.attrs.update(
+            {
+                "title": "hubsd ensemble run",
+                "hub": hub or "model defaults",
+                "varied_parameters": ", ".join(varied),
+                "fixed_parameters": json.dumps(fixed, sort_keys=True),
+                "time_step": ctrl["time_step"],
+                "model_file": self.mdl.name,
+                "model_sha256": self.sha256,
+                "engine": "hubsd.ensemble (vectorised Euler, PySD semantics)",
+                "hubsd_version": __version__,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
+        bad = [(o, j) for j, o in enumerate(outputs) if not np.all(np.isfinite(result[j]))]
+        if bad:
+            counts = ", ".join(
+                f"{o} ({int((~np.isfinite(result[j])).any(axis=0).sum())} members)" for o, j in bad
+            )
+            warnings.warn(f"non-finite values in outputs: {counts}", RuntimeWarning, stacklevel=3)
+        return ds
+
+
+# --------------------------------------------------------------------------------------------
+# Running chunks: in this process, in worker processes, or on dask.distributed
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    mdl: Path
+    sha256: str
+    outputs: tuple
+    values: dict  # scalar value of every constant
+    ctrl: dict
+    steps: int
+    save_steps: np.ndarray
+
+
+def _run_chunk(
+    model: EnsembleModel, job: _Job, varied: dict, out: np.ndarray | None = None, prog=None
+) -> np.ndarray:
+    """Simulate one chunk of members; outputs go to ``out`` (outputs, saves, members)."""
+    prog = prog or model.program(job.outputs)
+    n = len(next(iter(varied.values()))) if varied else 1
+    if out is None:
+        out = np.empty((len(job.outputs), len(job.save_steps), n))
+    P = {k: np.float64(job.values[k]) for k in prog.params}
+    P.update({k: v for k, v in varied.items() if k in P})
+    c = job.ctrl
+    with np.errstate(all="ignore"):
+        prog.func(
+            P,
+            n,
+            c["initial_time"],
+            c["final_time"],
+            c["time_step"],
+            c["saveper"],
+            job.steps,
+            job.save_steps,
+            list(out),
+        )
+    return out
+
+
+def _chunks(nsamp: int, chunk_size: int | None, varied: bool) -> list[tuple[int, int]]:
+    """Member ranges of about ``chunk_size`` members (equal sizes)."""
+    if not varied:
+        return [(0, nsamp)]
+    chunk = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ParameterError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    k = -(-nsamp // int(chunk))
+    edges = np.linspace(0, nsamp, k + 1).round().astype(int)
+    return [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _default_workers(nsamp: int, nchunks: int) -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, nchunks)) if nsamp >= 2000 else 1
+
+
+def _slice(varied, lo, hi):
+    return {k: v[lo:hi] for k, v in varied.items()}
+
+
+def _run_local(model, job, varied, bounds, nworkers, prog, nsamp) -> np.ndarray:
+    shape = (len(job.outputs), len(job.save_steps), nsamp)
+    if not varied:  # every member is the same: simulate one, copy
+        one = _run_chunk(model, job, {}, prog=prog)
+        return np.repeat(one, nsamp, axis=2)
+    import multiprocessing as mp
+
+    if nworkers <= 1 or len(bounds) == 1 or "fork" not in mp.get_all_start_methods():
+        result = np.empty(shape)
+        for lo, hi in bounds:
+            _run_chunk(model, job, _slice(varied, lo, hi), result[:, :, lo:hi], prog)
+        return result
+    import mmap
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Forked workers inherit the compiled model, the parameters and a shared output buffer,
+    # and write their members' columns straight into it: nothing is pickled but indices.
+    nbytes = int(np.prod(shape)) * 8
+    buffer = mmap.mmap(-1, max(nbytes, 1), flags=mmap.MAP_SHARED)
+    result = np.frombuffer(buffer, dtype=float, count=int(np.prod(shape))).reshape(shape)
+    _FORKED.update(model=model, job=job, varied=varied, result=result, prog=prog)
+    try:
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns about fork() in a process with threads (e.g. after a dask
+            # client); the workers only run numpy on inherited data and take no locks.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pool = ProcessPoolExecutor(max_workers=nworkers, mp_context=mp.get_context("fork"))
+            futures = [pool.submit(_forked_chunk, lo, hi) for lo, hi in bounds]
+        with pool:
+            for future in futures:
+                future.result()
+    finally:
+        _FORKED.clear()
+    return result
+
+
+_FORKED: dict = {}
+
+
+def _forked_chunk(lo: int, hi: int) -> None:
+    f = _FORKED
+    _run_chunk(
+        f["model"], f["job"], _slice(f["varied"], lo, hi), f["result"][:, :, lo:hi], f["prog"]
+    )
+
+
+_WORKER_MODELS: dict = {}
+
+
+def _worker(job: _Job, varied: dict) -> np.ndarray:
+    """A chunk on a dask worker: compile the model there once, return the outputs."""
+    key = (str(job.mdl), job.sha256)
+    model = _WORKER_MODELS.get(key)
+    if model is None:
+        model = compile_model(job.mdl)
+        if model.sha256 != job.sha256:
+            raise EnsembleError(f"{job.mdl} differs on the worker from the one compiled here")
+        _WORKER_MODELS[key] = model
+    return _run_chunk(model, job, varied)
+
+
+def _run_dask(scheduler, job, varied, bounds):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as err:  # pragma: no cover - optional dependency
+        raise EnsembleError(
+            "scheduler= needs dask.distributed (pip install 'dask[distributed]')"
+        ) from err
+    own = None
+    if isinstance(scheduler, Client):
+        client = scheduler
+    elif scheduler == "dask":
+        cluster = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None)
+        client = own = Client(cluster)
+    elif isinstance(scheduler, str):
+        client = own = Client(scheduler)
+    else:
+        raise ParameterError(f"scheduler must be 'dask', an address or a Client, got {scheduler!r}")
+    try:
+        chunks = [_slice(varied, lo, hi) for lo, hi in bounds]
+        futures = client.map(_worker, [job] * len(chunks), chunks, pure=False)
+        parts = client.gather(futures)
+    finally:
+        if own is not None:
+            cluster = getattr(own, "cluster", None)
+            own.close()
+            if cluster is not None:
+                cluster.close()
+    if not varied:
+        parts = [np.repeat(p, hi - lo, axis=2) for p, (lo, hi) in zip(parts, bounds, strict=True)]
+    return parts
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+_MODELS: dict[tuple[str, str], EnsembleModel] = {}
+
+
+def compile_model(mdl: str | os.PathLike = DEFAULT_MODEL) -> EnsembleModel:
+    """Compile a Vensim model for ensemble runs (cached by the file's SHA-256).
+
+    Raises
+    ------
+    UnsupportedConstructError
+        For a construct the engine does not implement, naming it and the variable.
+    EnsembleError
+        For a model that cannot be simulated (unknown names, simultaneous equations).
+    """
+    mdl = Path(mdl)
+    if not mdl.is_file():
+        raise FileNotFoundError(f"model file not found: {mdl}")
+    sha = file_hash(mdl)
+    key = (str(mdl.resolve()), sha)
+    if key in _MODELS:
+        return _MODELS[key]
+    builder = Builder(mdl)
+    missing = [k for k in CONTROL if k not in builder.nodes]
+    if missing:
+        raise EnsembleError(f"{mdl.name} has no {', '.join(missing)}")
+    model = EnsembleModel(
+        mdl=mdl, sha256=sha, nodes=builder.nodes, tables=builder.tables, elements=builder.order
+    )
+    model.program(tuple(n for n in model.elements))  # compile everything once: fail early
+    _MODELS[key] = model
+    return model
+
+
+def run_ensemble(
+    hub: str | None = DEFAULT_HUB, params=None, outputs=None, mdl=DEFAULT_MODEL, **kwargs
+) -> xr.Dataset:
+    """Run N parameter sets of the model side by side on the ensemble engine.
+
+    Parameters
+    ----------
+    hub : str or None
+        Hub whose values the members start from (``krakow``, ``krakow@v1``); ``None``: the
+        model's own values.
+    params : pandas.DataFrame or mapping, optional
+        One column per parameter, one row per member (or a mapping of scalars).
+    outputs : sequence of str, optional
+        Variables to return (default: the key outputs; ``"all"``: every variable).
+    mdl : path
+        The Vensim model (default ``models/hub.mdl``).
+    **kwargs
+        Passed to :meth:`EnsembleModel.run` (``final_time``, ``workers``, ``scheduler`` ...).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``sample`` and ``time`` [Year]; each variable's units in its attrs.
+
+    Raises
+    ------
+    ParameterError, HubError
+        An unknown parameter, output or hub, or a value outside its range, before anything runs.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ens = run_ensemble("krakow", pd.DataFrame({"automatable_junior_share": [0.3, 0.8]}),
+    ...                    ["junior_staff"])
+    """
+    return compile_model(mdl).run(params, outputs, hub, **kwargs)

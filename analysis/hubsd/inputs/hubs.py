@@ -1,0 +1,153 @@
+"""Hub parameter sets (``data/hubs/<hub>.yaml``) and policy scenarios (``data/scenarios.yaml``).
+
+A hub file holds the parameter values that make the generic model one city, each with its
+source, and optionally hub-specific sizes of the policy levers::
+
+    hub: krakow
+    name: Kraków
+    parameters:
+      initial_hub_service_demand:
+        value: 10000
+        source: "..."
+    scenarios:            # optional: overrides of data/scenarios.yaml for this hub
+      reskilling: {reskilling_policy_capacity: 3000}
+
+Everything is validated against the parameter table when it is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hubsd.core.errors import HubsdError
+from hubsd.core.hints import did_you_mean
+from hubsd.core.paths import HUBS_DIR
+from hubsd.core.yamlio import read_yaml as core_read_yaml
+from hubsd.inputs.calibrated import CalibrationError, load_calibrated, versions
+from hubsd.model.parameters import ParameterError, check_parameters
+
+#: The hub used when none is named.
+DEFAULT_HUB = "krakow"
+
+
+class HubError(HubsdError):
+    """An unknown hub or a malformed hub or scenario file."""
+
+
+def read_yaml(path: Path) -> object:
+    """Parse a YAML input file; a syntax error is a :class:`HubError` with the file and line."""
+    return core_read_yaml(path, HubError)
+
+
+def available(hubs_dir: Path = HUBS_DIR) -> list[str]:
+    """Names of the hubs with a parameter file."""
+    return sorted(p.stem for p in Path(hubs_dir).glob("*.yaml"))
+
+
+def hub_file(hub: str, hubs_dir: Path = HUBS_DIR) -> Path:
+    """Path of a hub's parameter file; an unknown hub raises with the known ones."""
+    known = available(hubs_dir)
+    key = str(hub).strip().lower()
+    if key not in known:
+        raise HubError(
+            f"unknown hub {hub!r}{did_you_mean(key, known, n=1)}. Known hubs: {', '.join(known)}"
+        )
+    return Path(hubs_dir) / f"{key}.yaml"
+
+
+def check_mapping(obj: object, where: str) -> dict:
+    if not isinstance(obj, dict):
+        raise HubError(f"{where} must be a mapping, got {type(obj).__name__}")
+    return obj
+
+
+def _parameter_entries(params: object, where: str) -> tuple[dict, dict]:
+    """Validated values and sources of a ``parameters:`` mapping of ``name: {value, source}``."""
+    params = check_mapping(params or {}, f"{where}: 'parameters'")
+    values, sources = {}, {}
+    for name, entry in params.items():
+        entry = check_mapping(entry, f"{where}: parameter {name!r}")
+        missing = {"value", "source"} - set(entry)
+        if missing:
+            raise HubError(f"{where}: parameter {name!r} lacks {', '.join(sorted(missing))}")
+        values[name] = entry["value"]
+        sources[name] = str(entry["source"])
+    try:
+        checked = check_parameters(values)
+    except ParameterError as exc:
+        raise ParameterError(f"{where}: {exc}") from None
+    return checked, {k: sources[n] for n, k in zip(values, checked, strict=False)}
+
+
+def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
+    """A hub's definition: ``name``, ``parameters`` (validated values) and ``sources``.
+
+    ``"<hub>@<version>"`` (``krakow@v1``, or ``krakow@calibrated`` for the newest) is the hub
+    file with a calibrated set of ``data/calibrated/<hub>/`` laid over it (see
+    :mod:`hubsd.calibration`).
+
+    Raises
+    ------
+    HubError
+        Unknown hub, malformed YAML, or a parameter entry without a value or a source.
+    ParameterError
+        A parameter name or value the table does not allow (the message names the file).
+    """
+    if "@" in str(hub):
+        return _load_calibrated_hub(str(hub), hubs_dir)
+    path = hub_file(hub, hubs_dir)
+    doc = check_mapping(read_yaml(path), str(path))
+    checked, sources = _parameter_entries(doc.get("parameters"), str(path))
+    scen = check_mapping(doc.get("scenarios") or {}, f"{path}: 'scenarios'")
+    return {
+        "hub": path.stem,
+        "name": str(doc.get("name", path.stem)),
+        "description": str(doc.get("description", "")),
+        "parameters": checked,
+        "sources": sources,
+        "scenarios": {
+            k: check_parameters(check_mapping(v, f"{path}: scenario {k!r}"))
+            for k, v in scen.items()
+        },
+        "file": str(path),
+    }
+
+
+def _load_calibrated_hub(name: str, hubs_dir: Path) -> dict:
+
+    base_name, _, version = name.partition("@")
+    base = load_hub(base_name, hubs_dir)
+    try:
+        doc = load_calibrated(base["hub"], version.strip().lower() or "latest")
+    except CalibrationError as exc:
+        raise HubError(str(exc)) from None
+    checked, sources = _parameter_entries(doc["parameters"], doc["file"])
+    ver = str(doc.get("version", Path(doc["file"]).stem))
+    return {
+        **base,
+        "hub": f"{base['hub']}@{ver}",
+        "name": f"{base['name']} (calibrated {ver})",
+        "parameters": {**base["parameters"], **checked},
+        "sources": {**base["sources"], **sources},
+        "file": doc["file"],
+        "base_file": base["file"],
+        "calibrated": doc["parameters"],  # each entry with its value, low95, high95 and flag
+    }
+
+
+def calibrated_or_file(hub: str) -> str:
+    """``"<hub>@vN"`` for the newest calibrated set of a hub, or ``hub`` if it has none."""
+    if "@" in hub:
+        return load_hub(hub)["hub"]
+    name = hub_file(hub).stem
+    found = versions(name)
+    return f"{name}@{found[-1]}" if found else name
+
+
+def exists(hub: str) -> bool:
+    """Whether ``hub`` names a hub file or a saved calibrated set of one."""
+    try:
+        load_hub(hub)
+    except (HubError, ParameterError):
+        return False
+    return True

@@ -1,0 +1,54 @@
+"""Policy scenarios (``data/scenarios.yaml``) and the named shocks the studies and checks apply.
+
+A scenario is a set of parameter overrides (the policy levers); a hub file may resize a lever
+for its city under ``scenarios:``. Every value is checked against the parameter table when read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hubsd.core.hints import did_you_mean
+from hubsd.core.paths import SCENARIOS_FILE
+from hubsd.inputs.hubs import HubError, check_mapping, read_yaml
+from hubsd.model.parameters import ParameterError, check_parameters
+
+#: A strong automation shock under which policies matter: every junior task automatable, no
+#: human-centred AI without policy, no long-run hub growth.
+STRESS = {
+    "automatable_junior_share": 1.0,
+    "baseline_human_centred_ai_share": 0.0,
+    "mature_hub_growth_rate": 0.0,
+}
+
+
+def load_scenarios(path: Path = SCENARIOS_FILE) -> dict[str, dict]:
+    """Policy scenarios: name -> ``{"description": str, "parameters": dict}`` (validated)."""
+    doc = check_mapping(read_yaml(path), str(path))
+    out = {}
+    for name, entry in doc.items():
+        entry = check_mapping(entry, f"{path}: scenario {name!r}")
+        try:
+            params = check_parameters(entry.get("parameters") or {})
+        except ParameterError as exc:
+            raise ParameterError(f"{path}: scenario {name!r}: {exc}") from None
+        out[str(name)] = {"description": str(entry.get("description", "")), "parameters": params}
+    return out
+
+
+def scenario_parameters(hub: dict, names: list[str] | None = None) -> dict[str, dict]:
+    """Parameter overrides of each scenario for a hub (hub file overrides win)."""
+    scenarios = load_scenarios()
+    names = list(scenarios) if names is None else names
+    out = {}
+    for name in names:
+        if name not in scenarios:
+            msg = f"unknown scenario {name!r}{did_you_mean(name, scenarios, n=1)}"
+            raise HubError(f"{msg}. Known scenarios: {', '.join(scenarios)}")
+        out[name] = {**scenarios[name]["parameters"], **hub["scenarios"].get(name, {})}
+    return out
+
+
+def smart_mix(path: Path = SCENARIOS_FILE) -> dict[str, float]:
+    """The parameters of the "smart automation policy" scenario (``smart_mix``)."""
+    return load_scenarios(path)["smart_mix"]["parameters"]

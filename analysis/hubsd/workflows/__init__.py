@@ -1,0 +1,1 @@
+"""The workflows room: run folders, papermill sweeps, the pipeline and the HTML report."""
