@@ -25,7 +25,8 @@ ROOMS = ["core", "model", "inputs", "engine", "plots", "calibration", "validatio
 MAX_LINES = 800
 #: Imports allowed inside functions: optional or heavy dependencies loaded only when needed.
 LAZY_OK = {"pysd", "dask", "distributed", "papermill", "nbformat", "nbconvert", "SALib",
-           "matplotlib", "seaborn", "tqdm", "multiprocessing", "mmap", "concurrent"}
+           "matplotlib", "seaborn", "tqdm", "multiprocessing", "mmap", "concurrent", "ipywidgets",
+           "IPython"}
 
 
 def _modules() -> dict[str, Path]:

@@ -191,8 +191,8 @@ def test_bad_outputs_and_controls_are_refused():
     model = compile_model()
     with pytest.raises(ParameterError, match="unknown output 'mid_stuff'"):
         model.run(None, ["mid_stuff"])
-    with pytest.raises(ParameterError, match="saveper must be a whole multiple"):
-        model.run(None, ["mid_staff"], saveper=0.1)
+    with pytest.raises(ParameterError, match="time_step and saveper must be positive"):
+        model.run(None, ["mid_staff"], saveper=-0.5)
     with pytest.raises(ParameterError, match="chunk_size"):
         model.run({"layoff_time": [0.5, 0.6]}, ["mid_staff"], chunk_size=0)
 
@@ -220,24 +220,23 @@ TIME STEP = 0.25
 @pytest.mark.parametrize(
     "equations, construct, variable",
     [
-        (
-            "x = DELAY FIXED(y, 2, 0)\n\t~\tDmnl\n\t~\t|\ny = 1\n\t~\tDmnl\n\t~\t|\n",
-            "DELAY FIXED",
-            "x",
-        ),
-        (
-            "x = SAMPLE IF TRUE(Time > 2, y, 0)\n\t~\tDmnl\n\t~\t|\ny = 1\n\t~\tDmnl\n\t~\t|\n",
-            "SAMPLE IF TRUE",
-            "x",
-        ),
-        ("x = TREND(y, 2, 0)\n\t~\tDmnl\n\t~\t|\ny = 1\n\t~\tDmnl\n\t~\t|\n", "TREND", "x"),
-        ("x = DELAY N(y, 2, 0, 4)\n\t~\tDmnl\n\t~\t|\ny = 1\n\t~\tDmnl\n\t~\t|\n", "DELAY N", "x"),
         ("x = RANDOM UNIFORM(0, 1, 3)\n\t~\tDmnl\n\t~\t|\n", "RANDOM UNIFORM", "x"),
-        ("r: a, b\n\t~\t|\nx[r] = 1, 2\n\t~\tDmnl\n\t~\t|\n", "subscripts", "x"),
         (
-            "x = y * 2\n\t~\tDmnl\n\t~\t|\ny = ACTIVE INITIAL(x * 2, 1)\n\t~\tDmnl\n\t~\t|\n",
-            "ACTIVE INITIAL",
+            "r: a, b\n\t~\t\n\t~\t|\nx[r] = 1, 2\n\t~\tDmnl\n\t~\t|\n"
+            "y[r] = VECTOR SORT ORDER(x[r], 1)\n\t~\tDmnl\n\t~\t|\n",
+            "VECTOR SORT ORDER",
             "y",
+        ),
+        (
+            "x = DELAY N(y, 2 + Time, 0, 4)\n\t~\tDmnl\n\t~\t|\ny = 1\n\t~\tDmnl\n\t~\t|\n",
+            "DELAY N with a delay time that changes during the run",
+            "x",
+        ),
+        (
+            "x = SAMPLE IF TRUE(Time > 2, y, 0)\n\t~\tDmnl\n\t~\t|\n"
+            "y = INTEG(1, 0)\n\t~\tDmnl\n\t~\t|\n",
+            "SAMPLE IF TRUE whose input reads _integ_y, updated before it by PySD",
+            "x",
         ),
     ],
 )

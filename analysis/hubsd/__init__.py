@@ -13,6 +13,7 @@ that concerns a hub takes ``(hub, params, outputs)`` in that order.
 ``parameter_table``     every parameter: default, range, units, source
 ``load_hub``            a hub file (or calibrated set) with its sources
 ``check_parameters``    parameter values checked against the table
+``explore``             the interactive explorer: levers, AI uncertainties, fan charts (JupyterLab)
 ======================  ===================================================================
 
 The package is layered; a room imports only from the rooms before it::
@@ -42,6 +43,7 @@ from hubsd.inputs.hubs import HubError, load_hub
 from hubsd.inputs.hubs import available as available_hubs
 from hubsd.model.parameters import ParameterError, check_parameters
 from hubsd.model.parameters import table as parameter_table
+from hubsd.studies.explore import explore
 from hubsd.studies.sensitivity import morris, sobol
 from hubsd.validation.battery import validate_model
 from hubsd.validation.report import ValidationReport
@@ -58,6 +60,7 @@ __all__ = [
     "calibrate",
     "check_parameters",
     "compile_model",
+    "explore",
     "load_hub",
     "morris",
     "parameter_table",

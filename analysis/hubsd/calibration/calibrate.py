@@ -108,7 +108,33 @@ def series_statistics(points: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class Calibration:
-    """Everything a calibration produced: fit, intervals, holdout test and provenance."""
+    """Everything a calibration produced: fit, intervals, holdout test and provenance.
+
+    Returned by :func:`calibrate`. ``table`` gives the estimates, ``summary()`` the result as
+    text and ``to_dataset()`` everything as one xarray Dataset.
+
+    Attributes
+    ----------
+    spec : Spec
+        The calibration spec that was fitted (hub, free parameters, figures, errors).
+    fit : Fit
+        The best multi-start least-squares fit (``fit.estimates``, ``fit.cost``).
+    profiles : Profiles or None
+        Profile-likelihood intervals and correlations (None with ``intervals=False``).
+    points : pandas.DataFrame
+        Every figure with its observed and simulated value (in the figure's own units),
+        relative error, weighted residual and source.
+    statistics : pandas.DataFrame
+        RMSE, MAPE, R² and Theil's U per observed series.
+    holdout : pandas.DataFrame or None
+        The held-out figures against a fit to the earlier years only.
+    holdout_fit : Fit or None
+        That fit to the earlier years.
+    provenance : dict
+        Model, spec and data hashes, package versions, optimiser settings.
+    seconds : float
+        Wall time of the calibration [s].
+    """
 
     spec: Spec
     fit: Fit
@@ -121,6 +147,10 @@ class Calibration:
     seconds: float
 
     def summary(self) -> str:
+        """The calibration as text: cost, intervals, fit statistics and the holdout MAPE.
+
+        Starts with a warning when no start met SciPy's convergence tests.
+        """
         lines = (
             []
             if self.fit.converged
@@ -152,8 +182,9 @@ class Calibration:
 
     @property
     def table(self) -> pd.DataFrame:
-        """One row per free parameter: estimate, 95 % interval and identifiability flag
-        (the estimate alone when no intervals were computed).
+        """One row per free parameter: estimate, 95 % interval and identifiability flag.
+
+        The estimate alone when no intervals were computed.
         """
         if self.profiles is not None:
             return self.profiles.table
@@ -190,7 +221,53 @@ def calibrate(
     profile_points: int | None = None,
     mdl=DEFAULT_MODEL,
 ) -> Calibration:
-    """Fit a hub (its spec in ``data/calibration/``), with intervals and a holdout test."""
+    """Fit a hub (its spec in ``data/calibration/``), with intervals and a holdout test.
+
+    A Latin-hypercube screen of the free parameters' bounds, then SciPy's ``least_squares``
+    from the best screened points and the hub's own values, all starts side by side on the
+    ensemble engine; then profile-likelihood 95 % intervals and a refit on the years before
+    ``holdout_from`` to test the held-out figures.
+
+    Parameters
+    ----------
+    spec : str, path or Spec
+        A hub name (``"krakow"``: ``data/calibration/krakow.yaml``), the path of a spec file,
+        or a spec already read with :func:`hubsd.calibration.spec.load_spec`.
+    data : list of path, optional
+        Observation files (default: every bundled ``data/observed/*.csv``).
+    intervals : bool
+        Compute profile-likelihood intervals (the slow part); ``False`` gives estimates only.
+    holdout : bool
+        Refit without the figures from the spec's ``holdout_from`` year on and test them.
+    starts : int, optional
+        Local fits from the best screened points (default: the spec's ``starts``).
+    profile_points : int, optional
+        Grid points per profile (default: the spec's ``profile_points``).
+    mdl : path
+        The Vensim model (default ``models/hub.mdl``).
+
+    Returns
+    -------
+    Calibration
+        ``table``: one row per free parameter with ``estimate``, ``low95`` and ``high95`` in
+        the parameter's own units (``units`` column, e.g. 1/Year, Person, Dmnl) and an
+        identifiability ``flag``; ``points``, ``statistics``, ``holdout``, ``provenance``;
+        ``seconds`` is the wall time [s].
+
+    Raises
+    ------
+    CalibrationError
+        Before fitting, for a spec that cannot be read or is malformed (the message names the
+        file and line), an unknown hub, parameter, output or series, or a bad data file; after
+        the screen, :class:`ImplausibleFigure` for a figure the model cannot come near inside
+        the bounds; at the end, when no local fit converged.
+
+    Examples
+    --------
+    >>> cal = calibrate("krakow", intervals=False, holdout=False)
+    >>> cal.table["estimate"]        # one row per free parameter
+    >>> print(cal.summary())
+    """
     t0 = time.perf_counter()
     sp = spec if isinstance(spec, Spec) else load_spec(spec, data, mdl)
     best = fit(sp, starts=starts, mdl=mdl)

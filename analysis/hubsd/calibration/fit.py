@@ -68,8 +68,10 @@ class BatchBroker:
         self.cond.notify_all()
 
     def evaluate(self, x: np.ndarray, key: int | None = None) -> np.ndarray:
-        """Rows of ``batch_fn`` for ``x``; ``key`` (the solver's number) orders the batch, so
-        that a run is reproducible whatever order the threads arrive in.
+        """Rows of ``batch_fn`` for ``x``, computed with every other waiting thread's rows.
+
+        ``key`` (the solver's number) orders the batch, so that a run is reproducible whatever
+        order the threads arrive in.
         """
         me = threading.get_ident() if key is None else key
         with self.cond:
@@ -84,6 +86,7 @@ class BatchBroker:
         return out
 
     def leave(self):
+        """Withdraw a finished solver; run the batch if the others are all waiting."""
         with self.cond:
             self.active -= 1
             if self.pending and len(self.pending) >= self.active:
@@ -110,6 +113,7 @@ class Objective:
 
     # parameter vectors in the optimiser's unit cube <-> natural values
     def to_natural(self, u: np.ndarray) -> np.ndarray:
+        """Natural values ``(k, p)`` of parameter vectors in the unit cube ``(k, p)``."""
         u = np.atleast_2d(u)
         return np.column_stack([f.from_unit(u[:, j]) for j, f in enumerate(self.free)])
 
@@ -143,12 +147,14 @@ class Objective:
         return pred
 
     def residuals_from(self, pred: np.ndarray) -> np.ndarray:
+        """Weighted residuals ``(k, m)`` of predictions; bounds count only when broken."""
         r = (pred - self.obs) / self.sigma
         r = np.where(self.bound == "lower", np.minimum(r, 0.0), r)
         r = np.where(self.bound == "upper", np.maximum(r, 0.0), r)
         return np.where(np.isfinite(r), r, FAILED_RESIDUAL)
 
     def residuals(self, u: np.ndarray) -> np.ndarray:
+        """Weighted residuals ``(k, m)`` at parameter vectors ``u`` (rows, unit cube)."""
         return self.residuals_from(self.predictions(u))
 
 
@@ -238,6 +244,8 @@ def _parallel_solves(
 
 @dataclass
 class Fit:
+    """The best of a multi-start fit, with the table of every local fit (:func:`fit`)."""
+
     spec: Spec
     objective: Objective
     u: np.ndarray  # best point in the unit cube
@@ -250,6 +258,7 @@ class Fit:
 
     @property
     def estimates(self) -> dict[str, float]:
+        """Estimate of every free parameter by name, in its natural units."""
         x = self.objective.to_natural(self.u)[0]
         return {f.name: float(v) for f, v in zip(self.spec.free, x, strict=True)}
 
@@ -352,6 +361,8 @@ def _check_plausible(obj: Objective, pred: np.ndarray) -> None:
 
 @dataclass
 class Profiles:
+    """Profile-likelihood intervals of every free parameter (:func:`profile`)."""
+
     grid: np.ndarray  # (p, G) unit-cube values of the profiled parameter
     cost: np.ndarray  # (p, G) re-optimised cost
     table: pd.DataFrame  # estimate, interval, flag per parameter

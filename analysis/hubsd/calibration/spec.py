@@ -41,7 +41,7 @@ from hubsd.core.yamlio import LineLoader
 from hubsd.engine.ensemble import compile_model
 from hubsd.inputs.calibrated import CalibrationError
 from hubsd.inputs.hubs import HubError, load_hub
-from hubsd.inputs.observations import OBSERVED, DataError, load_observations
+from hubsd.inputs.observations import DataError, bundled_files, load_observations
 from hubsd.model.parameters import table as parameter_table
 
 KINDS = ("observed", "approximate", "forecast", "stylised")
@@ -75,12 +75,14 @@ class Free:
     why: str = ""
 
     def to_unit(self, x):
+        """Natural values mapped onto ``[0, 1]`` between the bounds (log scale if ``log``)."""
         x = np.asarray(x, dtype=float)
         if self.log:
             return (np.log(x) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
         return (x - self.low) / (self.high - self.low)
 
     def from_unit(self, u):
+        """Natural values of unit-cube coordinates (clipped to ``[0, 1]`` and the bounds)."""
         u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
         if self.log:
             lo, hi = math.log(self.low), math.log(self.high)
@@ -110,11 +112,14 @@ class Point:
 
     @property
     def label(self) -> str:
+        """The figure's series as ``region/series``."""
         return f"{self.region}/{self.series}"
 
 
 @dataclass
 class Spec:
+    """A calibration spec as read and checked by :func:`load_spec` (format above)."""
+
     hub: str
     path: Path
     description: str
@@ -171,7 +176,7 @@ def spec_file(hub: str, directory: Path = CALIBRATION_DIR) -> Path:
 def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MODEL) -> Spec:
     """Read and validate a calibration spec (a hub name or a path); errors name file and line.
 
-    ``data``: observation files (default: the bundled ``data/observed/hub_figures.csv``).
+    ``data``: observation files (default: every bundled ``data/observed/*.csv``).
     """
     path = (
         Path(spec)
@@ -297,7 +302,7 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
             _fail(path, given["__line__"], f"errors: {kind} = {value:g} must be in (0, 1)")
         errors[kind] = value
 
-    data_files = [Path(p) for p in (data or [OBSERVED])]
+    data_files = [Path(p) for p in (data or bundled_files())]
     try:
         obs = load_observations(data_files)
     except DataError as exc:

@@ -1,4 +1,4 @@
-"""Calibration results: as an xarray Dataset, as a calibrated set (``vN.yaml``), as a report folder."""
+"""Calibration results: as a Dataset, as a calibrated set (``vN.yaml``), as a report folder."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@
     hubsd calibrate [--hub krakow] [--spec FILE] [--data CSV ...] [--starts N] [--out DIR]
                     [--no-intervals] [--no-holdout] [--no-save]
     hubsd validate [--hub H] [--checks FILE] [--model MDL] [--samples N] [--seed S] [--out DIR]
+    hubsd claims [--hub H ...] [--members N] [--seed S] [--claims FILE] [--out DIR]
 
 ``hubsd run`` is the main job: one hub under the baseline, each policy lever and their mix
 (every scenario of ``data/scenarios.yaml`` unless ``--scenario`` picks some). It writes into
@@ -60,13 +61,14 @@ import pandas as pd
 from hubsd.calibration.calibrate import calibrate
 from hubsd.calibration.spec import load_spec, spec_file
 from hubsd.calibration.store import check_report_dir, save_calibrated, write_report
+from hubsd.cli.claims_cmd import add_claims_parser
 from hubsd.core.atomic import atomic_folder
 from hubsd.core.paths import CALIBRATED_DIR, DEFAULT_MODEL, HUBS_DIR
 from hubsd.core.version import __version__
 from hubsd.engine.pysd_runner import sector_inputs, sectors
 from hubsd.inputs.calibrated import CalibrationError, versions
 from hubsd.inputs.hubs import HubError, available, load_hub
-from hubsd.inputs.observations import OBSERVED
+from hubsd.inputs.observations import bundled_files
 from hubsd.model.parameters import (
     ParameterError,
     check_parameters,
@@ -364,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         "validation report",
     )
     val.set_defaults(func=cmd_validate)
+    add_claims_parser(sub)  # hubsd claims (hubsd.cli.claims_cmd)
     return parser
 
 
@@ -650,7 +653,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             raise CliError(f"--data {path!r}: no such file")
     try:
         spec_path = Path(args.spec) if args.spec else spec_file(args.hub)
-        spec = load_spec(spec_path, [OBSERVED, *args.data])
+        spec = load_spec(spec_path, [*bundled_files(), *args.data])
     except CalibrationError as exc:
         raise CliError(str(exc)) from None
     if args.spec and spec.hub != args.hub and "--hub" in args.argv:

@@ -2,11 +2,12 @@
 
 The package's only writers of results: :func:`atomic_folder` (``hubsd run``, ``hubsd
 validate``, the calibration report, ``hubsd report``, sweep points), :func:`atomic_file`
-(NetCDF results, calibrated sets, executed notebooks) and :func:`write_json`. The folder is built in a temporary folder in the same parent (so on the same
-file system) and renamed into place only once every file is complete; if anything fails on the
-way, the temporary folder and any parent folder created for it are removed and the target is
-untouched. An existing target is first renamed aside, the new folder renamed in, then the old
-one deleted, so a reader sees either the complete old or the complete new folder.
+(NetCDF results, calibrated sets, executed notebooks) and :func:`write_json`. The folder is
+built in a temporary folder in the same parent (so on the same file system) and renamed into
+place only once every file is complete; if anything fails on the way, the temporary folder and
+any parent folder created for it are removed and the target is untouched. An existing target
+is first renamed aside, the new folder renamed in, then the old one deleted, so a reader sees
+either the complete old or the complete new folder.
 """
 
 from __future__ import annotations

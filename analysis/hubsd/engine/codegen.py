@@ -1,8 +1,9 @@
 """Code generation for the ensemble engine: IR to one vectorised numpy step function.
 
-The runtime helpers reproduce PySD 3.14's functions operation by operation on arrays of
-members; :func:`generate` orders the needed nodes, hoists what is constant over time and
-emits the source of one function that runs the whole simulation (see :mod:`hubsd.engine.ensemble`).
+The runtime helpers (:mod:`hubsd.engine.runtime`) reproduce PySD 3.14's functions operation by
+operation on arrays of members; :func:`generate` orders the needed nodes, hoists what is
+constant over time and emits the source of one function that runs the whole simulation (see
+:mod:`hubsd.engine.ensemble`).
 """
 
 from __future__ import annotations
@@ -14,232 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hubsd.engine.ir import (
-    BINARY,
-    CONTROL,
-    NUMPY_UNARY,
-    RPREC,
-    SMALL_VENSIM,
-    EnsembleError,
-    Node,
-    expr_deps,
-    walk,
-)
+from hubsd.engine.emitter import Emitter, var_name
+from hubsd.engine.nodes import CONTROL, RPREC, EnsembleError, Node, expr_deps
+from hubsd.engine.runtime import RUNTIME, is_array  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from hubsd.engine.ensemble import EnsembleModel
-
-
-# --------------------------------------------------------------------------------------------
-# Runtime helpers used by the generated code (PySD semantics, vectorised)
-# --------------------------------------------------------------------------------------------
-
-
-def is_array(x) -> bool:
-    return isinstance(x, np.ndarray) and x.ndim > 0
-
-
-def _ite(cond, a, b):
-    if is_array(cond):
-        return np.where(cond, a, b)
-    return a if cond else b
-
-
-def _xidz(num, den, x):
-    if is_array(den):
-        q = num / den
-        small = np.abs(den) < SMALL_VENSIM
-        return np.where(small, x, q) if small.any() else q
-    if abs(den) < SMALL_VENSIM:
-        return x
-    return num / den
-
-
-def _zidz(num, den):
-    if is_array(den):
-        q = num / den
-        small = np.abs(den) < SMALL_VENSIM
-        return np.where(small, 0, q) if small.any() else q
-    if abs(den) < SMALL_VENSIM:
-        return 0 * num if is_array(num) else 0
-    return num / den
-
-
-def _ramp(t, slope, start, finish):
-    return (t + SMALL_VENSIM > start) * slope * (np.minimum(finish, t) - start)
-
-
-def _pulse(t, start, width):
-    if is_array(start) or is_array(width):
-        return np.where((start - SMALL_VENSIM <= t) & (t < start + width), 1, 0)
-    return 1 if start - SMALL_VENSIM <= t < start + width else 0
-
-
-def _pulse_train(t, start, repeat_time, width, end):
-    # argument order of PySD's pulse_train call: start, repeat time, width, end
-    if not any(is_array(v) for v in (start, width, repeat_time, end)):
-        if repeat_time == 0:
-            return _pulse(t, start, width)
-        if start <= t and t < end:
-            return 1 if (t - start + SMALL_VENSIM) % repeat_time < width else 0
-        return 0
-    single = _pulse(t, start, width)
-    with np.errstate(all="ignore"):
-        train = np.where(
-            (start <= t) & (t < end) & (np.mod(t - start + SMALL_VENSIM, repeat_time) < width), 1, 0
-        )
-    return np.where(np.asarray(repeat_time) == 0, single, train)
-
-
-def _quantum(a, b):
-    if is_array(b):
-        return np.where(b < SMALL_VENSIM, a, b * np.trunc(a / b))
-    if b < SMALL_VENSIM:
-        return a
-    return b * np.trunc(a / b)
-
-
-def _interp_hold(x, xs, ys):
-    idx = np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(xs) - 1)
-    return ys[idx]
-
-
-RUNTIME = {
-    "np": np,
-    "_ite": _ite,
-    "_xidz": _xidz,
-    "_zidz": _zidz,
-    "_ramp": _ramp,
-    "_pulse": _pulse,
-    "_pulse_train": _pulse_train,
-    "_quantum": _quantum,
-    "_interp_hold": _interp_hold,
-    "_interp": np.interp,
-}
-
-
-# --------------------------------------------------------------------------------------------
-# Code generation
-# --------------------------------------------------------------------------------------------
-
-
-def var_name(name: str) -> str:
-    return "v_" + name
-
-
-class Emitter:
-    """Writes expressions as Python source.
-
-    In the time loop (``hoist=True``) it hoists time- and state-free subtrees out of the loop
-    (``k<i>``, computed once) and computes a subtree that occurs more than once per step only
-    once (``c<i>``, assigned in ``pre`` before the statement that first needs it). Both keep
-    every floating-point operation as PySD performs it.
-    """
-
-    def __init__(self, static: set[str], tables: dict):
-        self.static = static
-        self.tables = tables
-        self.hoisted: dict[str, str] = {}  # source -> variable
-        self.common: set = set()  # dynamic subtrees that occur more than once per step
-        self.shared: dict = {}  # subtree -> variable, once assigned
-        self.pre: list[str] = []
-        self.literals: dict[str, str] = {}  # literal -> array of the chunk's size
-
-    def literal(self, e, src: str) -> str:
-        if e[0] != "num":
-            return src
-        if src not in self.literals:
-            self.literals[src] = f"L{len(self.literals)}"
-        return self.literals[src]
-
-    def is_static(self, e) -> bool:
-        return all(d in self.static for d in expr_deps(e))
-
-    def count(self, exprs):
-        """Find the dynamic subtrees that occur more than once among ``exprs``."""
-        seen: dict = {}
-        for expr in exprs:
-            if expr is None:
-                continue
-            for e in walk(expr):
-                if e[0] not in ("num", "ref", "time") and not self.is_static(e):
-                    seen[e] = seen.get(e, 0) + 1
-        self.common = {e for e, k in seen.items() if k > 1}
-
-    def emit(self, e, hoist: bool) -> str:
-        if hoist and e[0] not in ("num", "ref") and self.is_static(e):
-            src = self.emit(e, False)
-            if src not in self.hoisted:
-                self.hoisted[src] = f"k{len(self.hoisted)}"
-            return self.hoisted[src]
-        if hoist and e in self.common:
-            if e not in self.shared:
-                self.common.discard(e)
-                src = self.emit(e, True)
-                self.common.add(e)
-                self.shared[e] = name = f"c{len(self.shared)}"
-                self.pre.append(f"{name} = {src}")
-            return self.shared[e]
-        tag = e[0]
-        if tag == "num":
-            return repr(e[1])
-        if tag == "ref":
-            return var_name(e[1])
-        if tag == "time":
-            return "t"
-        if tag == "neg":
-            return f"(-{self.emit(e[1], hoist)})"
-        if tag == "not":
-            return f"np.logical_not({self.emit(e[1], hoist)})"
-        if tag == "bin":
-            op = BINARY[e[1]][0]
-            a, b = self.emit(e[2], hoist), self.emit(e[3], hoist)
-            if op in ("&", "|"):
-                fn = "np.logical_and" if op == "&" else "np.logical_or"
-                return f"{fn}({a}, {b})"
-            return f"({a} {op} {b})"
-        if tag == "lookup":
-            xs, ys, kind = self.tables[e[1]]
-            x = self.emit(e[2], hoist)
-            fn = "_interp" if kind == "interpolate" else "_interp_hold"
-            return f"{fn}({x}, T_{e[1]}_x, T_{e[1]}_y)"
-        if tag == "call":
-            name, args = e[1], [self.emit(a, hoist) for a in e[2]]
-            if name in NUMPY_UNARY:
-                return f"{NUMPY_UNARY[name]}({args[0]})"
-            if name in ("min", "max") and hoist:
-                # numpy's minimum/maximum of an array and a Python scalar is ~2.5x slower
-                # than of two arrays: a literal becomes an array of the chunk's size.
-                args = [self.literal(a, s) for a, s in zip(e[2], args, strict=True)]
-            if name == "min":
-                return f"np.minimum({args[0]}, {args[1]})"
-            if name == "max":
-                return f"np.maximum({args[0]}, {args[1]})"
-            if name == "power":
-                return f"np.power({args[0]}, {args[1]})"
-            if name == "log":
-                return f"(np.log({args[0]}) / np.log({args[1]}))"
-            if name == "pi":
-                return "np.pi"
-            if name == "if_then_else":
-                return f"_ite({args[0]}, {args[1]}, {args[2]})"
-            if name == "xidz":
-                return f"_xidz({args[0]}, {args[1]}, {args[2]})"
-            if name == "zidz":
-                return f"_zidz({args[0]}, {args[1]})"
-            if name == "step":
-                return f"({args[0]} * (t + half_dt > {args[1]}))"
-            if name == "ramp":
-                return f"_ramp(t, {args[0]}, {args[1]}, {args[2]})"
-            if name == "pulse":
-                return f"_pulse(t, {args[0]}, {args[1]})"
-            if name == "pulse_train":
-                return f"_pulse_train(t, {args[0]}, {args[1]}, {args[2]}, {args[3]})"
-            if name == "quantum":
-                return f"_quantum({args[0]}, {args[1]})"
-            if name == "modulo":
-                return f"({args[0]} - _quantum({args[0]}, {args[1]}))"
-        raise AssertionError(f"cannot emit {e!r}")  # pragma: no cover
 
 
 def _toposort(names: Iterable[str], deps: Mapping[str, set[str]], what: str) -> list[str]:
@@ -308,6 +89,8 @@ def _free_early(stmts: list[str], updates: list[str]) -> list[str]:
 
 @dataclass
 class Program:
+    """A generated simulation function, its source and the constants it reads."""
+
     source: str
     func: object
     outputs: tuple
@@ -316,37 +99,79 @@ class Program:
 
 
 def time_grid(ctrl):
-    """Number of Euler steps, save stamps and their step indices, as PySD and hubsd.run do."""
+    """Number of Euler steps, save stamps and their step indices, as PySD and hubsd.run do.
+
+    A SAVEPER that is a whole multiple of TIME STEP gives hubsd.run's stamps; any other is
+    saved as PySD's own ``Time.in_return`` does: at the steps whose time since INITIAL TIME is
+    within ``TIME STEP * 1e-5`` of a multiple of SAVEPER, stamped with PySD's rounded time.
+    """
     t0, tf, dt, sp = (ctrl[k] for k in ("initial_time", "final_time", "time_step", "saveper"))
     steps, t = 0, t0
+    times = [t]
     while t + dt * RPREC < tf:  # PySD's Time.in_bounds, with PySD's accumulation of time
         t = t + dt
         steps += 1
-    stamps = np.round(np.arange(t0, tf + sp / 2, sp), 10)  # hubsd.run's return_timestamps
-    idx = np.round((stamps - t0) / dt).astype(int)
-    keep = idx <= steps
-    return steps, stamps[keep], idx[keep]
+        times.append(t)
+    ratio = sp / dt
+    if abs(ratio - round(ratio)) <= 1e-9:
+        stamps = np.round(np.arange(t0, tf + sp / 2, sp), 10)  # hubsd.run's return_timestamps
+        idx = np.round((stamps - t0) / dt).astype(int)
+        keep = idx <= steps
+        return steps, stamps[keep], idx[keep]
+    prec = dt * RPREC
+    digits = -int(np.log10(prec))
+    idx = [k for k, tk in enumerate(times) if (tk - t0) % sp < prec or -(tk - t0) % sp < prec]
+    stamps = np.array([np.round(times[k], digits) for k in idx], dtype=float)
+    return steps, stamps, np.array(idx, dtype=int)
 
 
-def generate(model: EnsembleModel, outputs: tuple) -> Program:
-    nodes = model.nodes
+#: Kinds computed from their own expression in the initialisation.
+_INIT_SELF = ("aux", "initial")
+#: Kinds whose value is computed per step from a state (after the auxiliaries they read).
+_STEP_OUTPUT = ("delay", "delayfixed", "sampleiftrue", "trend", "forecast", "active")
 
-    # nodes needed: outputs and everything they depend on at any time
-    def all_deps(node: Node) -> set[str]:
-        d = set()
-        for e in (node.expr, node.init, node.flow, node.time):
-            d |= expr_deps(e)
-        return d
 
-    needed, stack = set(), list(outputs)
-    while stack:
-        n = stack.pop()
-        if n in needed:
-            continue
-        needed.add(n)
-        stack.extend(all_deps(nodes[n]) - needed)
-    needed.discard("time")
+def _deps(node: Node) -> set[str]:
+    if node.kind == "control":
+        return set()
+    d = set()
+    for e in node.exprs():
+        d |= expr_deps(e)
+    return d
 
+
+def _init_deps(nd: Node) -> set[str]:
+    if nd.kind in ("integ", "smooth"):
+        return expr_deps(nd.init)
+    if nd.kind in ("delay", "delayfixed"):
+        return expr_deps(nd.init) | expr_deps(nd.time)
+    if nd.kind in _INIT_SELF:
+        return expr_deps(nd.expr)
+    if nd.kind == "active":
+        return expr_deps(nd.init)
+    if nd.kind in ("trend", "forecast"):
+        return expr_deps(nd.init) | expr_deps(nd.flow) | expr_deps(nd.time)
+    if nd.kind == "sampleiftrue":
+        return expr_deps(nd.init) | expr_deps(nd.flow) | expr_deps(nd.extra)
+    return set()
+
+
+def _step_deps(nd: Node) -> set[str]:
+    if nd.kind == "aux":
+        return expr_deps(nd.expr)
+    if nd.kind == "delay":
+        return expr_deps(nd.time)
+    if nd.kind == "active":
+        return expr_deps(nd.expr)
+    if nd.kind in ("trend", "forecast"):
+        return expr_deps(nd.flow) | expr_deps(nd.time)
+    if nd.kind == "sampleiftrue":
+        return expr_deps(nd.flow) | expr_deps(nd.extra)
+    return set()
+
+
+def static_names(nodes: dict) -> set[str]:
+    """Nodes constant over the run: constants, controls, INITIAL and auxiliaries of those."""
     static = {n for n, nd in nodes.items() if nd.kind in ("const", "control", "initial")}
     changed = True
     while changed:  # auxiliaries that depend on constants only are static too
@@ -355,33 +180,38 @@ def generate(model: EnsembleModel, outputs: tuple) -> Program:
             if nd.kind == "aux" and n not in static and expr_deps(nd.expr) <= static:
                 static.add(n)
                 changed = True
+    return static
+
+
+def generate(model: EnsembleModel, outputs: tuple) -> Program:
+    """Write, ``exec`` and return the simulation function for a set of outputs.
+
+    Only the variables the outputs need are kept; initial values are computed in PySD's
+    initialisation order, auxiliaries per step in dependency order, stocks by Euler.
+    """
+    nodes = model.nodes
+    needed, stack = set(), list(outputs)
+    while stack:  # nodes needed: outputs and everything they depend on at any time
+        n = stack.pop()
+        if n in needed:
+            continue
+        needed.add(n)
+        stack.extend(_deps(nodes[n]) - needed)
+    needed.discard("time")
+    static = static_names(nodes)
     em = Emitter(static, model.tables)
 
-    # initialisation order (PySD's initialize_order, plus every auxiliary at INITIAL TIME)
-    def init_deps(n):
-        nd = nodes[n]
-        if nd.kind in ("integ", "smooth"):
-            return expr_deps(nd.init)
-        if nd.kind == "delay":
-            return expr_deps(nd.init) | expr_deps(nd.time)
-        if nd.kind in ("aux", "initial"):
-            return expr_deps(nd.expr)
-        return set()
+    def full(src: str, nd: Node) -> str:
+        return f"_full({src}, {nd.shape!r})" if nd.dims else src
 
     calc = [n for n in needed if nodes[n].kind not in ("control",)]
-    init_order = _toposort(sorted(calc), {n: init_deps(n) for n in calc}, "initialisation")
-
-    # per-step order of the dynamic auxiliaries (and delay outputs)
-    def step_deps(n):
-        nd = nodes[n]
-        if nd.kind == "aux":
-            return expr_deps(nd.expr)
-        if nd.kind == "delay":
-            return expr_deps(nd.time)
-        return set()
-
-    dyn = [n for n in needed if n not in static and nodes[n].kind in ("aux", "delay")]
-    step_order = _toposort(sorted(dyn), {n: step_deps(n) for n in dyn}, "model equations")
+    init_order = _toposort(sorted(calc), {n: _init_deps(nodes[n]) for n in calc}, "initialisation")
+    dyn = [
+        n
+        for n in needed
+        if n not in static and (nodes[n].kind == "aux" or nodes[n].kind in _STEP_OUTPUT)
+    ]
+    step_order = _toposort(sorted(dyn), {n: _step_deps(nodes[n]) for n in dyn}, "model equations")
     statefuls = [n for n in sorted(needed) if nodes[n].stateful]
 
     lines = ["def simulate(P, n, t0, tfinal, dt, saveper, steps, save_steps, outs):"]
@@ -402,29 +232,13 @@ def generate(model: EnsembleModel, outputs: tuple) -> Program:
     lines.append(f"{ind}half_dt = dt / 2")
     lines.append(f"{ind}# initial values at INITIAL TIME")
     for n in init_order:
-        nd = nodes[n]
-        v = var_name(n)
-        if nd.kind in ("aux", "initial"):
-            lines.append(f"{ind}{v} = {em.emit(nd.expr, False)}")
-        elif nd.kind == "integ":
-            lines.append(f"{ind}{v} = {em.emit(nd.init, False)}")
-        elif nd.kind == "smooth":
-            lines.append(f"{ind}{v}__0 = {em.emit(nd.init, False)}")
-            for i in range(1, nd.order):
-                lines.append(f"{ind}{v}__{i} = {v}__0")
-            lines.append(f"{ind}{v} = {v}__{nd.order - 1}")
-        elif nd.kind == "delay":
-            tsrc = em.emit(nd.time, False)
-            lines.append(f"{ind}{v}__0 = {em.emit(nd.init, False)} * {tsrc}")
-            for i in range(1, nd.order):
-                lines.append(f"{ind}{v}__{i} = {v}__0")
-            lines.append(f"{ind}{v} = {v}__{nd.order - 1} / {tsrc}")
+        lines += [ind + x for x in _init_lines(nodes[n], em, full)]
     # step code first (it fills em.hoisted), then put the hoisted values before the loop
     em.count(
-        [nodes[n].expr if nodes[n].kind == "aux" else nodes[n].time for n in step_order]
+        [nodes[n].expr if nodes[n].kind in ("aux", "active") else nodes[n].time for n in step_order]
         + [e for n in statefuls for e in (nodes[n].flow, nodes[n].time)]
     )
-    body = []
+    body, ddt, upd = [], [], []
 
     def put(dest: list, line_fn):
         em.pre = []
@@ -433,55 +247,20 @@ def generate(model: EnsembleModel, outputs: tuple) -> Program:
         dest.append(line)
 
     for n in step_order:
-        nd = nodes[n]
-        if nd.kind == "aux":
-            put(body, lambda nd=nd, n=n: f"{var_name(n)} = {em.emit(nd.expr, True)}")
-        else:  # delay output
-            put(
-                body,
-                lambda nd=nd, n=n: (
-                    f"{var_name(n)} = {var_name(n)}__{nd.order - 1} / {em.emit(nd.time, True)}"
-                ),
-            )
+        _step_lines(nodes[n], em, full, put, body)
     save = ["if step == next_save:"]
     for j, o in enumerate(outputs):
-        save.append(f"    outs[{j}][isave] = {var_name(o)}")
+        if nodes[o].dims:  # rows of the buffer: the elements in C order
+            size = int(np.prod(nodes[o].shape))
+            save.append(f"    outs[{j}][:, isave] = np.reshape({var_name(o)}, ({size}, -1))")
+        else:
+            save.append(f"    outs[{j}][isave] = {var_name(o)}")
     save += [
         "    isave += 1",
         "    next_save = save_steps[isave] if isave < len(save_steps) else -1",
     ]
-    ddt, upd = [], []
     for n in statefuls:
-        nd = nodes[n]
-        v = var_name(n)
-        if nd.kind == "integ":
-            put(ddt, lambda nd=nd, n=n: f"d_{n} = {em.emit(nd.flow, True)}")
-            new = f"{v} + d_{n} * dt"
-            upd.append(f"{v} = np.maximum({new}, 0)" if nd.non_negative else f"{v} = {new}")
-        elif nd.kind == "smooth":
-            put(ddt, lambda nd=nd, n=n: f"tau_{n} = {em.emit(nd.time, True)}")
-            put(ddt, lambda nd=nd, n=n: f"tgt_{n} = {em.emit(nd.flow, True)}")
-            if nd.int_init:
-                # PySD quirk: an integer initial value makes the state an int array, and
-                # the first step's target (the input) is truncated to an integer.
-                ddt.append(f"if step == 0: tgt_{n} = np.trunc(tgt_{n})")
-            times = "" if nd.order == 1 else f" * {nd.order}"  # x * 1 is x exactly
-            for i in range(nd.order):
-                target = f"tgt_{n}" if i == 0 else f"{v}__{i - 1}"
-                ddt.append(f"d_{n}__{i} = (({target} - {v}__{i}){times}) / tau_{n}")
-            for i in range(nd.order):
-                upd.append(f"{v}__{i} = {v}__{i} + d_{n}__{i} * dt")
-            upd.append(f"{v} = {v}__{nd.order - 1}")
-        elif nd.kind == "delay":
-            put(ddt, lambda nd=nd, n=n: f"tau_{n} = {em.emit(nd.time, True)}")
-            for i in range(nd.order):
-                ddt.append(f"out_{n}__{i} = {v}__{i} / tau_{n}")
-            put(ddt, lambda nd=nd, n=n: f"in_{n} = {em.emit(nd.flow, True)}")
-            for i in range(nd.order):
-                inflow = f"in_{n}" if i == 0 else f"out_{n}__{i - 1}"
-                ddt.append(f"d_{n}__{i} = ({inflow} - out_{n}__{i}) * {nd.order}")
-            for i in range(nd.order):
-                upd.append(f"{v}__{i} = {v}__{i} + d_{n}__{i} * dt")
+        _update_lines(nodes[n], em, put, ddt, upd)
     lines.append(f"{ind}# time- and state-free parts of the equations, computed once")
     for src, k in em.hoisted.items():
         lines.append(f"{ind}{k} = {src}")
@@ -504,3 +283,111 @@ def generate(model: EnsembleModel, outputs: tuple) -> Program:
     code = compile(source, f"<hubsd.ensemble {model.mdl.name}>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source
     return Program(source, env["simulate"], outputs, params, len(em.hoisted))
+
+
+def _init_lines(nd: Node, em: Emitter, full) -> list[str]:
+    """Initial value of a node at INITIAL TIME (PySD's ``initialize`` of its object)."""
+    v = var_name(nd.name)
+    e = lambda x: em.emit(x, False)  # noqa: E731
+    if nd.kind in _INIT_SELF:
+        return [f"{v} = {full(em.emit(nd.expr, False), nd)}"]
+    if nd.kind == "integ":
+        return [f"{v} = {full(e(nd.init), nd)}"]
+    if nd.kind == "smooth":
+        out = [f"{v}__0 = {full(e(nd.init), nd)}"]
+        out += [f"{v}__{i} = {v}__0" for i in range(1, nd.order)]
+        return out + [f"{v} = {v}__{nd.order - 1}"]
+    if nd.kind == "delay":
+        tsrc = e(nd.time)
+        out = [f"{v}__0 = {full(f'{e(nd.init)} * {tsrc}', nd)}"]
+        out += [f"{v}__{i} = {v}__0" for i in range(1, nd.order)]
+        return out + [f"{v} = {v}__{nd.order - 1} / {tsrc}"]
+    if nd.kind == "delayfixed":
+        return [
+            f"fd_{nd.name} = FixedDelay({full(e(nd.init), nd)}, {e(nd.time)}, dt)",
+            f"{v} = fd_{nd.name}.value(0)",
+        ]
+    if nd.kind == "active":
+        return [f"{v} = {full(e(nd.init), nd)}"]
+    if nd.kind == "sampleiftrue":
+        return [
+            f"{v}__s = {full(e(nd.init), nd)}",
+            f"{v} = {full(f'_ite({e(nd.extra)}, {e(nd.flow)}, {v}__s)', nd)}",
+        ]
+    if nd.kind in ("trend", "forecast"):
+        inp, avg = e(nd.flow), e(nd.time)
+        if nd.kind == "trend":
+            out = [f"{v}__s = {full(f'{inp} / (1 + {e(nd.init)} * {avg})', nd)}"]
+        else:
+            out = [f"{v}__s = {full(f'{inp} / (1 + {e(nd.init)})', nd)}"]
+        return out + [f"{v} = {full(_trend_output(nd, inp, avg, e), nd)}"]
+    return []  # constants: read from P
+
+
+def _trend_output(nd: Node, inp: str, avg: str, e) -> str:
+    v = var_name(nd.name)
+    if nd.kind == "trend":  # PySD's Trend.__call__
+        return f"_zidz({inp} - {v}__s, {avg} * np.abs({v}__s))"
+    return f"{inp} * (1 + _zidz({inp} - {v}__s, {avg} * {v}__s) * {e(nd.extra)})"  # Forecast
+
+
+def _step_lines(nd: Node, em: Emitter, full, put, body: list) -> None:
+    """The node's value at the current step (auxiliaries and the outputs of statefuls)."""
+    v, n = var_name(nd.name), nd.name
+    h = lambda x: em.emit(x, True)  # noqa: E731
+    if nd.kind == "aux":
+        put(body, lambda: f"{v} = {h(nd.expr)}")
+    elif nd.kind == "delay":
+        put(body, lambda: f"{v} = {full(f'{v}__{nd.order - 1} / {h(nd.time)}', nd)}")
+    elif nd.kind == "delayfixed":
+        body.append(f"{v} = {full(f'fd_{n}.value(step)', nd)}")
+    elif nd.kind == "active":
+        put(body, lambda: f"{v} = {full(h(nd.expr), nd)}")
+    elif nd.kind == "sampleiftrue":
+        put(body, lambda: f"{v} = {full(f'_ite({h(nd.extra)}, {h(nd.flow)}, {v}__s)', nd)}")
+    else:  # trend, forecast: the input and average time are kept for the derivative
+        put(body, lambda: f"in_{n} = {h(nd.flow)}")
+        put(body, lambda: f"tau_{n} = {h(nd.time)}")
+        body.append(f"{v} = {full(_trend_output(nd, f'in_{n}', f'tau_{n}', h), nd)}")
+
+
+def _update_lines(nd: Node, em: Emitter, put, ddt: list, upd: list) -> None:
+    """Derivatives from the current state (``ddt``), then the Euler updates (``upd``)."""
+    v, n = var_name(nd.name), nd.name
+    h = lambda x: em.emit(x, True)  # noqa: E731
+    if nd.kind == "integ":
+        put(ddt, lambda: f"d_{n} = {h(nd.flow)}")
+        new = f"{v} + d_{n} * dt"
+        upd.append(f"{v} = np.maximum({new}, 0)" if nd.non_negative else f"{v} = {new}")
+    elif nd.kind == "smooth":
+        put(ddt, lambda: f"tau_{n} = {h(nd.time)}")
+        put(ddt, lambda: f"tgt_{n} = {h(nd.flow)}")
+        if nd.int_init:
+            # PySD quirk: an integer initial value makes the state an int array, and
+            # the first step's target (the input) is truncated to an integer.
+            ddt.append(f"if step == 0: tgt_{n} = np.trunc(tgt_{n})")
+        times = "" if nd.order == 1 else f" * {nd.order}"  # x * 1 is x exactly
+        for i in range(nd.order):
+            target = f"tgt_{n}" if i == 0 else f"{v}__{i - 1}"
+            ddt.append(f"d_{n}__{i} = (({target} - {v}__{i}){times}) / tau_{n}")
+        for i in range(nd.order):
+            upd.append(f"{v}__{i} = {v}__{i} + d_{n}__{i} * dt")
+        upd.append(f"{v} = {v}__{nd.order - 1}")
+    elif nd.kind == "delay":
+        put(ddt, lambda: f"tau_{n} = {h(nd.time)}")
+        for i in range(nd.order):
+            ddt.append(f"out_{n}__{i} = {v}__{i} / tau_{n}")
+        put(ddt, lambda: f"in_{n} = {h(nd.flow)}")
+        for i in range(nd.order):
+            inflow = f"in_{n}" if i == 0 else f"out_{n}__{i - 1}"
+            ddt.append(f"d_{n}__{i} = ({inflow} - out_{n}__{i}) * {nd.order}")
+        for i in range(nd.order):
+            upd.append(f"{v}__{i} = {v}__{i} + d_{n}__{i} * dt")
+    elif nd.kind == "delayfixed":  # PySD's DelayFixed.update: the input joins the pipe
+        put(ddt, lambda: f"in_{n} = {h(nd.flow)}")
+        upd.append(f"fd_{n}.push(step, in_{n})")
+    elif nd.kind == "sampleiftrue":  # PySD's SampleIfTrue.update
+        upd.append(f"{v}__s = {v}__s * 0 + {v}")
+    elif nd.kind in ("trend", "forecast"):
+        ddt.append(f"d_{n} = (in_{n} - {v}__s) / tau_{n}")
+        upd.append(f"{v}__s = {v}__s + d_{n} * dt")

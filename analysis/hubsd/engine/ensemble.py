@@ -25,11 +25,17 @@ operation, so each member equals a PySD run with the same parameters to round-of
   QUANTUM/MODULO/INTEGER as in PySD; tables are piecewise linear with the end values held
   outside the x range (:func:`numpy.interp`, as :class:`hubsd.model.pysd_model.FastLookups`).
 
-Anything else (subscripts, macros, data, DELAY N, SMOOTH N, DELAY FIXED, TREND, FORECAST,
-SAMPLE IF TRUE, ACTIVE INITIAL, random functions, vector functions, ALLOCATE ...) is refused at
-compile time with :class:`UnsupportedConstructError`, naming the construct and the variable.
+* SMOOTH N, DELAY N, DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE and ACTIVE INITIAL follow
+  :mod:`hubsd.engine.statefuls`; subscripts (an array axis per range, members last) follow
+  :mod:`hubsd.engine.subscripts`; control values may be expressions of constants, and a SAVEPER
+  that is not a multiple of TIME STEP is saved as PySD saves it (:func:`time_grid`).
 
-Parameters given per member override constants of the model; everything else is the model's
+Anything else (macros, subscript mappings, vector functions, subscripted tables, data and GET
+XLS/DIRECT, random functions, ALLOCATE ...) is refused at compile time with
+:class:`UnsupportedConstructError`, naming the construct and the variable.
+
+Parameters given per member override constants of the model (one per element of a subscripted
+constant, ``"growth[Krakow]"``; results keep the subscript dims); everything else is the model's
 (or the hub file's, with ``hub=``). Large ensembles run in chunks of members; chunks run in
 parallel in worker processes (``workers``) or on a dask.distributed cluster (``scheduler``).
 """
@@ -38,7 +44,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,7 +57,7 @@ import xarray as xr
 from hubsd.core.hints import did_you_mean
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.core.version import __version__
-from hubsd.engine.codegen import RUNTIME, Emitter, Program, generate, is_array, time_grid, var_name
+from hubsd.engine.codegen import Program, generate, static_names, time_grid
 from hubsd.engine.ir import (
     CONTROL,
     DEFAULT_CHUNK_SIZE,
@@ -60,7 +65,18 @@ from hubsd.engine.ir import (
     EnsembleError,
     expr_deps,
 )
+from hubsd.engine.members import (
+    cells,
+    check_controls,
+    control_values,
+    evaluate,
+    node_param,
+    normalise,
+    output_rows,
+    output_views,
+)
 from hubsd.engine.pysd_runner import KEY_OUTPUTS, resolve_parameters
+from hubsd.engine.runtime import is_array
 from hubsd.inputs.hubs import DEFAULT_HUB
 from hubsd.model.parameters import ParameterError
 from hubsd.model.pysd_model import file_hash
@@ -89,25 +105,41 @@ class EnsembleModel:
 
     @property
     def constants(self) -> list[str]:
-        """Python names of the model's constants (what per-member parameters may override)."""
-        return [n for n in self.elements if self.nodes[n].kind == "const"]
+        """Names of the model's parameters (what per-member parameters may override).
+
+        A constant's Python name, or one name per element of a subscripted constant
+        (``"growth[Krakow]"``).
+        """
+        return [
+            c[0]
+            for n in self.elements
+            if self.nodes[n].kind == "const"
+            for c in cells(self.nodes[n])
+        ]
 
     @property
     def controls(self) -> dict[str, float]:
         """INITIAL TIME, FINAL TIME, TIME STEP and SAVEPER of the model file."""
-        return {k: self.nodes[k].value for k in CONTROL}
+        values = self.parameter_table()["default"].to_dict()
+        return {
+            k: float(v) for k, v in control_values(self.nodes, self.tables, values, {}, {}).items()
+        }
 
     def parameter_table(self) -> pd.DataFrame:
         """Constants with default and range ``[low, high]`` (unbounded where the file has none)."""
         rows = []
-        for name in self.constants:
-            node = self.nodes[name]
+        for node, (name, model_name, idx) in (
+            (self.nodes[n], c)
+            for n in self.elements
+            if self.nodes[n].kind == "const"
+            for c in cells(self.nodes[n])
+        ):
             low, high = (list(node.limits) + [None, None])[:2]
             rows.append(
                 {
                     "name": name,
-                    "model_name": node.element,
-                    "default": node.value,
+                    "model_name": model_name,
+                    "default": float(node.value[idx]) if node.dims else node.value,
                     "low": -np.inf if low is None else float(low),
                     "high": np.inf if high is None else float(high),
                     "units": node.units,
@@ -121,11 +153,16 @@ class EnsembleModel:
         """Python name of a variable given either spelling (``a_b`` or Vensim ``A b``)."""
         if not isinstance(name, str):
             raise ParameterError(f"{what} names must be strings, got {name!r}")
-        key = re.sub(r"[\s_]+", "_", name.strip().lower())
+        key = normalise(name)
         pool = self.constants if what == "parameter" else self.outputs_available()
         if key in pool:
             return key
-        by_model = {re.sub(r"[\s_]+", "_", self.nodes[n].element.lower()): n for n in pool}
+        if what == "parameter":
+            table = self.parameter_table()["model_name"]
+            by_model = {normalise(m): k for k, m in table.items()}
+            by_model.update({normalise(k): k for k in pool})
+        else:
+            by_model = {normalise(self.nodes[n].element): n for n in pool}
         if key in by_model:
             return by_model[key]
         raise ParameterError(f"unknown {what} {name!r}{did_you_mean(key, pool, n=3)}")
@@ -191,25 +228,51 @@ class EnsembleModel:
         Returns
         -------
         xarray.Dataset
-            One variable per output with dims ``(sample, time)``, ``units``/``long_name``/
-            ``description`` attrs from the model; varied parameters as coordinates along
-            ``sample``.
+            One variable per output with dims ``(sample, time)``, ``time`` in the model's time
+            unit (Year for the hub model), each variable in the model's units (Person,
+            Person/Year, Dmnl ...) with ``units``/``long_name``/``description`` attrs; varied
+            parameters as coordinates along ``sample`` (with their units); the fixed values,
+            hub and model hash in the Dataset's attrs.
+
+        Raises
+        ------
+        ParameterError
+            Before anything runs: an unknown parameter or output, a value that is not a
+            finite number or lies outside its range, columns of different lengths, a bad
+            ``n``, ``chunk_size``, ``scheduler`` or control value.
+        HubError
+            An unknown hub or a malformed hub file.
+        EnsembleError
+            A DELAY whose order x TIME STEP exceeds its delay time (PySD would lower the
+            order; the engine refuses), or a model that differs on a dask worker.
+
+        Warns
+        -----
+        RuntimeWarning
+            When an output has non-finite values (with how many members).
+
+        Examples
+        --------
+        >>> model = compile_model()
+        >>> ds = model.run({"automatable_junior_share": [0.3, 0.5, 0.8]}, ["junior_staff"],
+        ...                "krakow")
+        >>> ds["junior_staff"].sel(time=2035)       # Person, one value per member
         """
         base, table = self._base_values(hub)
         columns, index = self._columns(params, table, n)
         nsamp = len(index)
         outputs = self._check_outputs(outputs)
-        ctrl = self._control(time_step, final_time, saveper)
-        steps, stamps, save_steps = time_grid(ctrl)
         values = dict(base)
         values.update({k: v for k, v in columns.items() if not is_array(v)})
         varied = {k: v for k, v in columns.items() if is_array(v)}
+        ctrl = self._control(time_step, final_time, saveper, values, varied)
+        steps, stamps, save_steps = time_grid(ctrl)
         self._check_delays(values, varied, ctrl["time_step"])
         prog = self.program(outputs)
         bounds = _chunks(nsamp, chunk_size, bool(varied))
         job = _Job(self.mdl, self.sha256, outputs, values, ctrl, steps, save_steps)
         if scheduler is not None:
-            result = np.empty((len(outputs), len(stamps), nsamp))
+            result = np.empty((output_rows(self.nodes, outputs)[-1][1], len(stamps), nsamp))
             parts = _run_dask(scheduler, job, varied, bounds)
             for (lo, hi), part in zip(bounds, parts, strict=True):
                 result[:, :, lo:hi] = part
@@ -311,10 +374,14 @@ class EnsembleModel:
             raise ParameterError("no outputs requested")
         return tuple(out)
 
-    def _control(self, time_step, final_time, saveper) -> dict:
-        base = self.controls
+    def _control(self, time_step, final_time, saveper, values, varied) -> dict:
         given = {"final_time": final_time, "time_step": time_step, "saveper": saveper}
-        ctrl = {k: (base[k] if given.get(k) is None else given[k]) for k in base}
+        for key, value in given.items():
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float, np.floating))
+            ):
+                raise ParameterError(f"{key} must be a finite number, got {value!r}")
+        ctrl = control_values(self.nodes, self.tables, values, varied, given)
         for key, value in ctrl.items():
             if (
                 isinstance(value, bool)
@@ -330,9 +397,6 @@ class EnsembleModel:
                 f"final_time {ctrl['final_time']:g} must be after "
                 f"initial_time {ctrl['initial_time']:g}"
             )
-        ratio = ctrl["saveper"] / ctrl["time_step"]
-        if abs(ratio - round(ratio)) > 1e-9:
-            raise ParameterError("saveper must be a whole multiple of time_step")
         return ctrl
 
     def _check_delays(self, values, varied, dt):
@@ -340,12 +404,11 @@ class EnsembleModel:
         for node in self.nodes.values():
             if node.kind != "delay":
                 continue
-            if not expr_deps(node.time) <= set(self.constants):
+            consts = {n for n in self.elements if self.nodes[n].kind == "const"}
+            if not expr_deps(node.time) <= consts:
                 continue  # a delay time that is not constant is checked by PySD only at init
-            env = {**RUNTIME, "t": 0.0, "half_dt": dt / 2}
-            env.update({var_name(k): varied.get(k, values[k]) for k in self.constants})
-            src = Emitter(set(), self.tables).emit(node.time, False)
-            delay_time = np.min(eval(src, env))  # noqa: S307 - our own generated source
+            env = {k: node_param(self.nodes[k], values, varied) for k in expr_deps(node.time)}
+            delay_time = np.min(evaluate(node.time, env, self.tables))
             if node.order * dt > delay_time:
                 raise EnsembleError(
                     f"delay in {node.element!r}: order {node.order} x time step {dt:g} exceeds "
@@ -355,17 +418,23 @@ class EnsembleModel:
 
     def _dataset(self, result, outputs, stamps, index, varied, values, hub, ctrl):
         data_vars = {}
-        for j, o in enumerate(outputs):
+        rows = output_rows(self.nodes, outputs)
+        for o, (lo, hi) in zip(outputs, rows, strict=True):
             node = self.nodes[o]
+            block = (
+                result[lo]
+                if not node.dims
+                else result[lo:hi].reshape(node.shape + result.shape[1:])
+            )
             data_vars[o] = xr.Variable(
-                ("time", "sample"),
-                result[j],
+                node.dims + ("time", "sample"),
+                block,
                 attrs={
                     "units": node.units,
                     "long_name": node.element,
                     "description": node.doc,
                 },
-            ).transpose("sample", "time")
+            ).transpose("sample", "time", *node.dims)
         coords = {
             "sample": index,
             "time": xr.Variable(
@@ -374,13 +443,18 @@ class EnsembleModel:
                 attrs={"units": self.nodes["time"].units or self.nodes["initial_time"].units},
             ),
         }
+        for o in outputs:
+            for d in self.nodes[o].dims:
+                coords[d] = xr.Variable((d,), self.nodes[o].coords[d])
+        table = self.parameter_table() if varied else None
         for name, arr in varied.items():
             if name in data_vars:  # requested as an output: it is there already
                 continue
+            row = table.loc[name]
             coords[name] = xr.Variable(
                 ("sample",),
                 arr,
-                attrs={"units": self.nodes[name].units, "long_name": self.nodes[name].element},
+                attrs={"units": row.units, "long_name": row.model_name},
             )
         ds = xr.Dataset(data_vars, coords=coords)
 
@@ -399,10 +473,16 @@ class EnsembleModel:
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
             }
         )
-        bad = [(o, j) for j, o in enumerate(outputs) if not np.all(np.isfinite(result[j]))]
+        bad = [
+            (o, j)
+            for j, o in enumerate(outputs)
+            if not np.all(np.isfinite(result[rows[j][0] : rows[j][1]]))
+        ]
         if bad:
+            nonfinite = [~np.isfinite(result[rows[j][0] : rows[j][1]]) for _, j in bad]
             counts = ", ".join(
-                f"{o} ({int((~np.isfinite(result[j])).any(axis=0).sum())} members)" for o, j in bad
+                f"{o} ({int(mask.any(axis=(0, 1)).sum())} members)"
+                for (o, _), mask in zip(bad, nonfinite, strict=True)
             )
             warnings.warn(f"non-finite values in outputs: {counts}", RuntimeWarning, stacklevel=3)
         return ds
@@ -431,9 +511,11 @@ def _run_chunk(
     prog = prog or model.program(job.outputs)
     n = len(next(iter(varied.values()))) if varied else 1
     if out is None:
-        out = np.empty((len(job.outputs), len(job.save_steps), n))
-    P = {k: np.float64(job.values[k]) for k in prog.params}
+        out = np.empty((output_rows(model.nodes, job.outputs)[-1][1], len(job.save_steps), n))
+    nodes = model.nodes
+    P = {k: np.float64(job.values[k]) for k in prog.params if not nodes[k].dims}
     P.update({k: v for k, v in varied.items() if k in P})
+    P.update({k: node_param(nodes[k], job.values, varied) for k in prog.params if nodes[k].dims})
     c = job.ctrl
     with np.errstate(all="ignore"):
         prog.func(
@@ -445,7 +527,7 @@ def _run_chunk(
             c["saveper"],
             job.steps,
             job.save_steps,
-            list(out),
+            output_views(nodes, job.outputs, out),
         )
     return out
 
@@ -475,7 +557,7 @@ def _slice(varied, lo, hi):
 
 
 def _run_local(model, job, varied, bounds, nworkers, prog, nsamp) -> np.ndarray:
-    shape = (len(job.outputs), len(job.save_steps), nsamp)
+    shape = (output_rows(model.nodes, job.outputs)[-1][1], len(job.save_steps), nsamp)
     if not varied:  # every member is the same: simulate one, copy
         one = _run_chunk(model, job, {}, prog=prog)
         return np.repeat(one, nsamp, axis=2)
@@ -577,12 +659,37 @@ _MODELS: dict[tuple[str, str], EnsembleModel] = {}
 def compile_model(mdl: str | os.PathLike = DEFAULT_MODEL) -> EnsembleModel:
     """Compile a Vensim model for ensemble runs (cached by the file's SHA-256).
 
+    The model is parsed with PySD's own parser and turned into one vectorised Python function
+    (see the module docstring); every variable is compiled once here, so an unsupported
+    construct fails now rather than at the first run.
+
+    Parameters
+    ----------
+    mdl : str or path
+        The Vensim ``.mdl`` file (default ``models/hub.mdl``).
+
+    Returns
+    -------
+    EnsembleModel
+        The compiled model: :meth:`EnsembleModel.run` runs it; ``parameter_table()`` gives
+        its constants with default, range and units; ``controls`` its INITIAL TIME,
+        FINAL TIME, TIME STEP and SAVEPER (in the model's time unit, Year for the hub model).
+
     Raises
     ------
+    FileNotFoundError
+        When ``mdl`` is not a file.
     UnsupportedConstructError
         For a construct the engine does not implement, naming it and the variable.
     EnsembleError
-        For a model that cannot be simulated (unknown names, simultaneous equations).
+        For a model that cannot be simulated (no control values, unknown names,
+        simultaneous equations).
+
+    Examples
+    --------
+    >>> model = compile_model("models/hub.mdl")
+    >>> model.controls["time_step"]              # Year
+    >>> model.parameter_table().loc["automatable_junior_share", ["low", "high", "units"]]
     """
     mdl = Path(mdl)
     if not mdl.is_file():
@@ -595,6 +702,8 @@ def compile_model(mdl: str | os.PathLike = DEFAULT_MODEL) -> EnsembleModel:
     missing = [k for k in CONTROL if k not in builder.nodes]
     if missing:
         raise EnsembleError(f"{mdl.name} has no {', '.join(missing)}")
+    check_controls(builder.nodes)
+    builder.check_statefuls(static_names(builder.nodes))
     model = EnsembleModel(
         mdl=mdl, sha256=sha, nodes=builder.nodes, tables=builder.tables, elements=builder.order
     )
@@ -625,12 +734,18 @@ def run_ensemble(
     Returns
     -------
     xarray.Dataset
-        Dims ``sample`` and ``time`` [Year]; each variable's units in its attrs.
+        Dims ``sample`` and ``time`` [Year]; each variable in the model's units (Person,
+        Person/Year, Dmnl, EUR ...) with its ``units`` attr; the varied parameters as
+        coordinates along ``sample``. Each member equals a :func:`hubsd.run` with the same
+        parameters to round-off.
 
     Raises
     ------
     ParameterError, HubError
         An unknown parameter, output or hub, or a value outside its range, before anything runs.
+    EnsembleError
+        A model the engine cannot run (see :func:`compile_model`), or a DELAY too short for
+        the time step.
 
     Examples
     --------

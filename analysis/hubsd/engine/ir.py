@@ -9,178 +9,29 @@ IR comment below). Constructs the engine does not implement are refused here wit
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hubsd.core.errors import HubsdError
-
-SMALL_VENSIM = 1e-6  # PySD's (and Vensim's) zero for XIDZ, ZIDZ, RAMP, PULSE, QUANTUM
-RPREC = 1e-5  # PySD's relative precision of the final time (components.Time.rprec)
-CONTROL = ("initial_time", "final_time", "time_step", "saveper")
-DEFAULT_CHUNK_SIZE = 5000
-
-
-class EnsembleError(HubsdError):
-    """A model the engine cannot compile, or a run request it cannot honour."""
-
-
-class UnsupportedConstructError(EnsembleError):
-    """A Vensim construct the ensemble engine does not implement."""
-
-    def __init__(self, construct: str, variable: str):
-        self.construct = construct
-        self.variable = variable
-        super().__init__(
-            f"{construct} is not supported by the ensemble engine "
-            f"(in the equation of {variable!r}); run this model with hubsd.run (PySD) instead"
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# Intermediate representation
-# --------------------------------------------------------------------------------------------
-# Expressions are tuples:
-#   ("num", float, is_int) | ("ref", node) | ("time",) | ("bin", op, a, b) | ("neg", a) | ("not", a)
-#   ("call", name, (args...)) | ("lookup", table, a)
-
-#: Vensim functions (PySD's reference names) -> number of arguments.
-FUNCTIONS = {
-    "min": 2,
-    "max": 2,
-    "exp": 1,
-    "ln": 1,
-    "log": 2,
-    "abs": 1,
-    "sqrt": 1,
-    "power": 2,
-    "sin": 1,
-    "cos": 1,
-    "tan": 1,
-    "arcsin": 1,
-    "arccos": 1,
-    "arctan": 1,
-    "sinh": 1,
-    "cosh": 1,
-    "tanh": 1,
-    "pi": 0,
-    "if_then_else": 3,
-    "xidz": 3,
-    "zidz": 2,
-    "step": 2,
-    "ramp": 3,
-    "pulse": 2,
-    "pulse_train": 4,
-    "integer": 1,
-    "modulo": 2,
-    "quantum": 2,
-}
-
-#: Functions that read the model time.
-_TIME_FUNCTIONS = {"step", "ramp", "pulse", "pulse_train"}
-
-NUMPY_UNARY = {
-    "exp": "np.exp",
-    "ln": "np.log",
-    "abs": "np.abs",
-    "sqrt": "np.sqrt",
-    "sin": "np.sin",
-    "cos": "np.cos",
-    "tan": "np.tan",
-    "arcsin": "np.arcsin",
-    "arccos": "np.arccos",
-    "arctan": "np.arctan",
-    "sinh": "np.sinh",
-    "cosh": "np.cosh",
-    "tanh": "np.tanh",
-    "integer": "np.trunc",
-}
-
-#: Python precedence of the binary operators as PySD writes them (higher binds tighter).
-BINARY = {
-    "^": ("**", 6),
-    "*": ("*", 4),
-    "/": ("/", 4),
-    "+": ("+", 3),
-    "-": ("-", 3),
-    "=": ("==", 2),
-    "<>": ("!=", 2),
-    ">=": (">=", 2),
-    ">": (">", 2),
-    "<=": ("<=", 2),
-    "<": ("<", 2),
-    ":AND:": ("&", 1),
-    ":OR:": ("|", 0),
-}
-
-_STRUCTURE_NAMES = {
-    "DelayNStructure": "DELAY N",
-    "DelayFixedStructure": "DELAY FIXED",
-    "SmoothNStructure": "SMOOTH N",
-    "TrendStructure": "TREND",
-    "ForecastStructure": "FORECAST",
-    "SampleIfTrueStructure": "SAMPLE IF TRUE",
-    "AllocateAvailableStructure": "ALLOCATE AVAILABLE",
-    "AllocateByPriorityStructure": "ALLOCATE BY PRIORITY",
-    "GetLookupsStructure": "GET XLS/DIRECT LOOKUPS",
-    "GetDataStructure": "GET XLS/DIRECT DATA",
-    "GetConstantsStructure": "GET XLS/DIRECT CONSTANTS",
-    "DataStructure": "a data variable",
-    "SubscriptsReferenceStructure": "subscripts",
-}
-
-
-@dataclass
-class Node:
-    """One value of the model: a constant, an auxiliary, a stateful object, time or control."""
-
-    name: str  # Python name (PySD's) or hidden name of a stateful inside an equation
-    kind: str  # const | aux | integ | smooth | delay | initial | control | time
-    element: str = ""  # Vensim name of the element whose equation defines it
-    expr: tuple | None = None  # aux: equation; initial: its argument
-    init: tuple | None = None  # integ/smooth/delay: initial value
-    flow: tuple | None = None  # integ: net flow; smooth/delay: input
-    time: tuple | None = None  # smooth/delay: smoothing or delay time
-    order: int = 1
-    non_negative: bool = False
-    int_init: bool = False  # smooth: PySD keeps an integer initial value in an int array
-    value: float | None = None  # const and control: the model's value
-    units: str = ""
-    doc: str = ""
-    limits: tuple = (None, None)
-
-    @property
-    def stateful(self) -> bool:
-        return self.kind in ("integ", "smooth", "delay")
-
-
-def walk(expr):
-    yield expr
-    tag = expr[0]
-    if tag == "bin":
-        yield from walk(expr[2])
-        yield from walk(expr[3])
-    elif tag in ("neg", "not"):
-        yield from walk(expr[1])
-    elif tag == "call":
-        for arg in expr[2]:
-            yield from walk(arg)
-    elif tag == "lookup":
-        yield from walk(expr[2])
-
-
-def expr_deps(expr) -> set[str]:
-    if expr is None:
-        return set()
-    out = set()
-    for e in walk(expr):
-        if e[0] == "ref":
-            out.add(e[1])
-        elif e[0] == "time" or (e[0] == "call" and e[1] in _TIME_FUNCTIONS):
-            out.add("time")
-    return out
-
+from hubsd.engine.nodes import (  # noqa: F401 - re-exported: the engine's IR and errors
+    BINARY,
+    CONTROL,
+    DEFAULT_CHUNK_SIZE,
+    FUNCTIONS,
+    NUMPY_UNARY,
+    REDUCTIONS,
+    RPREC,
+    SMALL_VENSIM,
+    STATEFUL_KINDS,
+    STRUCTURE_NAMES,
+    EnsembleError,
+    Node,
+    UnsupportedConstructError,
+    expr_deps,
+    walk,
+)
+from hubsd.engine.statefuls import StatefulBuilder, int_typed
+from hubsd.engine.subscripts import Subscripts, aligned_args, dims_of
 
 # --------------------------------------------------------------------------------------------
 # From PySD's abstract model to the IR
@@ -201,7 +52,7 @@ def _pysd_abstract_model(mdl: Path):
     return model, ae, am, NamespaceManager
 
 
-class Builder:
+class Builder(StatefulBuilder):
     """Translates PySD's AbstractModel into :class:`Node` objects."""
 
     def __init__(self, mdl: Path):
@@ -210,9 +61,7 @@ class Builder:
             names = [s.name for s in model.sections if s.name != "__main__"]
             raise UnsupportedConstructError(f"macros ({', '.join(names)})", names[0])
         section = model.sections[0]
-        if section.subscripts:
-            rng = section.subscripts[0].name
-            raise UnsupportedConstructError("subscripts", f"subscript range {rng}")
+        self.subs = Subscripts(section, Path(mdl).parent)
         self.namespace = namespace_cls(section.params)
         elements = list(section.elements)
         for element in elements:  # PySD's SectionBuilder: names in file order
@@ -221,6 +70,13 @@ class Builder:
         self.nodes: dict[str, Node] = {"time": Node("time", "time")}
         self.tables: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
         self.order: list[str] = []  # element py names in file order
+        self.delay_n: list[str] = []
+        self.dims: dict[str, tuple[tuple, dict]] = {}
+        for element in elements:
+            if any(isinstance(c, self.am.AbstractData) for c in element.components):
+                raise UnsupportedConstructError("a data variable", element.name)
+            if not isinstance(element, self.am.AbstractControlElement):
+                self.dims[self.py[element.name]] = self.subs.element_dims(element)
         lookups = [
             e for e in elements if any(isinstance(c, self.am.AbstractLookup) for c in e.components)
         ]
@@ -233,17 +89,11 @@ class Builder:
 
     # -- elements ----------------------------------------------------------------------------
 
-    def _one_component(self, element):
+    def _table_element(self, element):
         comps = element.components
         if len(comps) != 1 or comps[0].subscripts[0]:
-            raise UnsupportedConstructError("subscripts", element.name)
+            raise UnsupportedConstructError("subscripted tables", element.name)
         comp = comps[0]
-        if isinstance(comp, self.am.AbstractData):
-            raise UnsupportedConstructError("a data variable", element.name)
-        return comp
-
-    def _table_element(self, element):
-        comp = self._one_component(element)
         if not isinstance(comp.ast, self.ae.LookupsStructure):
             raise UnsupportedConstructError(
                 type(comp.ast).__name__.replace("Structure", "") + " tables", element.name
@@ -261,7 +111,6 @@ class Builder:
         return xs[idx], ys[idx], lk.type
 
     def _element(self, element):
-        comp = self._one_component(element)
         py = self.py[element.name]
         meta = dict(
             element=element.name,
@@ -269,82 +118,81 @@ class Builder:
             doc=str(element.documentation or "").strip(),
             limits=tuple(element.limits or (None, None)),
         )
-        ast = comp.ast
+        self._current = element.name
+        comps = element.components
         if isinstance(element, self.am.AbstractControlElement):
             if py not in CONTROL:
                 raise UnsupportedConstructError(f"control variable {element.name}", element.name)
-            if not _is_number(ast):
-                raise UnsupportedConstructError(
-                    "a control value that is not a number", element.name
-                )
-            self.nodes[py] = Node(py, "control", value=float(ast), **meta)
+            ast = comps[0].ast
+            if _is_number(ast):
+                self.nodes[py] = Node(py, "control", value=float(ast), **meta)
+            else:  # an expression of constants and other control values: see compile_model
+                self.nodes[py] = Node(py, "control", expr=self._expr(ast), **meta)
             return
         self.order.append(py)
-        if _is_number(ast):
-            self.nodes[py] = Node(py, "const", value=float(ast), **meta)
+        dims, coords = self.dims[py]
+        if not dims:
+            if len(comps) != 1:  # pragma: no cover - PySD merges these
+                raise UnsupportedConstructError("an element defined twice", element.name)
+            ast = comps[0].ast
+            if _is_number(ast):
+                self.nodes[py] = Node(py, "const", value=float(ast), **meta)
+            elif isinstance(ast, self.stateful_types()):
+                self._stateful(ast, py, meta, dims=())
+            else:
+                e = self._expr(ast)
+                if dims_of(e):
+                    raise UnsupportedConstructError(
+                        f"subscript {dims_of(e)[0]} not on the left-hand side", element.name
+                    )
+                self.nodes[py] = Node(py, "aux", expr=e, **meta)
             return
-        self._current = element.name
-        top = (
-            self.ae.IntegStructure,
-            self.ae.SmoothStructure,
-            self.ae.DelayStructure,
-            self.ae.InitialStructure,
-        )
-        if isinstance(ast, top):
-            self._stateful(ast, py, meta)
-        else:
-            self.nodes[py] = Node(py, "aux", expr=self._expr(ast), **meta)
-
-    def _stateful(self, ast, name, meta) -> str:
-        ae = self.ae
-        if isinstance(ast, ae.IntegStructure):
-            node = Node(
-                name,
-                "integ",
-                flow=self._expr(ast.flow),
-                init=self._expr(ast.initial),
-                non_negative=bool(ast.non_negative),
-                **meta,
+        meta.update(dims=dims, coords=coords)
+        shape = tuple(len(coords[d]) for d in dims)
+        parts = [self.subs.part(c, dims, coords, element.name) for c in comps]
+        if all(_is_number(c.ast) or isinstance(c.ast, np.ndarray) for c in comps):
+            value = np.full(shape, np.nan)
+            for comp, (_, target, mask, _) in zip(comps, parts, strict=True):
+                lengths = [len(t) for t in target]
+                arr = np.asarray(comp.ast, dtype=float)
+                arr = arr.reshape(lengths) if arr.size == np.prod(lengths) else arr
+                block = value[np.ix_(*target)]
+                full = np.broadcast_to(arr, block.shape)
+                if mask is None:
+                    block = full
+                else:
+                    block[mask] = full[mask]
+                value[np.ix_(*target)] = block
+            self.nodes[py] = Node(py, "const", value=value, **meta)
+            return
+        whole = len(comps) == 1 and parts[0][0] == dims and parts[0][2] is None
+        if whole and isinstance(comps[0].ast, self.stateful_types()):
+            self._stateful(
+                comps[0].ast,
+                py,
+                {k: v for k, v in meta.items() if k not in ("dims", "coords")},
+                dims=dims,
             )
-        elif isinstance(ast, ae.SmoothStructure):
-            init = self._expr(ast.initial)
-            node = Node(
-                name,
-                "smooth",
-                flow=self._expr(ast.input),
-                time=self._expr(ast.smooth_time),
-                init=init,
-                order=self._order(ast.order, "SMOOTH"),
-                int_init=_int_typed(init),
-                **meta,
-            )
-        elif isinstance(ast, ae.DelayStructure):
-            node = Node(
-                name,
-                "delay",
-                flow=self._expr(ast.input),
-                time=self._expr(ast.delay_time),
-                init=self._expr(ast.initial),
-                order=self._order(ast.order, "DELAY"),
-                **meta,
-            )
-        else:
-            node = Node(name, "initial", expr=self._expr(ast.initial), **meta)
-        self.nodes[name] = node
-        return name
-
-    def _order(self, order, what) -> int:
-        if not _is_number(order) or float(order) != int(order) or int(order) < 1:
-            raise UnsupportedConstructError(f"{what} with order {order!r}", self._current)
-        return int(order)
-
-    def _hidden(self, ast, prefix) -> tuple:
-        element = self._current
-        name = self.namespace.make_python_identifier(self.py[element], prefix=prefix)
-        meta = dict(element=element, units="", doc=f"{prefix[1:]} inside {element!r}")
-        self._stateful(ast, name, meta)
-        self._current = element
-        return ("ref", name)
+            return
+        if whole:
+            e = self.subs.check_iteration(self._expr(comps[0].ast), dims, element.name)
+            self.nodes[py] = Node(py, "aux", expr=("full", e, shape), **meta)
+            return
+        out = []
+        for comp, (iter_dims, target, mask, singles) in zip(comps, parts, strict=True):
+            if isinstance(comp.ast, self.stateful_types()):
+                raise UnsupportedConstructError(
+                    "a stateful function in an element defined by parts", element.name
+                )
+            if isinstance(comp.ast, np.ndarray):
+                raise UnsupportedConstructError(
+                    "a list of numbers beside equations in one element", element.name
+                )
+            e = self.subs.check_iteration(self._expr(comp.ast), iter_dims, element.name)
+            index = repr(tuple(target))
+            mask_src = None if mask is None else repr(mask.tolist())
+            out.append((index, mask_src, singles, len(iter_dims), e))
+        self.nodes[py] = Node(py, "aux", expr=("assemble", shape, tuple(out)), **meta)
 
     # -- expressions -------------------------------------------------------------------------
 
@@ -364,24 +212,26 @@ class Builder:
         if isinstance(ast, (ae.ArithmeticStructure, ae.LogicStructure)):
             return self._operation(list(ast.operators), [self._expr(a) for a in ast.arguments])
         if isinstance(ast, ae.ReferenceStructure):
-            if ast.subscripts is not None:
-                raise UnsupportedConstructError("subscripts", self._current)
             name = self._ref_name(ast.reference)
             if name == "time":
                 return ("time",)
             if name in self.tables:
                 raise UnsupportedConstructError(f"table {name!r} used as a value", self._current)
-            return ("ref", name)
+            dims, coords = self.dims.get(name, ((), {}))
+            if ast.subscripts is None:
+                if dims:
+                    raise UnsupportedConstructError(
+                        f"subscripted {name!r} used without subscripts", self._current
+                    )
+                return ("ref", name)
+            if not dims:
+                raise EnsembleError(f"{name!r} has no subscripts, in {self._current!r}")
+            holder = Node(name, "ref", element=name, dims=dims, coords=coords)
+            return self.subs.reference(holder, list(ast.subscripts.subscripts), self._current)
         if isinstance(ast, ae.CallStructure):
             return self._call(ast)
-        if isinstance(ast, ae.IntegStructure):
-            return self._hidden(ast, "_integ")
-        if isinstance(ast, ae.SmoothStructure):
-            return self._hidden(ast, "_smooth")
-        if isinstance(ast, ae.DelayStructure):
-            return self._hidden(ast, "_delay")
-        if isinstance(ast, ae.InitialStructure):
-            return self._hidden(ast, "_initial")
+        if isinstance(ast, self.stateful_types()):
+            return self._hidden(ast)
         if isinstance(ast, ae.GameStructure):
             return self._expr(ast.expression)
         if isinstance(ast, ae.InlineLookupsStructure):
@@ -390,8 +240,10 @@ class Builder:
             )
             self.tables[name] = self._table(ast.lookups, self._current)
             return ("lookup", name, self._expr(ast.argument))
+        if isinstance(ast, np.ndarray):
+            raise UnsupportedConstructError("a list of numbers inside an equation", self._current)
         cls = type(ast).__name__
-        construct = _STRUCTURE_NAMES.get(cls, cls.replace("Structure", "") or repr(ast))
+        construct = STRUCTURE_NAMES.get(cls, cls.replace("Structure", "") or repr(ast))
         raise UnsupportedConstructError(construct, self._current)
 
     def _operation(self, operators, args) -> tuple:
@@ -412,6 +264,8 @@ class Builder:
         def reduce():
             op = ops.pop()
             b, a = out.pop(), out.pop()
+            if dims_of(a) != dims_of(b):
+                a, b = aligned_args([a, b])
             out.append(("bin", op, a, b))
 
         for op, arg in zip(operators, args[1:], strict=True):
@@ -434,6 +288,13 @@ class Builder:
                     f"table {fname!r} called with {len(args)} arguments in {self._current!r}"
                 )
             return ("lookup", clean[fname], self._expr(args[0]))
+        if fname == "elmcount" and len(args) == 1:
+            rng = self.subs.range_name(getattr(args[0], "reference", ""))
+            if rng is None:
+                raise EnsembleError(f"ELMCOUNT of an unknown range in {self._current!r}")
+            return ("num", float(len(self.subs.ranges[rng])), True)
+        if fname in REDUCTIONS and len(args) == 1:
+            return self.subs.reduce(fname, self._expr(args[0]), self._current)
         if fname not in FUNCTIONS:
             if fname in clean:
                 raise UnsupportedConstructError(f"calling variable {fname!r}", self._current)
@@ -442,18 +303,15 @@ class Builder:
             raise UnsupportedConstructError(
                 f"{fname.upper().replace('_', ' ')} with {len(args)} arguments", self._current
             )
-        return ("call", fname, tuple(self._expr(a) for a in args))
+        if fname == "active_initial":
+            return self._active_initial(args)
+        built = [self._expr(a) for a in args]
+        if len({dims_of(a) for a in built}) > 1:
+            built = aligned_args(built)
+        return ("call", fname, tuple(built))
 
 
-def _int_typed(e) -> bool:
-    """Whether PySD evaluates an expression to a Python int (integer literals and + - *)."""
-    if e[0] == "num":
-        return e[2]
-    if e[0] == "neg":
-        return _int_typed(e[1])
-    if e[0] == "bin" and e[1] in ("+", "-", "*"):
-        return _int_typed(e[2]) and _int_typed(e[3])
-    return False
+_int_typed = int_typed
 
 
 def _is_number(x) -> bool:

@@ -161,28 +161,55 @@ def run(
 ) -> xr.Dataset:
     """Run the hub model for one hub and one parameter set.
 
+    The values are the model's defaults, then the hub file's, then ``params``; the run is
+    PySD's (Euler, the model's TIME STEP unless overridden).
+
     Parameters
     ----------
     hub : str or None
-        Hub file in ``data/hubs/`` (``None``: the model's own defaults).
+        Hub file in ``data/hubs/`` (``"krakow"``), or a calibrated set of one
+        (``"krakow@v1"``, ``"krakow@calibrated"`` for the newest); ``None``: the model's own
+        defaults.
     params : mapping, optional
-        Parameter overrides by Python or Vensim name; checked against the parameter table.
+        Parameter overrides by Python or Vensim name, each in the units of the parameter table
+        (e.g. ``automatable_junior_share`` Dmnl); checked against the table's range.
     outputs : list of str, ``"all"`` or None
-        Variables to return; ``None`` gives :data:`KEY_OUTPUTS`.
+        Variables to return (Python or Vensim names); ``None`` gives :data:`KEY_OUTPUTS`.
     time_step, final_time, saveper : float, optional
-        Override the model's control values [Year].
+        Override the model file's TIME STEP, FINAL TIME and SAVEPER [Year].
+    mdl : path
+        The Vensim model (default ``models/hub.mdl``).
 
     Returns
     -------
     xarray.Dataset
-        One variable per output along ``time`` [Year], with ``units``, ``long_name`` and
-        ``description`` in each variable's attrs; the run's hub, parameters (JSON), model hash
-        and versions in the Dataset's attrs.
+        One variable per output along ``time`` [Year], in the model's units (staff and
+        stocks of people in Person, flows such as ``young_out_migration`` in Person/Year,
+        shares and rates such as ``youth_unemployment_rate`` in Dmnl, costs in EUR), with
+        ``units``, ``long_name`` and ``description`` in each variable's attrs; the run's hub,
+        parameters (JSON), model hash and versions in the Dataset's attrs.
 
     Raises
     ------
-    ParameterError, HubError
-        Before anything runs, for any bad name or value.
+    ParameterError
+        Before anything runs: an unknown parameter or output (with a did-you-mean hint), a
+        value that is not a finite number or lies outside its range, bad control values
+        (not positive, ``final_time`` before the start, ``saveper`` not a multiple of
+        ``time_step``).
+    HubError
+        An unknown hub or calibrated set, or a malformed hub file.
+
+    Warns
+    -----
+    RuntimeWarning
+        When an output has non-finite values.
+
+    Examples
+    --------
+    >>> ds = run("krakow", {"automatable_junior_share": 0.8}, ["junior_staff"])
+    >>> ds["junior_staff"].attrs["units"]
+    'Person'
+    >>> ds["junior_staff"].sel(time=2035)
     """
     mdl = Path(mdl)
     values = resolve_parameters(hub, params, mdl)
@@ -237,6 +264,42 @@ def run_scenarios(
 
     Scenarios come from ``data/scenarios.yaml`` with the hub file's overrides; ``params``
     apply to every scenario. Every scenario is validated before the first run.
+
+    Parameters
+    ----------
+    hub : str
+        Hub file in ``data/hubs/`` or a calibrated set of one (``"krakow@v1"``).
+    scenarios : list of str, optional
+        Scenario names (``"baseline"``, ``"reskilling"``, ``"smart_mix"`` ...); default: every
+        scenario of ``data/scenarios.yaml``, in file order.
+    params : mapping, optional
+        Parameter overrides for every scenario, in the parameter table's units; a scenario's
+        own levers are applied first, so ``params`` win.
+    outputs : list of str, ``"all"`` or None
+        Variables to return; ``None`` gives :data:`KEY_OUTPUTS`.
+    **kwargs
+        Passed to :func:`run` (``time_step``, ``final_time`` [Year], ``saveper`` [Year],
+        ``mdl``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(scenario, time)``, ``time`` in Year; each variable in the model's units
+        (Person, Person/Year, Dmnl, EUR ...) in its attrs; each scenario's parameters and the
+        common ones as JSON in the Dataset's attrs.
+
+    Raises
+    ------
+    HubError
+        An unknown hub or scenario (with the known ones), before anything runs.
+    ParameterError
+        A bad parameter or output name or value in ``params`` or a scenario, before anything
+        runs.
+
+    Examples
+    --------
+    >>> ds = run_scenarios("krakow", ["baseline", "reskilling"], outputs=["junior_staff"])
+    >>> ds["junior_staff"].sel(time=2040).to_series()   # Person, one value per scenario
     """
     hub_def = load_hub(hub)
     per_scenario = scenario_parameters(hub_def, scenarios)
@@ -258,7 +321,29 @@ def run_scenarios(
 
 
 def sector_inputs(sector: str, mdl: str | Path = DEFAULT_MODEL) -> list[str]:
-    """Variables from other sectors that a sector needs to run alone (Python names)."""
+    """Variables from other sectors that a sector needs to run alone (Python names).
+
+    Parameters
+    ----------
+    sector : str
+        A sector (Vensim view) name, e.g. ``"workforce"`` (see :func:`sectors`).
+    mdl : path
+        The Vensim model (default ``models/hub.mdl``).
+
+    Returns
+    -------
+    list of str
+        Sorted Python names; the exogenous series :func:`run_sector` needs.
+
+    Raises
+    ------
+    ParameterError
+        An unknown sector (with the known ones).
+
+    Examples
+    --------
+    >>> sector_inputs("workforce")
+    """
     model = load(mdl)
     module = _module_name(sector, model)
     deps = model.get_dependencies(modules=[module])
@@ -267,7 +352,23 @@ def sector_inputs(sector: str, mdl: str | Path = DEFAULT_MODEL) -> list[str]:
 
 
 def sectors(mdl: str | Path = DEFAULT_MODEL) -> list[str]:
-    """Names of the model's sectors (its Vensim views)."""
+    """Names of the model's sectors (its Vensim views).
+
+    Parameters
+    ----------
+    mdl : path
+        The Vensim model (default ``models/hub.mdl``).
+
+    Returns
+    -------
+    list of str
+        Sorted sector names as PySD's modules name them (lower case, ``_`` for spaces).
+
+    Examples
+    --------
+    >>> "workforce" in sectors()
+    True
+    """
     return sorted(load(mdl).modules or {})
 
 
@@ -289,16 +390,46 @@ def run_sector(
 ) -> xr.Dataset:
     """Run one sector alone, the other sectors' variables given as exogenous series.
 
+    Partial-model testing (Sterman 2000, ch. 21): does a sector behave sensibly when its
+    inputs are given rather than fed back?
+
     Parameters
     ----------
     sector : str
-        A sector (Vensim view) name, e.g. ``"workforce"``.
+        A sector (Vensim view) name, e.g. ``"workforce"`` (see :func:`sectors`).
     exogenous : xarray.Dataset, optional
-        Values along ``time`` for every variable in :func:`sector_inputs`, at every time step.
-        By default the full model is run with the same parameters and its outputs are used,
-        so the sector alone should reproduce the full model.
+        Values along ``time`` [Year] for every variable in :func:`sector_inputs`, at every
+        time step, in the model's units. By default the full model is run with the same
+        parameters and its outputs are used, so the sector alone should reproduce the full
+        model.
+    hub : str or None
+        Hub file (or calibrated set) whose values the run uses; ``None``: model defaults.
+    params : mapping, optional
+        Parameter overrides, in the parameter table's units.
     outputs : list of str, optional
         Variables of the sector to return (default: all of the sector's variables).
+    mdl : path
+        The Vensim model (default ``models/hub.mdl``).
+
+    Returns
+    -------
+    xarray.Dataset
+        The sector's variables along ``time`` [Year] at the exogenous series' times, each in
+        the model's units (``units`` attr); the sector, hub and exogenous names in the attrs.
+
+    Raises
+    ------
+    ParameterError
+        An unknown sector, a bad parameter, or ``exogenous`` lacking a series the sector
+        needs (named).
+    HubError
+        An unknown hub or a malformed hub file.
+
+    Examples
+    --------
+    >>> alone = run_sector("workforce", hub="krakow", outputs=["junior_staff"])
+    >>> full = run("krakow", outputs=["junior_staff"])
+    >>> float(abs(alone["junior_staff"].sel(time=full["time"]) - full["junior_staff"]).max())
     """
     mdl = Path(mdl)
     values = resolve_parameters(hub, params, mdl)
@@ -339,7 +470,33 @@ def run_sector(
 
 
 def save(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write a Dataset as NetCDF atomically (temporary file, then rename)."""
+    """Write a Dataset as NetCDF atomically (temporary file, then rename).
+
+    A reader never sees a half-written file: the Dataset goes to ``.<name>.tmp`` beside the
+    target, which is then renamed over it; parent folders are created.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The Dataset to write (units and provenance travel in its attrs).
+    path : str or path
+        The NetCDF file to write (replaced if it exists).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OSError, ValueError
+        From xarray's NetCDF writer; the temporary file is removed and ``path`` untouched.
+
+    Examples
+    --------
+    >>> save(run("krakow"), "outputs/krakow.nc")
+    PosixPath('outputs/krakow.nc')
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

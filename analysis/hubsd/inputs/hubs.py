@@ -40,7 +40,24 @@ def read_yaml(path: Path) -> object:
 
 
 def available(hubs_dir: Path = HUBS_DIR) -> list[str]:
-    """Names of the hubs with a parameter file."""
+    """Names of the hubs with a parameter file.
+
+    Parameters
+    ----------
+    hubs_dir : path
+        Folder of the hub files (default ``data/hubs/``).
+
+    Returns
+    -------
+    list of str
+        Sorted hub names (the file stems), as :func:`load_hub` and ``hub=`` take them.
+
+    Examples
+    --------
+    >>> import hubsd
+    >>> hubsd.available_hubs()
+    ['krakow', 'manila', 'telangana']
+    """
     return sorted(p.stem for p in Path(hubs_dir).glob("*.yaml"))
 
 
@@ -56,6 +73,7 @@ def hub_file(hub: str, hubs_dir: Path = HUBS_DIR) -> Path:
 
 
 def check_mapping(obj: object, where: str) -> dict:
+    """``obj`` if it is a mapping, else a :class:`HubError` naming ``where``."""
     if not isinstance(obj, dict):
         raise HubError(f"{where} must be a mapping, got {type(obj).__name__}")
     return obj
@@ -86,12 +104,38 @@ def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
     file with a calibrated set of ``data/calibrated/<hub>/`` laid over it (see
     :mod:`hubsd.calibration`).
 
+    Parameters
+    ----------
+    hub : str
+        Hub name (``"krakow"``, any case) or ``"<hub>@<version>"``.
+    hubs_dir : path
+        Folder of the hub files (default ``data/hubs/``).
+
+    Returns
+    -------
+    dict
+        ``hub`` (the name, with ``@<version>`` for a calibrated set), ``name`` (for people),
+        ``description``, ``parameters`` (Python name -> value in the parameter table's
+        units, e.g. Person, 1/Year, Dmnl), ``sources`` (Python name -> source of the value),
+        ``scenarios`` (the hub's sizes of the policy levers, by scenario) and ``file``; a
+        calibrated set adds ``base_file`` and ``calibrated`` (each entry with its value,
+        ``low95``, ``high95`` and identifiability flag).
+
     Raises
     ------
     HubError
-        Unknown hub, malformed YAML, or a parameter entry without a value or a source.
+        Unknown hub or calibrated version, malformed YAML (file and line), or a parameter
+        entry without a value or a source.
     ParameterError
         A parameter name or value the table does not allow (the message names the file).
+
+    Examples
+    --------
+    >>> hub = load_hub("krakow")
+    >>> hub["parameters"]["initial_hub_service_demand"]     # Person
+    >>> hub["sources"]["initial_hub_service_demand"]
+    >>> load_hub("krakow@v1")["hub"]
+    'krakow@v1'
     """
     if "@" in str(hub):
         return _load_calibrated_hub(str(hub), hubs_dir)

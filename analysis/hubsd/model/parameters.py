@@ -63,8 +63,33 @@ def _table(mdl: str) -> pd.DataFrame:
 def table(mdl: str | Path = DEFAULT_MODEL) -> pd.DataFrame:
     """The parameter table: one row per exposed parameter.
 
-    Columns: ``model_name`` (Vensim), ``default``, ``low``, ``high``, ``units``, ``sector``,
-    ``description``, ``source``. Indexed by the Python name used everywhere in ``hubsd``.
+    Every constant of the model with a numeric range in its units field; read from the
+    ``.mdl`` through PySD (cached per model file), so it never disagrees with the model.
+
+    Parameters
+    ----------
+    mdl : str or path
+        The Vensim model (default ``models/hub.mdl``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the Python name used everywhere in ``hubsd``; columns ``model_name``
+        (Vensim), ``default``, ``low``, ``high`` (the valid range, in the parameter's units),
+        ``units`` (e.g. Dmnl, Person, 1/Year, Year), ``sector`` (Vensim view),
+        ``description`` and ``source``. A copy: changing it changes nothing else.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the model file is missing (a model that does not translate raises PySD's error).
+
+    Examples
+    --------
+    >>> import hubsd
+    >>> tab = hubsd.parameter_table()
+    >>> tab.loc["automatable_junior_share", ["default", "low", "high", "units"]]
+    >>> tab[tab.sector == "Policy"].index      # the policy levers
     """
     return _table(str(mdl)).copy()
 
@@ -92,12 +117,36 @@ def resolve_name(name: str, mdl: str | Path = DEFAULT_MODEL) -> str:
 def check_parameters(values: Mapping[str, object] | None, mdl: str | Path = DEFAULT_MODEL) -> dict:
     """Check parameter overrides against the table and return them by Python name.
 
+    Every entry point (API, command line, hub files, sweep specs) calls this before anything
+    runs. Nothing is simulated.
+
+    Parameters
+    ----------
+    values : mapping or None
+        Parameter name (Python ``automatable_junior_share`` or Vensim ``automatable junior
+        share``, any case) -> value in the parameter's units (see :func:`table`).
+    mdl : str or path
+        The Vensim model whose table applies (default ``models/hub.mdl``).
+
+    Returns
+    -------
+    dict of str -> float
+        The values as floats by Python name, in the parameter's units (unchanged); empty for
+        None.
+
     Raises
     ------
     ParameterError
         For an unknown name (with a did-you-mean hint), a value that is not a real number,
-        NaN or infinity, or a value outside ``[low, high]``. Names the parameter, the value,
-        its units and the valid range.
+        NaN or infinity, a value outside ``[low, high]``, or one parameter given twice with
+        different values under both spellings. Names the parameter, the value, its units and
+        the valid range.
+
+    Examples
+    --------
+    >>> check_parameters({"Automatable junior share": 0.5})
+    {'automatable_junior_share': 0.5}
+    >>> check_parameters({"automatable_junior_share": 2})  # a share: raises ParameterError
     """
     tab = _table(str(mdl))
     out: dict[str, float] = {}

@@ -61,9 +61,11 @@ class Unit:
 
     @classmethod
     def wild(cls):
+        """The unit of a numeric literal: equal to any unit."""
         return cls(wild=True)
 
     def concrete(self) -> Unit:
+        """The unit itself, or Dmnl for a wild one (for arithmetic)."""
         return Unit(self.dims) if not self.wild_ else Unit()
 
     def __mul__(self, other):
@@ -76,6 +78,7 @@ class Unit:
         return self * other.power(-1)
 
     def power(self, n: int):
+        """The unit raised to the integer power ``n``."""
         return Unit({k: v * n for k, v in self.concrete().dims.items()})
 
     def __eq__(self, other):
@@ -86,6 +89,7 @@ class Unit:
 
     @property
     def dimensionless(self) -> bool:
+        """Whether the unit is Dmnl (or wild)."""
         return self.wild_ or not self.dims
 
     def __str__(self):

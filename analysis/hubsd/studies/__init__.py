@@ -1,6 +1,7 @@
-"""The studies room: sensitivity analysis (SALib on the ensemble engine) and policy studies."""
+"""The studies room: sensitivity analysis, policy studies and the interactive explorer."""
 
 from hubsd.inputs.scenarios import STRESS
+from hubsd.studies.explore import Explorer
 from hubsd.studies.policies import (
     lhs_parameters,
     policy_effects,
@@ -13,6 +14,7 @@ from hubsd.studies.policies import (
 
 __all__ = [
     "STRESS",
+    "Explorer",
     "lhs_parameters",
     "policy_effects",
     "quantiles",

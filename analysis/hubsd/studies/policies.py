@@ -1,7 +1,8 @@
 """Building blocks of the analysis notebooks: policy effects, Monte Carlo samples, hub sets.
 
 The notebooks in ``notebooks/`` narrate and plot; what they compute lives here (and in
-:mod:`hubsd.engine.pysd_runner`, :mod:`hubsd.studies.sensitivity`, :mod:`hubsd.plots.figures`), so it is tested and reused.
+:mod:`hubsd.engine.pysd_runner`, :mod:`hubsd.studies.sensitivity`,
+:mod:`hubsd.plots.figures`), so it is tested and reused.
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ def policy_effects(
 def uncertain_parameters(
     hub: str | None = None, exclude_sectors: Sequence[str] = ("Policy",)
 ) -> list[str]:
-    """Parameters treated as uncertain: every one outside ``exclude_sectors`` (the policy
-    levers are choices, not uncertainties) and, given a hub, not set by its hub file (those
-    values are the hub's sourced facts, e.g. its size).
+    """Parameters treated as uncertain, by Python name.
+
+    Every one outside ``exclude_sectors`` (the policy levers are choices, not uncertainties)
+    and, given a hub, not set by its hub file (those values are the hub's sourced facts, e.g.
+    its size).
     """
     tab = table()
     fixed = set(load_hub(hub)["parameters"]) if hub is not None else set()
@@ -162,8 +165,8 @@ def run_cases(
     """Named (hub, parameter overrides) cases, each run once, stacked along ``scenario``.
 
     The dim is called ``scenario`` so that :mod:`hubsd.plots.figures` and
-    :func:`hubsd.workflows.runfolder.summary_table` draw and tabulate cases like scenarios. Each case's hub
-    and parameters are in the ``cases`` attribute (JSON).
+    :func:`hubsd.workflows.runfolder.summary_table` draw and tabulate cases like scenarios.
+    Each case's hub and parameters are in the ``cases`` attribute (JSON).
     """
     runs = []
     for _label, (hub, params) in cases.items():  # every case validated before any run
@@ -182,8 +185,10 @@ def run_cases(
 
 
 def relative_to(ds: xr.Dataset, year: float, names: Sequence[str]) -> xr.Dataset:
-    """Outputs divided by their value at ``year`` (1 = that year's level), to compare hubs of
-    different sizes; units become ``Dmnl`` with ``long_name`` '... relative to <year>'.
+    """Outputs divided by their value at ``year`` (1 = that year's level).
+
+    To compare hubs of different sizes; units become ``ratio`` with ``long_name``
+    '... relative to <year>'.
     """
     out = xr.Dataset(coords=ds.coords)
     for name in names:

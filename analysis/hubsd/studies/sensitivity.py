@@ -172,21 +172,50 @@ def sobol(
     Parameters
     ----------
     metrics : str or list of str
-        Metrics (see the module docstring).
+        Metrics (see the module docstring), e.g. ``"total_hub_staff@2035"``.
     params : list of str, optional
         Parameters to vary (default: all outside the policy sector).
-    bounds : mapping, optional
-        Narrower ranges for some of them (name -> (low, high)), e.g. calibrated intervals.
+    hub : str or None
+        Hub file (or calibrated set) whose values the fixed parameters take; ``None``: the
+        model's defaults.
     n : int
-        Base sample size, a power of two; the model runs ``n * (len(params) + 2)`` times.
+        Base sample size, a power of two of at least 8; the model runs
+        ``n * (len(params) + 2)`` times.
     seed : int
         Seed of the Sobol sequence scrambling and of the bootstrap intervals.
+    conf_level : float
+        Confidence level of the bootstrap intervals.
+    mdl : path
+        The Vensim model (default ``models/hub.mdl``).
+    bounds : mapping, optional
+        Narrower ranges for some of them (name -> (low, high)), e.g. calibrated intervals.
+    **run_kwargs
+        Passed to :meth:`hubsd.engine.ensemble.EnsembleModel.run` (``workers``,
+        ``chunk_size``, ``scheduler``, ``time_step`` ...).
 
     Returns
     -------
     xarray.Dataset
-        ``S1``, ``S1_conf``, ``ST``, ``ST_conf`` with dims ``(metric, parameter)``; the number of
-        runs, seed and confidence level in ``attrs``.
+        ``S1``, ``S1_conf``, ``ST``, ``ST_conf`` with dims ``(metric, parameter)``, all
+        dimensionless (units ``1``: shares of the metric's variance); the number of runs,
+        seed, hub and confidence level in ``attrs``.
+
+    Raises
+    ------
+    ParameterError
+        Before anything runs: ``n`` not a power of two >= 8, no metric, a malformed metric
+        or one naming an unknown output, fewer than two parameters, an unknown or repeated
+        parameter, bounds outside a parameter's range. After the runs: a metric's year
+        outside the run.
+    HubError
+        An unknown hub.
+    FloatingPointError
+        When a metric is not finite for some sample.
+
+    Examples
+    --------
+    >>> idx = sobol(["total_hub_staff@2035", "peak:youth_unemployment_rate"], n=256)
+    >>> idx.ST.sel(metric="total_hub_staff@2035").to_series().nlargest(5)
     """
     from SALib.analyze import sobol as sobol_analyze
     from SALib.sample import sobol as sobol_sample
@@ -240,6 +269,57 @@ def morris(
     """Morris elementary effects: ``mu_star`` (with interval) and ``sigma`` per metric, parameter.
 
     Runs ``trajectories * (len(params) + 1)`` members; a cheap screening before Sobol.
+
+    Parameters
+    ----------
+    metrics : str or list of str
+        Metrics (see the module docstring), e.g. ``"peak:youth_unemployment_rate"``.
+    params : list of str, optional
+        Parameters to vary (default: all outside the policy sector).
+    hub : str or None
+        Hub file (or calibrated set) whose values the fixed parameters take; ``None``: the
+        model's defaults.
+    trajectories : int
+        Number of Morris trajectories (at least 2).
+    levels : int
+        Grid levels of each parameter's range.
+    seed : int
+        Seed of the sampling and of the bootstrap intervals.
+    conf_level : float
+        Confidence level of the ``mu_star`` interval.
+    mdl : path
+        The Vensim model (default ``models/hub.mdl``).
+    bounds : mapping, optional
+        Narrower ranges for some parameters (name -> (low, high)), e.g. calibrated intervals.
+    **run_kwargs
+        Passed to :meth:`hubsd.engine.ensemble.EnsembleModel.run`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``mu``, ``mu_star``, ``mu_star_conf`` and ``sigma`` with dims ``(metric, parameter)``.
+        An effect is the metric's change over one step divided by the step as a share of the
+        parameter's range (``levels / (2 (levels - 1))``), so it is in the metric's units per
+        whole range (e.g. Person for ``total_hub_staff@2035``, Dmnl for a rate, Person for
+        ``cum:`` of a Person/Year flow); the number of runs, trajectories, levels, seed and
+        hub in ``attrs``.
+
+    Raises
+    ------
+    ParameterError
+        Before anything runs: fewer than two trajectories, no metric, a malformed metric or
+        one naming an unknown output, fewer than two parameters, an unknown or repeated
+        parameter, bounds outside a parameter's range. After the runs: a metric's year
+        outside the run.
+    HubError
+        An unknown hub.
+    FloatingPointError
+        When a metric is not finite for some sample.
+
+    Examples
+    --------
+    >>> eff = morris("total_hub_staff@2035", trajectories=20)
+    >>> eff.mu_star.sel(metric="total_hub_staff@2035").to_series().nlargest(5)   # Person
     """
     from SALib.analyze import morris as morris_analyze
     from SALib.sample import morris as morris_sample

@@ -16,8 +16,8 @@ The checks, in order:
 ``units``
     Dimensional consistency of every equation (:func:`hubsd.model.units.check_units`).
 ``reality: <name>``
-    One row per statement of the reality-check file (:mod:`hubsd.validation.reality`), by default the
-    ``<model>.checks.yaml`` beside the model; skipped when there is none.
+    One row per statement of the reality-check file (:mod:`hubsd.validation.reality`), by
+    default the ``<model>.checks.yaml`` beside the model; skipped when there is none.
 ``conservation of people``
     max |``people accounting error``| / ``people in tracked stocks`` over the policy scenarios,
     the automation shocks and every Latin hypercube run; at most :data:`CONSERVATION_TOLERANCE`.
@@ -109,9 +109,11 @@ def check_inputs(
     lhs_samples: int = LHS_SAMPLES,
     seed: int = LHS_SEED,
 ) -> None:
-    """Everything :func:`validate_model` checks before it runs anything (the model translates and
-    compiles, the hub fits it, the checks file is well formed and names known variables, the
-    sample size and seed are valid); raises :class:`ValidationInputError`.
+    """Everything :func:`validate_model` checks before it runs anything.
+
+    The model translates and compiles, the hub fits it, the checks file is well formed and
+    names known variables, the sample size and seed are valid; raises
+    :class:`ValidationInputError` otherwise.
     """
     _check_inputs(hub, mdl, checks, lhs_samples, seed)
 
@@ -125,6 +127,11 @@ def validate_model(
 ) -> ValidationReport:
     """Run the model-testing battery on a Vensim model; one row per check.
 
+    Units, reality checks, conservation of people, a Latin hypercube over every parameter
+    (finite values, no negative stock), integration error at smaller time steps, extreme
+    conditions and behaviour reproduction of the calibrated set (the module docstring lists
+    them). A group of checks that cannot run fails its rows; it does not raise.
+
     Parameters
     ----------
     hub : str, None or "auto"
@@ -135,11 +142,16 @@ def validate_model(
     checks : path, optional
         Reality-check file (default: ``<model>.checks.yaml`` beside the model, if any).
     lhs_samples, seed : int
-        Size and seed of the Latin hypercube.
+        Size (at least 2, default 1000) and seed (>= 0) of the Latin hypercube.
 
     Returns
     -------
     ValidationReport
+        ``table``: one row per check with ``status`` (pass, fail, skipped), the ``figure``
+        measured (a count, a ratio to the variable's scale, a MAPE; the ``measure`` column
+        says which, with units where it has any, e.g. Person/Year) and its ``threshold``;
+        ``data``: the Dataset behind the figures, along ``time`` [Year]; ``passed`` is True
+        when no row failed; ``wall_time`` [s].
 
     Raises
     ------
@@ -147,13 +159,21 @@ def validate_model(
         Before anything runs: a model that does not translate (file and line), a hub that does
         not fit it, a malformed checks file or one naming unknown variables (file and line),
         a bad sample size or seed.
+
+    Examples
+    --------
+    >>> report = validate_model("krakow", lhs_samples=200)
+    >>> report.passed
+    >>> print(report.format_table())
+    >>> report.write("outputs/validation")  # the folder must exist
     """
     started = time.perf_counter()
     ctx, checks = _check_inputs(hub, mdl, checks, lhs_samples, seed)
 
     def attempt(fn, names):
-        """Run one group of checks; if it cannot run, each of its rows fails with the error
-        (a model the engine refuses for some samples, say), and the other groups still run.
+        """Run one group of checks; if it cannot run, each of its rows fails with the error.
+
+        A model the engine refuses for some samples, say: the other groups still run.
         """
         try:
             return fn()

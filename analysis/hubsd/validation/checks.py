@@ -1,6 +1,7 @@
-"""The checks of the battery: units, reality checks, conservation and integration error over
-the scenarios, NaN and negative stocks over a Latin hypercube, extreme conditions, behaviour
-reproduction.
+"""The checks of the battery, each group a function that returns its rows.
+
+Units, reality checks, conservation and integration error over the scenarios, NaN and negative
+stocks over a Latin hypercube, extreme conditions, behaviour reproduction.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from hubsd.validation.settings import (
 
 
 def units_rows(ctx: Context) -> list[dict]:
-
+    """The units row: dimensional consistency of every equation of the model."""
     tests = UNITS_TESTS
     try:
         issues = check_units(ctx.mdl)
@@ -90,7 +91,7 @@ def units_rows(ctx: Context) -> list[dict]:
 
 
 def reality_rows(ctx: Context, checks: Path | None) -> list[dict]:
-
+    """One row per statement of the reality-check file (one skipped row without a file)."""
     if checks is None:
         return [
             skipped_row(
@@ -146,8 +147,10 @@ def reality_rows(ctx: Context, checks: Path | None) -> list[dict]:
 
 
 def scenario_cases(ctx: Context) -> dict[str, dict]:
-    """Policy scenarios of data/scenarios.yaml (with the hub's sizes) and the automation shocks,
-    for a model that has their parameters; the model's own values otherwise.
+    """Policy scenarios (with the hub's sizes) and automation shocks, as named cases.
+
+    From data/scenarios.yaml; a case is kept when the model has its parameters, and the
+    model's own values (``defaults``) are the only case when none of them applies.
     """
     consts = set(ctx.engine.constants)
     try:
@@ -183,6 +186,7 @@ def _relative_error(ds: xr.Dataset) -> xr.DataArray:
 
 
 def integration_and_conservation_rows(ctx, cases, lhs) -> tuple[list[dict], dict]:
+    """Conservation and integration-error rows over the cases (and the LHS), with their data."""
     outputs = _key_outputs(ctx)
     accounting = ctx.has("people_accounting_error", "people_in_tracked_stocks")
     extra = [o for o, _ in SCALE_FLOOR.values() if ctx.has(o)]
@@ -351,6 +355,7 @@ def lhs_sample(ctx_or_mdl, samples: int = LHS_SAMPLES, seed: int = LHS_SEED) -> 
 
 
 def lhs_runs(ctx: Context, samples: int, seed: int) -> dict:
+    """Run the Latin hypercube in chunks, keeping what the LHS and conservation rows need."""
     frame = lhs_sample(ctx, samples, seed)
     n = len(frame) if len(frame.columns) else 1
     params = frame if len(frame.columns) else None
@@ -440,6 +445,7 @@ def _sample_text(lhs: dict, i: int) -> str:
 
 
 def lhs_check_rows(ctx: Context, lhs: dict) -> tuple[list[dict], dict]:
+    """The rows finite values and no negative stock over the LHS runs, with their data."""
     n = lhs["n"]
     npar = len(lhs["parameters"].columns)
     scope = (
@@ -562,7 +568,7 @@ def scale_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def extreme_check_rows(ctx: Context) -> tuple[list[dict], dict]:
-
+    """The extreme-condition rows (skipped where the model lacks a variable), with their data."""
     consts = set(ctx.engine.constants)
     specs = {
         "no_adoption": (
@@ -842,7 +848,8 @@ def behaviour_rows(hub: str | None, mdl=DEFAULT_MODEL) -> dict:
     """Behaviour-reproduction statistics of the calibrated parameter set of ``hub``.
 
     :func:`hubsd.calibration.calibrate.behaviour_reproduction` (looked up on its module at
-    call time, so a test can replace it) gives the row, or None when the hub has no calibrated set: the row is then skipped.
+    call time, so a test can replace it) gives the row, or None when the hub has no calibrated
+    set: the row is then skipped.
     """
     check = "behaviour reproduction"
     tests = "the calibrated model reproduces the historical data (fit statistics, Theil inequality)"

@@ -24,6 +24,8 @@ from hubsd.validation.settings import SIGNED_STOCKS, ValidationInputError
 
 @dataclass
 class Context:
+    """A checked validation input: model, compiled engine, hub values, stocks and time step."""
+
     mdl: Path
     engine: object
     hub: str | None
@@ -34,17 +36,20 @@ class Context:
     saveper: float
 
     def has(self, *names) -> bool:
+        """Whether the model has every one of these variables."""
         pool = set(self.engine.outputs_available())
         return all(n in pool for n in names)
 
     def lacks(self, names) -> list[str]:
+        """The variables among ``names`` that the model does not have."""
         pool = set(self.engine.outputs_available())
         return [n for n in names if n not in pool]
 
     @property
     def checked_stocks(self) -> list[str]:
-        """Stocks that must not go negative: all but :data:`SIGNED_STOCKS` and those whose
-        declared range allows negative values.
+        """Stocks that must not go negative.
+
+        All but :data:`SIGNED_STOCKS` and those whose declared range allows negative values.
         """
         out = []
         for s in self.stocks:
@@ -110,7 +115,11 @@ def _model_hub_fits(engine, hub: str) -> list[str]:
 
 
 def prepare(mdl, hub, samples, seed) -> Context:
+    """Check every input of a validation and build its context; :class:`ValidationInputError`.
 
+    The model translates (PySD) and compiles (ensemble engine), the sample size and seed are
+    whole numbers, the hub (``"auto"``: :func:`default_hub`) sets only parameters the model has.
+    """
     mdl = Path(mdl)
     if not mdl.is_file():
         raise ValidationInputError(f"model file not found: {mdl}")

@@ -1,5 +1,6 @@
-"""Figures of the validation battery: integration error, conservation, the Latin-hypercube
-envelope and the extreme conditions.
+"""Figures of the validation battery, drawn from its Dataset.
+
+Integration error, conservation, the Latin-hypercube envelope and the extreme conditions.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ def _style():
 
 
 def plot_integration(data: xr.Dataset):
-    """Max relative difference per key output (worst scenario) for dt/2 and the fine reference,
-    with the thresholds.
+    """Max relative difference per key output (worst scenario), with the thresholds.
+
+    For TIME STEP / 2 and for the fine reference; None when the data have no integration error.
     """
     if "integration_error" not in data:
         return None

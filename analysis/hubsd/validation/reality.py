@@ -59,6 +59,8 @@ class RealityCheckError(HubsdError):
 
 @dataclass
 class Condition:
+    """One condition of a check: outputs (summed) compared with a number or a variable."""
+
     outputs: list[str]
     check: str
     value: float | None
@@ -69,6 +71,7 @@ class Condition:
     line: int
 
     def describe(self) -> str:
+        """The condition as text, e.g. ``junior_staff >= 0 (always)``."""
         lhs = " + ".join(self.outputs)
         rhs = self.value_of if self.value_of else f"{self.value:g}"
         when = self.when if self.year is None else f"{self.when} {self.year:g}"
@@ -77,6 +80,8 @@ class Condition:
 
 @dataclass
 class Check:
+    """One statement of a check file: its inputs, conditions and corner parameters."""
+
     name: str
     statement: str
     inputs: dict
@@ -336,4 +341,5 @@ def run_checks(
 
 
 def resolve(name: str) -> str:  # pragma: no cover - convenience for notebooks
+    """The Python name of a parameter given either spelling."""
     return resolve_name(name)

@@ -49,17 +49,21 @@ def make_row(
 
 
 def skipped_row(group, check, tests, reason) -> dict:
+    """A skipped row, with the reason in its details."""
     return make_row(group, check, tests, details=reason, status=SKIPPED)
 
 
 def could_not_run_rows(exc: BaseException, names) -> list[dict]:
+    """Failed rows for a group of checks that could not run, naming the error."""
     why = f"the check could not run: {type(exc).__name__}: {' '.join(str(exc).split())}"
     return [make_row(g, c, t, details=why, status=FAIL) for g, c, t in names]
 
 
 def format_figure(x: float, floor: float | None = None, digits: int = 3) -> str:
-    """A figure as text: ``-`` when none, whole numbers as such, else ``digits`` significant
-    digits; with ``floor``, magnitudes below it as ``< floor`` (round-off, stable text).
+    """A figure as text: ``-`` when none, whole numbers as such, else ``digits`` digits.
+
+    ``digits`` are significant digits; with ``floor``, magnitudes below it are written as
+    ``< floor`` (round-off, stable text).
     """
     if x is None or not np.isfinite(x):
         return "-" if x is None or np.isnan(x) else str(x)
@@ -76,7 +80,38 @@ def format_figure(x: float, floor: float | None = None, digits: int = 3) -> str:
 
 @dataclass
 class ValidationReport:
-    """Results of :func:`validate_model`: ``table`` (one row per check) and ``data`` (figures)."""
+    """Results of :func:`validate_model`: ``table`` (one row per check) and ``data`` (figures).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per check: ``check``, ``group``, ``tests``, ``status`` (pass, fail, skipped),
+        ``figure`` (the number measured), ``threshold``, ``measure`` (what the figure is,
+        with its units where it has any) and ``details`` (for a failure: variable, run, time).
+    data : xarray.Dataset
+        The data behind the figures (integration error, conservation, Latin-hypercube
+        envelope, extreme conditions), along ``time`` in the model's time unit (Year for
+        ``models/hub.mdl``).
+    model : Path
+        The model file validated.
+    hub : str or None
+        The hub whose values the runs used (None: the model's defaults).
+    checks : Path or None
+        The reality-check file used.
+    samples, seed : int
+        Size and seed of the Latin hypercube.
+    wall_time : float
+        Wall time of the battery [s].
+    info : dict
+        Model hash, hubsd version, creation time, TIME STEP [Year], scenarios run.
+
+    Examples
+    --------
+    >>> report = validate_model("krakow")
+    >>> report.passed                 # True when no row failed
+    >>> report.failed[["check", "details"]]
+    >>> report.summary()              # the table with rounded figures, for notebooks
+    """
 
     table: pd.DataFrame
     data: xr.Dataset
@@ -95,12 +130,15 @@ class ValidationReport:
 
     @property
     def failed(self) -> pd.DataFrame:
+        """The rows of the checks that failed."""
         return self.table[self.table["status"] == FAIL]
 
     def counts(self) -> dict[str, int]:
+        """Number of checks by status (pass, fail, skipped)."""
         return {s: int((self.table["status"] == s).sum()) for s in (PASS, FAIL, SKIPPED)}
 
     def verdict(self) -> str:
+        """One sentence: how many checks fail, or that all pass (and how many were skipped)."""
         c = self.counts()
         n = len(self.table)
         skipped = f" ({c[SKIPPED]} skipped)" if c[SKIPPED] else ""
@@ -109,6 +147,7 @@ class ValidationReport:
         return f"All {n - c[SKIPPED]} checks pass{skipped}."
 
     def title(self) -> str:
+        """The report's title: model file, hub and Latin hypercube size and seed."""
         hub = f"hub {self.hub}" if self.hub else "model defaults"
         return (
             f"Validation of {self.model.name} ({hub}; {self.samples} Latin hypercube "
@@ -239,9 +278,11 @@ class ValidationReport:
         return out
 
     def write(self, folder) -> list[Path]:
-        """Write ``validation.md``, ``validation.csv``, ``validation.nc`` and the PNG figures
-        into ``folder`` (which must exist; ``hubsd validate`` passes a temporary folder that
-        it renames into place). Returns the files written.
+        """Write the Markdown report, CSV, NetCDF and PNG figures; return the files written.
+
+        ``validation.md``, ``validation.csv``, ``validation.nc`` and one PNG per figure go into
+        ``folder``, which must exist (``hubsd validate`` passes a temporary folder that it
+        renames into place).
         """
         folder = Path(folder)
         files = []

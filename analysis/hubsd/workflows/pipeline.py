@@ -11,6 +11,8 @@
                            combined in sweep/sweep.nc
     notebooks/             every notebook of notebooks/ executed by papermill for the calibrated
                            Kraków hub (02_calibration fits Kraków afresh, without saving a set)
+    claims/                the claims ledger over the hubs (hubsd claims): claims.csv,
+                           claims.nc, claims_boxes.csv; the report's front page shows the table
     report/index.html      the executed notebooks as HTML (hubsd report)
     pipeline.json          what ran, with timings
 
@@ -35,6 +37,9 @@ from hubsd.core.atomic import write_json
 from hubsd.core.errors import HubsdError
 from hubsd.core.paths import REPO
 from hubsd.inputs.hubs import HubError, available, calibrated_or_file
+from hubsd.studies.claims import MANIFEST as CLAIMS_MANIFEST
+from hubsd.studies.claims import claims_ledger, save_ledger
+from hubsd.workflows.kernels import kernel_options
 from hubsd.workflows.report import build_report
 from hubsd.workflows.runfolder import MANIFEST as RUN_MANIFEST
 from hubsd.workflows.runfolder import run_folder
@@ -45,6 +50,9 @@ NOTEBOOKS = REPO / "notebooks"
 MANIFEST = "pipeline.json"
 #: Cheap settings of the sensitivity notebook for the sweep (members, Sobol base sample, ...).
 SWEEP_FIXED = {"samples": 100, "sobol_n": 32, "morris_trajectories": 4}
+#: Members per hub and seed of the claims ledger step.
+CLAIMS_MEMBERS = 200
+CLAIMS_SEED = 20261129
 
 
 class PipelineError(HubsdError):
@@ -98,6 +106,7 @@ def _execute(notebook: Path, target: Path, params: dict, kernel: str | None) -> 
             kernel_name=kernel,
             cwd=str(target.parent),
             progress_bar=False,
+            **kernel_options(),  # encrypted kernels: no transport warning in the console
         )
         os.replace(tmp, target)
     finally:
@@ -200,7 +209,23 @@ def run_pipeline(
         record(f"notebook {name}", time.perf_counter() - t0)
         _say(f"  notebooks/{name}: {time.perf_counter() - t0:.0f} s")
 
-    # 4. the report
+    # 4. the claims ledger, before the report whose front page shows it
+    claims_dir = out / "claims"
+    if resume and (claims_dir / CLAIMS_MANIFEST).is_file():
+        _say("  claims: done before, kept")
+    else:
+        t0 = time.perf_counter()
+        ledger = claims_ledger(names, members=CLAIMS_MEMBERS, seed=CLAIMS_SEED)
+        save_ledger(ledger, claims_dir, command="hubsd pipeline (claims ledger step)")
+        record(
+            "claims ledger",
+            time.perf_counter() - t0,
+            rows=len(ledger.table),
+            folder=str(claims_dir),
+        )
+        _say(f"  claims: {len(ledger.table)} rows in {time.perf_counter() - t0:.0f} s")
+
+    # 5. the report
     t0 = time.perf_counter()
     index = build_report(nb_dir, out / "report")
     record("report", time.perf_counter() - t0, index=str(index))

@@ -64,7 +64,7 @@ def parse_final_time(text: str | None, initial_time: float) -> float | None:
 
 
 def scenario_names(requested: Sequence[str] | None) -> list[str]:
-
+    """Scenarios to run: all of data/scenarios.yaml if none requested, else each one once."""
     known = list(load_scenarios())
     if not requested:
         return known

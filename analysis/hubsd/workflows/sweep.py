@@ -71,6 +71,7 @@ from hubsd.inputs.hubs import HubError, available, read_yaml
 from hubsd.inputs.hubs import exists as hub_exists
 from hubsd.inputs.scenarios import load_scenarios
 from hubsd.model.parameters import ParameterError, check_parameters, resolve_name
+from hubsd.workflows.kernels import kernel_options
 
 SPEC_KINDS = ("grid", "list", "lhs")
 SPEC_KEYS = (*SPEC_KINDS, "fixed")
@@ -371,6 +372,7 @@ def run_point(
             kernel_name=kernel,
             progress_bar=False,
             log_output=False,
+            **kernel_options(),  # encrypted kernels: no transport warning in the console
         )
         (tmp / "point.json").write_text(
             json.dumps({"id": point["id"], "parameters": params}, indent=2) + "\n", encoding="utf-8"
@@ -591,10 +593,11 @@ def point_dataset(folder: Path):
 
 
 def _align_variables(loaded: dict) -> dict:
-    """Give every point's Dataset the same variables: points may differ in what they hold
-    (a notebook varies other parameters for another hub, stored as coordinates along
-    ``sample``); a variable a point lacks is NaN there. Non-index coordinates become data
-    variables so that differing values along a shared dimension are kept, not merged.
+    """Give every point's Dataset the same variables; a variable a point lacks is NaN there.
+
+    Points may differ in what they hold (a notebook varies other parameters for another hub,
+    stored as coordinates along ``sample``). Non-index coordinates become data variables so
+    that differing values along a shared dimension are kept, not merged.
     """
     flat = {k: ds.reset_coords() for k, ds in loaded.items()}
     union: dict[str, xr.DataArray] = {}

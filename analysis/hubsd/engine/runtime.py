@@ -1,0 +1,184 @@
+"""Runtime helpers of the ensemble engine's generated code (PySD 3.14 semantics, vectorised).
+
+Each helper reproduces a PySD function operation by operation on arrays of members (the last
+axis); the subscript helpers (``_expand``, ``_full``, ``_assemble``, ``_reduce``) move and fill
+the subscript axes in front of it (see :mod:`hubsd.engine.subscripts`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubsd.engine.nodes import SMALL_VENSIM
+
+
+def is_array(x) -> bool:
+    """Whether ``x`` holds one value per member (a numpy array of at least one dim)."""
+    return isinstance(x, np.ndarray) and x.ndim > 0
+
+
+def _ite(cond, a, b):
+    if is_array(cond):
+        return np.where(cond, a, b)
+    return a if cond else b
+
+
+def _xidz(num, den, x):
+    if is_array(den):
+        q = num / den
+        small = np.abs(den) < SMALL_VENSIM
+        return np.where(small, x, q) if small.any() else q
+    if abs(den) < SMALL_VENSIM:
+        return x
+    return num / den
+
+
+def _zidz(num, den):
+    if is_array(den):
+        q = num / den
+        small = np.abs(den) < SMALL_VENSIM
+        return np.where(small, 0, q) if small.any() else q
+    if abs(den) < SMALL_VENSIM:
+        return 0 * num if is_array(num) else 0
+    return num / den
+
+
+def _ramp(t, slope, start, finish):
+    return (t + SMALL_VENSIM > start) * slope * (np.minimum(finish, t) - start)
+
+
+def _pulse(t, start, width):
+    if is_array(start) or is_array(width):
+        return np.where((start - SMALL_VENSIM <= t) & (t < start + width), 1, 0)
+    return 1 if start - SMALL_VENSIM <= t < start + width else 0
+
+
+def _pulse_train(t, start, repeat_time, width, end):
+    # argument order of PySD's pulse_train call: start, repeat time, width, end
+    if not any(is_array(v) for v in (start, width, repeat_time, end)):
+        if repeat_time == 0:
+            return _pulse(t, start, width)
+        if start <= t and t < end:
+            return 1 if (t - start + SMALL_VENSIM) % repeat_time < width else 0
+        return 0
+    single = _pulse(t, start, width)
+    with np.errstate(all="ignore"):
+        train = np.where(
+            (start <= t) & (t < end) & (np.mod(t - start + SMALL_VENSIM, repeat_time) < width), 1, 0
+        )
+    return np.where(np.asarray(repeat_time) == 0, single, train)
+
+
+def _quantum(a, b):
+    if is_array(b):
+        return np.where(b < SMALL_VENSIM, a, b * np.trunc(a / b))
+    if b < SMALL_VENSIM:
+        return a
+    return b * np.trunc(a / b)
+
+
+def _interp_hold(x, xs, ys):
+    idx = np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(xs) - 1)
+    return ys[idx]
+
+
+def _expand(a, perm, index):
+    """``a`` (dims and members) with its dims transposed by ``perm`` and new axes inserted."""
+    if np.ndim(a) <= 1:  # the same for every element: broadcasts as it is
+        return a
+    if perm is not None:
+        a = a.transpose(perm)
+    return a[index]
+
+
+def _full(a, shape):
+    """``a`` broadcast to the node's dims (a read-only view; members stay as they are)."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        a = a[None]
+    if a.shape[:-1] == shape:
+        return a
+    return np.broadcast_to(a, shape + (a.shape[-1],))
+
+
+def _assemble(shape, parts):
+    """A value defined by parts: ``(target indices, mask, singles, ndims, value)`` each."""
+    m = max((np.shape(p[-1])[-1] for p in parts if np.ndim(p[-1]) >= 1), default=1)
+    out = np.full(shape + (m,), np.nan)
+    for target, mask, singles, ndims, value in parts:
+        v = np.asarray(value, dtype=float)
+        if v.ndim == ndims + 1 and singles:
+            v = np.expand_dims(v, singles)
+        ix = np.ix_(*target)
+        if mask is None:
+            out[ix] = v
+        else:
+            block = out[ix]
+            keep = np.asarray(mask)
+            block[keep] = np.broadcast_to(v, block.shape)[keep]
+            out[ix] = block
+    return out
+
+
+def _reduce(fn, a, axes, shape):
+    """SUM/PROD/VMIN/VMAX over the ``!`` dims (xarray's: NaN skipped)."""
+    a = np.asarray(a)
+    if a.ndim <= 1:
+        a = np.broadcast_to(a if a.ndim else a[None], shape + (a.shape[-1] if a.ndim else 1,))
+    return fn(a, axis=axes)
+
+
+class FixedDelay:
+    """PySD's DelayFixed for every member: a pipe of ``order`` values per member.
+
+    The order is ``round(max(delay time / dt, 1) + 1e-6)``, taken at INITIAL TIME; the output
+    at step ``k`` is the input of step ``k - order`` (the initial value before).
+    """
+
+    def __init__(self, init, delay_time, dt):
+        order = np.round(np.maximum(np.asarray(delay_time, dtype=float) / dt, 1) + SMALL_VENSIM)
+        self.order = order.astype(int)
+        self.size = int(np.max(self.order))
+        self.init = np.asarray(init, dtype=float)
+        self.pipe = None
+        self.uniform = self.order.ndim == 0 or bool(np.all(self.order == self.order.flat[0]))
+
+    def value(self, step):
+        """The output at step ``step`` (before that step's input is pushed)."""
+        if self.pipe is None:
+            return self.init
+        if self.uniform:
+            o = int(self.order.flat[0])
+            return self.init if step < o else self.pipe[(step - o) % self.size]
+        shape = self.pipe.shape[1:]
+        order = np.broadcast_to(self.order, shape)
+        slot = (step - order) % self.size
+        past = np.take_along_axis(self.pipe, slot[None], axis=0)[0]
+        return np.where(step < order, np.broadcast_to(self.init, shape), past)
+
+    def push(self, step, value):
+        """The input at step ``step``."""
+        value = np.asarray(value, dtype=float)
+        if self.pipe is None:
+            shape = np.broadcast_shapes(value.shape, self.init.shape, self.order.shape)
+            self.pipe = np.empty((self.size,) + shape)
+        self.pipe[step % self.size] = value
+
+
+RUNTIME = {
+    "np": np,
+    "_ite": _ite,
+    "_xidz": _xidz,
+    "_zidz": _zidz,
+    "_ramp": _ramp,
+    "_pulse": _pulse,
+    "_pulse_train": _pulse_train,
+    "_quantum": _quantum,
+    "_interp_hold": _interp_hold,
+    "_interp": np.interp,
+    "_expand": _expand,
+    "_full": _full,
+    "_assemble": _assemble,
+    "_reduce": _reduce,
+    "FixedDelay": FixedDelay,
+}

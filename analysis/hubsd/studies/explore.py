@@ -1,0 +1,604 @@
+"""The interactive explorer: policy levers and AI uncertainties against a calibrated ensemble.
+
+>>> ui = explore("krakow@calibrated")      # in JupyterLab: sliders, fan charts, headline table
+>>> ui.explorer.set(reskilling_policy_capacity=5000).headline   # the same, from code
+
+An ensemble of ``samples`` members (at least 500) is drawn once per hub with
+:func:`hubsd.studies.lhs_parameters` over :func:`hubsd.studies.uncertain_ranges` (a calibrated
+parameter over its 95 % interval, every other uncertain parameter over the table's range).
+Every change of a lever or of one of the four key AI uncertainties reruns the whole ensemble on
+the vectorised engine with the new values overriding their columns, and redraws fan charts
+(median, 50 % and 90 % bands) of hub jobs by tier, youth unemployment, enrolments, local service
+jobs, net young migration and the policy cost, with a headline table against the baseline (the
+same members with every lever off; members are paired, so the change is the median of the
+members' own changes).
+
+The explorer integrates with a TIME STEP of 1/8 year (the model's own is 1/32): that is what
+keeps a redraw within 0.3 s on two cores (``benchmarks/bench_explore.py``); medians agree with
+the model's own TIME STEP to a fraction of a percent (``tests/test_explore.py``). Pass
+``time_step=None`` for the model's own step.
+
+The widgets (``ipywidgets``, in the ``lab`` extra) are imported only by :func:`explore`; without
+them it returns the :class:`Explorer`, which renders as a static image like the widget does
+where no kernel runs (nbconvert, nbval, the HTML report): the figures with the headline table
+as a PNG image and the table as text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from hubsd.core.errors import HubsdError
+from hubsd.engine.ensemble import compile_model
+from hubsd.inputs.hubs import available, calibrated_or_file, load_hub
+from hubsd.inputs.scenarios import scenario_parameters
+from hubsd.model.parameters import table
+from hubsd.plots.fans import TIERS, FanFigure, number
+from hubsd.studies.policies import lhs_parameters, uncertain_ranges
+
+#: Policy levers: name -> (label, on/off, intensity parameter, further parameters).
+LEVERS = {
+    "reskilling": ("Reskilling", "reskilling_policy_capacity", ["reskilling_start_year"]),
+    "attraction": (
+        "New-industry attraction",
+        "new_industry_attraction_jobs",
+        ["new_industry_attraction_start_year", "new_industry_attraction_duration"],
+    ),
+    "human_centred": (
+        "Human-centred AI",
+        "human_centred_ai_policy_share",
+        ["human_centred_ai_policy_start_year"],
+    ),
+}
+#: The key AI uncertainties with a slider: name -> label.
+UNCERTAINTIES = {
+    "bass_imitation_coefficient": "Adoption speed (Bass q)",
+    "automatable_junior_share": "Automatable junior share",
+    "automatable_mid_share": "Automatable mid share",
+    "augmentation_productivity_gain": "Augmentation gain",
+}
+#: Short names of the AI uncertainties (in the static figure's title).
+SHORT = {
+    "bass_imitation_coefficient": "adoption q",
+    "automatable_junior_share": "junior automatable",
+    "automatable_mid_share": "mid automatable",
+    "augmentation_productivity_gain": "augmentation",
+}
+#: Outputs the explorer runs: the three tiers, total hub jobs and the five city outcomes.
+OUTPUTS = [
+    *TIERS,
+    "total_hub_staff",
+    "youth_unemployment_rate",
+    "business_first_year_enrolment",
+    "local_service_jobs",
+    "net_young_migration",
+    "cumulative_policy_cost",
+]
+#: Fan-chart quantiles: 90 % band, 50 % band, median.
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Default integration step of the explorer [Year] (see the module docstring).
+TIME_STEP = 0.125
+#: Fewest members of the explorer's ensemble.
+MIN_SAMPLES = 500
+#: Intensity sliders reach this multiple of the hub's smart-mix value.
+SLIDER_SPAN = 10 / 3
+
+
+class ExplorerError(HubsdError):
+    """A bad setting of the explorer: unknown control, value outside its range, too few members."""
+
+
+def _round3(x: float) -> float:
+    """``x`` rounded to three significant digits (deterministic printed output)."""
+    if not np.isfinite(x) or x == 0:
+        return 0.0 if x == 0 else float(x)
+    return float(np.round(x, 2 - int(np.floor(np.log10(abs(x))))))
+
+
+def lever_ranges(hub: str) -> dict[str, tuple[float, float, float]]:
+    """Slider range and initial value of every lever parameter for a hub: name -> (lo, hi, value).
+
+    Intensities start at the hub's ``smart_mix`` scenario (``data/scenarios.yaml``, resized by
+    the hub file) and reach :data:`SLIDER_SPAN` times it; start years and durations span the
+    parameter table's range.
+    """
+    tab = table()
+    mix = scenario_parameters(load_hub(hub), ["smart_mix"])["smart_mix"]
+    out = {}
+    for _label, intensity, others in LEVERS.values():
+        for name in (intensity, *others):
+            lo, hi = float(tab.loc[name, "low"]), float(tab.loc[name, "high"])
+            value = float(mix.get(name, tab.loc[name, "default"]))
+            if name == intensity and hi > 1:  # persons per year: scale to the hub
+                hi = min(hi, _round3(max(value, 1.0) * SLIDER_SPAN))
+            out[name] = (lo, hi, value)
+    return out
+
+
+def uncertainty_ranges(hub: str) -> dict[str, tuple[float, float, float]]:
+    """Slider range and initial value of each key AI uncertainty: name -> (lo, hi, value).
+
+    The range is the one the ensemble draws from (:func:`hubsd.studies.uncertain_ranges`, the
+    table's range if the hub fixes the parameter); the value is the hub's (or the table default).
+    """
+    tab = table()
+    ranges = uncertain_ranges(hub)
+    values = load_hub(hub)["parameters"]
+    out = {}
+    for name in UNCERTAINTIES:
+        lo, hi = ranges.get(name, (float(tab.loc[name, "low"]), float(tab.loc[name, "high"])))
+        value = float(values.get(name, tab.loc[name, "default"]))
+        out[name] = (float(lo), float(hi), min(max(value, float(lo)), float(hi)))
+    return out
+
+
+class Explorer:
+    """The explorer's model side: the ensemble, the current settings, fans and headline.
+
+    Parameters
+    ----------
+    hub : str
+        Hub: ``"krakow@calibrated"`` (its newest calibrated set, shown resolved as
+        ``krakow@v1``), ``"krakow@v1"`` or ``"krakow"`` (the hub file's values).
+    samples : int
+        Ensemble members (at least :data:`MIN_SAMPLES`), drawn once per hub.
+    seed : int
+        Seed of the Latin hypercube.
+    time_step : float or None
+        Integration step [Year]; ``None``: the model's own (slower; see the module docstring).
+    year : float
+        Year of the headline table's hub jobs, enrolments and local service jobs.
+
+    Attributes
+    ----------
+    hub : str
+        The resolved hub (``krakow@v1``).
+    values : dict
+        Current lever parameters and AI uncertainties.
+    on : dict
+        Which levers are switched on.
+    seconds : float
+        Wall time of the last update (ensemble run, quantiles, headline).
+    """
+
+    def __init__(
+        self,
+        hub: str = "krakow@calibrated",
+        samples: int = MIN_SAMPLES,
+        seed: int = 0,
+        time_step: float | None = TIME_STEP,
+        year: float = 2035.0,
+    ) -> None:
+        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)):
+            raise ExplorerError(f"samples must be a whole number, got {samples!r}")
+        if samples < MIN_SAMPLES:
+            raise ExplorerError(f"samples must be at least {MIN_SAMPLES}, got {samples}")
+        self.samples, self.seed, self.time_step, self.year = int(samples), seed, time_step, year
+        self.model = compile_model()
+        self._baseline_cache: dict = {}
+        self.seconds = 0.0
+        self.set_hub(hub)
+
+    @property
+    def explorer(self) -> Explorer:
+        """The explorer itself (as ``ui.explorer`` of the widgets)."""
+        return self
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def set_hub(self, hub: str) -> Explorer:
+        """Switch to another hub: new ensemble, its levers and uncertainties at their values."""
+        resolved = load_hub(hub)["hub"]
+        ranges = uncertain_ranges(resolved)
+        names = [n for n in ranges if n not in UNCERTAINTIES]
+        draw = lhs_parameters(self.samples, self.seed, names, hub=resolved, ranges=ranges)
+        self.hub = resolved
+        self.lhs = {n: draw[n].to_numpy() for n in names}
+        self.lever_ranges = lever_ranges(resolved)
+        self.uncertainty_ranges = uncertainty_ranges(resolved)
+        self.ranges = {**self.lever_ranges, **self.uncertainty_ranges}
+        self.values = {n: r[2] for n, r in self.ranges.items()}
+        self.on = dict.fromkeys(LEVERS, False)
+        self._baseline_cache.clear()
+        return self.update()
+
+    def set(self, **changes) -> Explorer:
+        """Change levers (``reskilling=True``), lever parameters or AI uncertainties; rerun.
+
+        Raises
+        ------
+        ExplorerError
+            An unknown name or a value outside its slider range; nothing is changed.
+        """
+        values, on = dict(self.values), dict(self.on)
+        for name, value in changes.items():
+            if name in LEVERS:
+                on[name] = bool(value)
+            elif name in self.ranges:
+                lo, hi, _ = self.ranges[name]
+                value = float(value)
+                if not lo <= value <= hi:
+                    raise ExplorerError(f"{name} must lie in [{lo:g}, {hi:g}], got {value:g}")
+                values[name] = value
+                lever = [k for k, v in LEVERS.items() if v[1] == name]
+                if lever and lever[0] not in changes:  # moving an intensity switches it on
+                    on[lever[0]] = True
+            else:
+                known = [*LEVERS, *self.ranges]
+                raise ExplorerError(f"unknown control {name!r}; known: {', '.join(known)}")
+        self.values, self.on = values, on
+        return self.update()
+
+    def policy(self) -> dict[str, float]:
+        """Lever parameters of the current settings (a lever switched off has intensity 0)."""
+        out = {}
+        for lever, (_label, intensity, others) in LEVERS.items():
+            out[intensity] = self.values[intensity] if self.on[lever] else 0.0
+            out.update({n: self.values[n] for n in others})
+        return out
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def _run(self, policies: list[Mapping[str, float]]) -> list[dict[str, np.ndarray]]:
+        """One ensemble run of every member under each policy; outputs (member, time) each."""
+        n, k = self.samples, len(policies)
+        params = {name: np.tile(col, k) for name, col in self.lhs.items()}
+        params.update({name: self.values[name] for name in UNCERTAINTIES})
+        for name in policies[0]:
+            column = np.repeat([float(p[name]) for p in policies], n)
+            params[name] = column if k > 1 else float(column[0])
+        ds = self.model.run(
+            params, OUTPUTS, self.hub, time_step=self.time_step, saveper=1.0, workers=1
+        )
+        self.time = ds["time"].to_numpy()
+        self.attrs = {v: dict(ds[v].attrs) for v in OUTPUTS}
+        arrays = {v: ds[v].to_numpy() for v in OUTPUTS}
+        return [{v: a[i * n : (i + 1) * n] for v, a in arrays.items()} for i in range(k)]
+
+    def update(self) -> Explorer:
+        """Rerun the ensemble for the current settings.
+
+        The baseline (every lever's intensity 0) depends on the AI uncertainties only: it is run
+        together with the policy when one of them changes, and reused while only levers move.
+        """
+        t0 = time.perf_counter()
+        policy = self.policy()
+        off = {**policy, **{LEVERS[k][1]: 0.0 for k in LEVERS}}
+        key = (self.hub, *(self.values[n] for n in UNCERTAINTIES))
+        if self._baseline_cache.get("key") != key:
+            runs = self._run([off] if policy == off else [off, policy])
+            fans = {v: np.quantile(a, QUANTILES, axis=0) for v, a in runs[0].items()}
+            self._baseline_cache.update(key=key, members=runs[0], fans=fans)
+        elif policy == off:
+            runs = [self._baseline_cache["members"]]
+        else:
+            runs = self._run([policy])
+        self.baseline_members = self._baseline_cache["members"]
+        self.baseline_fans = self._baseline_cache["fans"]
+        self.members = runs[-1]
+        self.fans = {v: np.quantile(a, QUANTILES, axis=0) for v, a in self.members.items()}
+        self.headline = self._headline()
+        self.seconds = time.perf_counter() - t0
+        return self
+
+    # -- the headline table ----------------------------------------------------------------------
+
+    def _at(self, members: dict[str, np.ndarray], name: str, year: float) -> np.ndarray:
+        return members[name][:, int(np.argmin(np.abs(self.time - year)))]
+
+    def _headline_rows(self, members: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        late = self.time >= 2024
+        window = late & (self.time <= self.year)
+        y = f"{self.year:g}"
+        rows = {
+            f"{lab} jobs {y}": self._at(members, n, self.year)
+            for lab, n in zip(("Junior", "Mid", "Senior"), TIERS, strict=True)
+        }
+        rows[f"Hub jobs {y}"] = self._at(members, "total_hub_staff", self.year)
+        rows[f"Hub jobs {self.time[-1]:g}"] = members["total_hub_staff"][:, -1]
+        rows["Peak youth unemployment from 2024 [%]"] = 100 * members["youth_unemployment_rate"][
+            :, late
+        ].max(axis=1)
+        rows[f"Net young migration 2024-{y} [persons]"] = members["net_young_migration"][
+            :, window
+        ].sum(axis=1)  # Person/Year saved yearly: the sum is the integral
+        rows[f"First-year business students {y}"] = self._at(
+            members, "business_first_year_enrolment", self.year
+        )
+        rows[f"Local service jobs {y}"] = self._at(members, "local_service_jobs", self.year)
+        rows[f"Policy cost to {self.time[-1]:g} [M EUR]"] = (
+            members["cumulative_policy_cost"][:, -1] / 1e6
+        )
+        return rows
+
+    def _headline(self) -> pd.DataFrame:
+        base = self._headline_rows(self.baseline_members)
+        pol = self._headline_rows(self.members)
+        rows = {}
+        for row, b in base.items():
+            diff = pol[row] - b
+            values = np.array(
+                [
+                    np.median(b),
+                    np.median(pol[row]),
+                    np.median(diff),
+                    *np.quantile(diff, [0.05, 0.95]),
+                ]
+            )
+            # one resolution per row (4 digits of its largest level), so that round-off in a
+            # change (1e-12 for 0) prints as 0 on every machine, then 3 significant digits
+            scale = float(np.max(np.abs(values[:2]))) or float(np.max(np.abs(values))) or 1.0
+            step = 10.0 ** (np.floor(np.log10(scale)) - 3)
+            rows[row] = [_round3(float(np.round(v / step) * step)) + 0.0 for v in values]
+        columns = ["baseline", "with levers", "change", "change 5%", "change 95%"]
+        return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+    def describe(self) -> str:
+        """One line: hub, members, the levers on, the AI uncertainties."""
+        levers = [
+            f"{LEVERS[k][0].lower()} {self.values[LEVERS[k][1]]:g}" for k in LEVERS if self.on[k]
+        ]
+        unc = ", ".join(f"{n} {self.values[n]:.3g}" for n in UNCERTAINTIES)
+        return f"{self.hub}, {self.samples} members; levers: {', '.join(levers) or 'none'}; {unc}"
+
+    def text(self) -> str:
+        """The headline table as text, under a line describing the settings."""
+        with pd.option_context("display.width", 200, "display.max_columns", 10):
+            table = self.headline.to_string(float_format=number)
+        return f"{self.describe()}\nmedians over members\n{table}"
+
+    def html_table(self) -> str:
+        """The headline table as an HTML table (for the widget)."""
+        return self.headline.to_html(classes="hubsd-headline", float_format=number, border=1)
+
+    # -- figures -------------------------------------------------------------------------------
+
+    def title(self, settings: bool = False) -> str:
+        """The figure's title (with the levers and AI uncertainties on a second line)."""
+        title = (
+            f"{self.hub}: median, 50 % and 90 % bands of {self.samples} members "
+            "(dashed: baseline median)"
+        )
+        if settings:
+            levers = [
+                f"{k.replace('_', '-')} {self.values[LEVERS[k][1]]:g}" for k in LEVERS if self.on[k]
+            ]
+            unc = [f"{SHORT[n]} {self.values[n]:.3g}" for n in UNCERTAINTIES]
+            title += f"\nlevers: {', '.join(levers) or 'none'}; {', '.join(unc)}"
+        return title
+
+    def draw(self, fans: FanFigure) -> FanFigure:
+        """Draw the current fans into ``fans`` (its table too if it has one)."""
+        static = fans.table_ax is not None
+        fans.draw(self.time, self.fans, self.baseline_fans, self.title(static), self.headline)
+        return fans
+
+    def figure(self, table: bool = False) -> Figure:
+        """The fan charts of the current settings (with the headline table below if ``table``)."""
+        return self.draw(FanFigure(table=table)).fig
+
+    def png(self, table: bool = False) -> bytes:
+        """:meth:`figure` as PNG bytes."""
+        return self.draw(FanFigure(table=table)).png()
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"image/png": self.png(table=True), "text/plain": self.text()}
+
+
+def hub_choices() -> list[str]:
+    """Hubs of the dropdown: each hub's newest calibrated set (where one exists), then its file."""
+    out = []
+    for name in available():
+        out += dict.fromkeys([calibrated_or_file(name), name])
+    return out
+
+
+# -- the widgets ---------------------------------------------------------------------------------
+
+_UI_CLASS: dict = {}
+
+
+def _ui_class(widgets):
+    """The explorer's widget class (a VBox whose static rendering is the last state's image)."""
+    if "cls" not in _UI_CLASS:
+
+        class ExplorerUI(widgets.VBox):
+            """The explorer's widgets; ``.explorer`` is its :class:`Explorer`."""
+
+            def set(self, **values):
+                """Set controls as a user would (``reskilling=True``), with one redraw."""
+                self._apply(values)
+                return self
+
+            def _repr_mimebundle_(self, **kwargs):
+                data = super()._repr_mimebundle_(**kwargs) or {}
+                if isinstance(data, tuple):  # (data, metadata)
+                    data = data[0]
+                # where no kernel runs (nbconvert, nbval, a notebook opened without its kernel)
+                # the image and the text stand in for the widget
+                data.update(self.explorer._repr_mimebundle_())
+                return data
+
+        _UI_CLASS["cls"] = ExplorerUI
+    return _UI_CLASS["cls"]
+
+
+def _slider(widgets, name: str, label: str, lo: float, hi: float, value: float):
+    integer = name.endswith(("_year", "_duration")) or hi > 100
+    cls = widgets.IntSlider if integer else widgets.FloatSlider
+    step = 1 if integer else _round3((hi - lo) / 100)
+    if integer and hi > 1000:
+        step = int(_round3((hi - lo) / 100))
+    kwargs = {} if integer else {"readout_format": ".3g"}
+    return cls(
+        value=round(value) if integer else value,
+        min=round(lo) if integer else lo,
+        max=round(hi) if integer else hi,
+        step=step,
+        description=label,
+        continuous_update=False,
+        style={"description_width": "150px"},
+        layout=widgets.Layout(width="340px"),
+        **kwargs,
+    )
+
+
+def _label(name: str) -> str:
+    for suffix, text in (("_start_year", "start year"), ("_duration", "duration [years]")):
+        if name.endswith(suffix):
+            return text
+    unit = table().loc[name, "units"]
+    return {"Person/Year": "persons/year", "Dmnl": "share"}.get(unit, unit)
+
+
+def explore(
+    hub: str = "krakow@calibrated",
+    samples: int = MIN_SAMPLES,
+    seed: int = 0,
+    time_step: float | None = TIME_STEP,
+    year: float = 2035.0,
+):
+    """The interactive explorer: levers and AI uncertainties, fan charts, a headline table.
+
+    Parameters
+    ----------
+    hub : str
+        Hub to start with (``"krakow@calibrated"``: its newest calibrated set, ``"krakow@v1"``,
+        ``"krakow"``: the hub file); the dropdown switches to any other hub.
+    samples : int
+        Ensemble members, at least 500 (drawn once per hub; see :class:`Explorer`).
+    seed : int
+        Seed of the Latin hypercube.
+    time_step : float or None
+        Integration step [Year] (default 1/8; ``None``: the model's own).
+    year : float
+        Year of the headline numbers.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The explorer (display it, or leave it as a cell's last expression): its ``explorer``
+        attribute is the :class:`Explorer`, ``controls`` maps each control's name to its
+        widget, ``table`` is the headline table's HTML widget. Where no kernel runs it renders
+        as the last state's image and headline table. Without ipywidgets (``pip install -e
+        ".[lab]"``) the :class:`Explorer` is returned instead, which renders the same way.
+
+    Raises
+    ------
+    ExplorerError, HubError
+        Too few members, an unknown hub.
+    """
+    explorer = Explorer(hub, samples=samples, seed=seed, time_step=time_step, year=year)
+    try:
+        import ipywidgets as widgets
+    except ImportError:  # the lab extra is not installed: the static explorer
+        return explorer
+    return _build(widgets, explorer)
+
+
+def _build(widgets, explorer: Explorer):
+    fans = FanFigure()
+    controls: dict = {}
+    hubs = hub_choices()
+    if explorer.hub not in hubs:
+        hubs.insert(0, explorer.hub)
+    controls["hub"] = widgets.Dropdown(
+        options=hubs,
+        value=explorer.hub,
+        description="Hub",
+        style={"description_width": "150px"},
+        layout=widgets.Layout(width="340px"),
+    )
+    boxes = [controls["hub"], widgets.HTML("<b>Policy levers</b>")]
+    for lever, (label, intensity, others) in LEVERS.items():
+        controls[lever] = widgets.Checkbox(
+            value=explorer.on[lever],
+            description=label,
+            indent=False,
+            layout=widgets.Layout(width="340px"),
+        )
+        boxes.append(controls[lever])
+        for name in (intensity, *others):
+            lo, hi, value = explorer.ranges[name]
+            controls[name] = _slider(widgets, name, _label(name), lo, hi, value)
+            boxes.append(controls[name])
+    boxes.append(widgets.HTML("<b>AI uncertainties</b> (every member)"))
+    for name, label in UNCERTAINTIES.items():
+        lo, hi, value = explorer.ranges[name]
+        controls[name] = _slider(widgets, name, label, lo, hi, value)
+        boxes.append(controls[name])
+    image = widgets.Image(format="png", layout=widgets.Layout(width="960px"))
+    headline = widgets.HTML()
+    status = widgets.HTML()
+    busy = {"on": False}
+
+    def show():
+        t0 = time.perf_counter()
+        explorer.draw(fans)
+        image.value = fans.png()
+        headline.value = explorer.html_table()
+        total = explorer.seconds + time.perf_counter() - t0
+        status.value = (
+            f"<small>{explorer.describe()}<br>redrawn in {total:.2f} s (ensemble "
+            f"{explorer.seconds:.2f} s); TIME STEP {explorer.time_step or 'of the model'}"
+            "</small>"
+        )
+        ui.seconds = total
+
+    def sync():
+        """Controls follow the explorer (after a hub change or a lever switched on)."""
+        busy["on"] = True
+        try:
+            for name, widget in controls.items():
+                if name == "hub":
+                    continue
+                if name in LEVERS:
+                    widget.value = explorer.on[name]
+                    continue
+                lo, hi, value = explorer.ranges[name]
+                if isinstance(widget, widgets.IntSlider):
+                    lo, hi, value = round(lo), round(hi), round(value)
+                widget.max = max(hi, widget.min)
+                widget.min, widget.max = lo, hi
+                widget.value = explorer.values[name]
+        finally:
+            busy["on"] = False
+
+    def apply(values: dict) -> None:
+        if "hub" in values:
+            explorer.set_hub(values.pop("hub"))
+        if values:
+            explorer.set(**values)
+        sync()
+        show()
+
+    def changed(change):
+        if busy["on"]:
+            return
+        try:
+            apply({change["owner"]._hubsd_name: change["new"]})
+        except HubsdError as exc:
+            status.value = f"<span style='color:#b00'>{exc}</span>"
+
+    for name, widget in controls.items():
+        widget._hubsd_name = name
+        widget.observe(changed, names="value")
+    left = widgets.VBox(boxes, layout=widgets.Layout(width="360px"))
+    right = widgets.VBox([image, headline, status])
+    ui = _ui_class(widgets)([widgets.HBox([left, right])])
+    ui.explorer, ui.controls, ui.table, ui.image, ui.status = (
+        explorer,
+        controls,
+        headline,
+        image,
+        status,
+    )
+    ui._apply = apply
+    ui.add_class("hubsd-explorer")
+    show()
+    return ui

@@ -1,0 +1,181 @@
+"""How long the interactive explorer (``hubsd.explore``) takes to redraw after one change.
+
+Usage::
+
+    python benchmarks/bench_explore.py [--changes 24] [--samples 500] [--hub krakow@calibrated]
+
+Builds two explorers in one process (building, the ensemble's first run and the figure's first
+full drawing are not timed) and moves their widgets alike, one change at a time, alternating
+between them so that both see the same machine:
+
+1. the explorer as ``hubsd.explore`` makes it: TIME STEP 1/8 year;
+2. the same with the model's own TIME STEP (1/32 year), the reference.
+
+A change is what a slider or checkbox does in JupyterLab: setting the widget's value, which
+reruns the ensemble (the lever's run; with the baseline too when an AI uncertainty moves),
+computes the fans and the headline table, redraws the figure and encodes the PNG. Changes cycle
+through levers (intensity, start year, on/off) and AI uncertainties.
+
+Prints median, min and max per change (all changes, lever changes, uncertainty changes) of
+both, the ratio of the medians (2 / 1) and the largest difference between their fan medians
+(relative to each output's range), and PASS/FAIL of explorer 1's median per change against the
+0.3 s target. Exit status 0 for PASS, 1 for FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))  # run from a clone
+
+import numpy as np  # noqa: E402
+
+import hubsd  # noqa: E402
+from hubsd.studies.explore import OUTPUTS, UNCERTAINTIES, explore  # noqa: E402
+
+TARGET_S = 0.3
+
+
+def _stats(times: list[float]) -> str:
+    return (
+        f"median {statistics.median(times):6.3f} s   min {min(times):6.3f} s   "
+        f"max {max(times):6.3f} s   (n={len(times)})"
+    )
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def changes(ui, n: int) -> list[tuple[str, object]]:
+    """``n`` widget changes: levers and AI uncertainties in turn, each to a new value."""
+    ex = ui.explorer
+    plan = []
+    cycle = [
+        ("reskilling", None),
+        ("reskilling_policy_capacity", 0.5),
+        ("automatable_junior_share", 0.7),
+        ("human_centred_ai_policy_share", 0.4),
+        ("new_industry_attraction_jobs", 0.45),
+        ("bass_imitation_coefficient", 0.3),
+        ("reskilling_start_year", 0.6),
+        ("augmentation_productivity_gain", 0.8),
+        ("human_centred", None),
+        ("automatable_mid_share", 0.6),
+        ("new_industry_attraction_start_year", 0.2),
+        ("attraction", None),
+    ]
+    for i in range(n):
+        name, frac = cycle[i % len(cycle)]
+        if frac is None:  # a checkbox: flip it
+            plan.append((name, "flip"))
+            continue
+        lo, hi, _ = ex.ranges[name]
+        frac = (frac + 0.37 * (i // len(cycle))) % 1.0  # a new value on each pass
+        value = lo + frac * (hi - lo)
+        plan.append((name, value))
+    return plan
+
+
+def apply(ui, name: str, value) -> tuple[float, float]:
+    widget = ui.controls[name]
+    if value == "flip":
+        value = not widget.value
+    elif isinstance(widget.value, int):
+        value = round(value)
+    start, cpu = time.perf_counter(), time.process_time()
+    widget.value = value  # the widget's observer reruns and redraws, as in JupyterLab
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--changes", type=int, default=24, help="changes per explorer (24)")
+    parser.add_argument("--samples", type=int, default=500, help="ensemble members (500)")
+    parser.add_argument("--hub", default="krakow@calibrated")
+    args = parser.parse_args(argv)
+    if args.changes < 1:
+        parser.error("--changes must be at least 1")
+
+    logical = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else logical
+    print(f"machine : {platform.system()} {platform.machine()}, {_cpu_model()}")
+    print(
+        f"cores   : {logical} logical, {usable} usable; load average before: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"python  : {platform.python_version()}   numpy {np.__version__}   "
+        f"hubsd {hubsd.__version__}"
+    )
+    setup = time.perf_counter()
+    fast = explore(args.hub, samples=args.samples)
+    full = explore(args.hub, samples=args.samples, time_step=None)
+    if not hasattr(fast, "controls"):
+        print("ipywidgets is not installed: pip install -e '.[lab]'")
+        return 1
+    print(
+        f"explorer: {fast.explorer.hub}, {args.samples} members, "
+        f"{len(fast.explorer.lhs)} parameters drawn, {len(OUTPUTS)} outputs; "
+        f"setup {time.perf_counter() - setup:.1f} s, not counted\n"
+    )
+
+    plan = changes(fast, args.changes)
+    times: dict[str, dict[str, list[float]]] = {"fast": {}, "full": {}}
+    cpus: dict[str, list[float]] = {"fast": [], "full": []}
+    worst = 0.0
+    for name, value in plan:
+        kind = "uncertainty" if name in UNCERTAINTIES else "lever"
+        for label, ui in (("fast", fast), ("full", full)):
+            wall, cpu = apply(ui, name, value)
+            times[label].setdefault(kind, []).append(wall)
+            cpus[label].append(cpu)
+        for out in OUTPUTS:  # the explorer's medians against the model's TIME STEP
+            a = fast.explorer.fans[out][2]
+            b = full.explorer.fans[out][2]
+            span = float(np.ptp(full.explorer.fans[out][[0, 4]])) or 1.0
+            worst = max(worst, float(np.max(np.abs(a - b))) / span)
+
+    def every(label):
+        return [t for ts in times[label].values() for t in ts]
+
+    for label, title in (
+        ("fast", "explorer, TIME STEP 1/8  "),
+        ("full", "model's TIME STEP 1/32  "),
+    ):
+        print(f"{title} per change       {_stats(every(label))}")
+        for kind in ("lever", "uncertainty"):
+            if kind in times[label]:
+                print(f"    {kind + ' changes':<24}    {_stats(times[label][kind])}")
+    print(
+        f"CPU time of this process per change (median): explorer "
+        f"{statistics.median(cpus['fast']):.3f} s, model's TIME STEP "
+        f"{statistics.median(cpus['full']):.3f} s (wall above CPU: other work on the machine)"
+    )
+    med_fast = statistics.median(every("fast"))
+    med_full = statistics.median(every("full"))
+    print(f"\nratio model's TIME STEP / explorer (medians per change): {med_full / med_fast:.2f}x")
+    print(
+        f"largest difference of the fan medians, TIME STEP 1/8 vs 1/32: {worst:.2%} of the "
+        f"output's 90 % band"
+    )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    verdict = "PASS" if med_fast <= TARGET_S else "FAIL"
+    print(f"{verdict}: explorer median {med_fast:.3f} s per change vs target {TARGET_S} s")
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

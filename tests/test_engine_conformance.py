@@ -1,0 +1,244 @@
+"""Conformance of the ensemble engine with PySD, one small model per construct (issue 14).
+
+Each model in ``tests/models/engine/`` exercises one Vensim construct. The engine's result is
+compared with PySD's own run of the same file (``pysd.read_vensim(...).run``), at the model's
+defaults and for members whose parameters are drawn inside their ranges (each element of a
+subscripted constant varied on its own), to 1e-9 relative to the scale of each series. A few
+tests also check values derived by hand from the Vensim documentation, and the constructs the
+engine still refuses are refused at compile time, naming the construct and the variable.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from hubsd.engine.ensemble import compile_model
+from hubsd.engine.ir import UnsupportedConstructError
+from hubsd.model.parameters import ParameterError
+
+pysd = pytest.importorskip("pysd")
+
+MODELS = Path(__file__).parent / "models" / "engine"
+ALL = sorted(MODELS.glob("*.mdl"))
+RTOL = 1e-9
+CONTROL = ("initial_time", "final_time", "time_step", "saveper")
+#: Parameters that set the time grid cannot vary per member (they are varied one run at a time).
+FIXED = {"control_expressions": {"start_year", "horizon"}}
+
+
+def pysd_run(mdl: Path, model, params: dict, outputs: list[str], tmp_path: Path):
+    """PySD's run of the file (translated in a temporary folder) with ``params`` set."""
+    copy = tmp_path / mdl.name
+    shutil.copy(mdl, copy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pm = pysd.read_vensim(str(copy))
+        return pm.run(params=params, return_columns=[model.nodes[o].element for o in outputs])
+
+
+def pysd_params(model, values: dict) -> dict:
+    """Engine parameter values (``"growth[Krakow]"``) as PySD's: floats or DataArrays."""
+    out = {}
+    for key, value in values.items():
+        name = key.split("[")[0]
+        node = model.nodes[name]
+        if not node.dims:
+            out[name] = float(value)
+            continue
+        if name not in out:
+            coords = {d: node.coords[d] for d in node.dims}
+            out[name] = xr.DataArray(np.array(node.value, dtype=float), coords, list(node.dims))
+        out[name].loc[tuple(key[len(name) + 1 : -1].split(","))] = float(value)
+    return out
+
+
+def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest |a - b| over the series' scale; NaN must match NaN."""
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return np.inf
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size == 0:
+        return 0.0
+    scale = np.max(np.abs(b))
+    diff = np.max(np.abs(a - b))
+    return diff / scale if scale > 0 else diff
+
+
+def assert_member_equals_pysd(mdl, model, ens, member, values, outputs, tmp_path):
+    df = pysd_run(mdl, model, pysd_params(model, values), outputs, tmp_path)
+    np.testing.assert_allclose(ens.time.values, df.index.values, rtol=0, atol=1e-9)
+    for o in outputs:
+        node = model.nodes[o]
+        series = ens[o].isel(sample=member)
+        cells = itertools.product(*[node.coords[d] for d in node.dims]) if node.dims else [()]
+        for cell in cells:
+            column = f"{node.element}[{','.join(cell)}]" if cell else node.element
+            a = series.sel(dict(zip(node.dims, cell, strict=True))) if cell else series
+            a = a.values
+            rel = rel_diff(np.asarray(a, dtype=float), df[column].to_numpy(dtype=float))
+            assert rel <= RTOL, f"{mdl.stem}, member {member}: {column} differs by {rel:.3g}"
+
+
+def outputs_of(model) -> list[str]:
+    return [o for o in model.outputs_available() if o not in CONTROL]
+
+
+@pytest.mark.parametrize("mdl", ALL, ids=[m.stem for m in ALL])
+def test_construct_equals_pysd_at_defaults(mdl, tmp_path):
+    model = compile_model(mdl)
+    outputs = outputs_of(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # :NA: is non-finite on purpose
+        ens = model.run(None, outputs)
+    assert_member_equals_pysd(mdl, model, ens, 0, {}, outputs, tmp_path)
+
+
+@pytest.mark.parametrize("mdl", ALL, ids=[m.stem for m in ALL])
+def test_construct_equals_pysd_for_perturbed_members(mdl, tmp_path):
+    model = compile_model(mdl)
+    table = model.parameter_table()
+    table = table[np.isfinite(table.low) & np.isfinite(table.high)]
+    table = table[~table.index.isin(FIXED.get(mdl.stem, set()))]
+    if table.empty:
+        pytest.skip("no parameter with a range")
+    rng = np.random.default_rng(len(mdl.stem))
+    params = {k: rng.uniform(row.low, row.high, 3) for k, row in table.iterrows()}
+    outputs = outputs_of(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ens = model.run(params, outputs, workers=1)
+    for member in range(3):
+        values = {k: v[member] for k, v in params.items()}
+        assert_member_equals_pysd(mdl, model, ens, member, values, outputs, tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# Values derived from the Vensim documentation
+# --------------------------------------------------------------------------------------------
+
+
+def test_control_values_follow_their_expressions(tmp_path):
+    model = compile_model(MODELS / "control_expressions.mdl")
+    assert model.controls == {
+        "initial_time": 2000.0,
+        "final_time": 2012.0,
+        "time_step": 0.125,
+        "saveper": 0.125,
+    }
+    ds = model.run({"horizon": 6.0}, ["stock"], time_step=0.25)  # SAVEPER = TIME STEP follows
+    np.testing.assert_array_equal(ds.time.values, np.arange(2000.0, 2006.01, 0.25))
+    df = pysd_run(MODELS / "control_expressions.mdl", model, {"horizon": 6.0}, ["stock"], tmp_path)
+    assert df.index[-1] == 2006.0
+    with pytest.raises(ParameterError, match="sets FINAL TIME and cannot vary per member"):
+        model.run({"horizon": [6.0, 8.0]}, ["stock"])
+
+
+def test_saveper_not_a_multiple_of_time_step_saves_as_pysd():
+    ds = compile_model(MODELS / "saveper_not_multiple.mdl").run(None, ["level"])
+    np.testing.assert_array_equal(ds.time.values, [0.0, 3.0, 6.0, 9.0])
+    # Euler: level(t) = 50 (1 - 0.3 dt)^(t / dt)
+    np.testing.assert_allclose(ds.level.values[0], 50 * 0.925 ** (ds.time.values / 0.25))
+
+
+def test_na_is_nan_where_vensim_has_na():
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        ds = compile_model(MODELS / "na.mdl").run(None, ["observed", "scaled", "missing"])
+    t = ds.time.values
+    np.testing.assert_array_equal(ds.observed.values[0], np.where(t > 5, np.nan, t))
+    assert np.isnan(ds.missing.values).all()
+
+
+def test_delay_fixed_is_the_input_one_delay_time_earlier():
+    ds = compile_model(MODELS / "delay_fixed.mdl").run(
+        {"delay_time": [2.0, 3.0]}, ["delayed", "input"], saveper=0.25
+    )
+    t = ds.time.values
+    for member, delay in enumerate([2.0, 3.0]):
+        expected = np.where(t >= delay, (t - delay) + 10 * (t - delay > 3 - 0.125), -1)
+        np.testing.assert_allclose(ds.delayed.values[member], expected, rtol=0, atol=1e-12)
+
+
+def test_array_functions_and_elmcount():
+    ds = compile_model(MODELS / "array_functions.mdl").run(None, "all")
+    staff = ds.staff.isel(sample=0)
+    assert staff.dims == ("time", "Region", "Level")
+    assert list(ds.Region.values) == ["Krakow", "Manila", "Pune"]
+    np.testing.assert_allclose(ds.total_staff[0], staff.sum(["Region", "Level"]), rtol=1e-12)
+    np.testing.assert_allclose(ds.largest[0], staff.max(["Region", "Level"]), rtol=1e-12)
+    np.testing.assert_allclose(ds.growth_factor[0], 1.02 * 1.05 * 1.1, rtol=1e-12)
+    assert (ds.regions.values == 3).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Subscripted parameters and results
+# --------------------------------------------------------------------------------------------
+
+
+def test_subscripted_constants_vary_per_element_and_keep_named_dims():
+    model = compile_model(MODELS / "subscripts_1d.mdl")
+    table = model.parameter_table()
+    assert "growth[Krakow]" in table.index
+    assert table.loc["growth[Manila]", "default"] == 0.1
+    frame = pd.DataFrame({"growth[Krakow]": [0.0, 0.2], "Initial staff[Pune]": [50.0, 400.0]})
+    ds = model.run(frame, ["staff", "krakow_share"])
+    assert ds.staff.dims == ("sample", "time", "Region")
+    np.testing.assert_array_equal(ds["growth[Krakow]"].values, [0.0, 0.2])
+    start = ds.staff.isel(time=0)
+    np.testing.assert_array_equal(start.sel(Region="Pune").values, [50.0, 400.0])
+    np.testing.assert_array_equal(start.sel(Region="Krakow").values, [100.0, 100.0])
+    with pytest.raises(ParameterError, match="unknown parameter"):
+        model.run({"growth[Lodz]": [0.1]}, ["staff"])
+
+
+def test_two_dims_in_another_order_are_transposed():
+    ds = compile_model(MODELS / "subscripts_2d.mdl").run(None, ["cost", "staff", "pay"])
+    assert ds.cost.dims == ("sample", "time", "Level", "Region")
+    expected = (ds.staff * ds.pay).transpose("sample", "time", "Level", "Region")
+    np.testing.assert_array_equal(ds.cost.values, expected.values)
+
+
+# --------------------------------------------------------------------------------------------
+# What is still refused, at compile time
+# --------------------------------------------------------------------------------------------
+
+CONTROLS = """
+FINAL TIME = 10 ~ Year ~ |
+INITIAL TIME = 0 ~ Year ~ |
+SAVEPER = 1 ~ Year ~ |
+TIME STEP = 0.25 ~ Year ~ |
+"""
+
+
+@pytest.mark.parametrize(
+    "equations, construct, variable",
+    [
+        ("x = DELAY N(1, 1 + Time, 0, 2) ~~|", "DELAY N with a delay time that changes", "x"),
+        (
+            "s = INTEG(1, 0) ~~|\nx = SAMPLE IF TRUE(Time > 2, s, 0) ~~|",
+            "SAMPLE IF TRUE whose input reads _integ_s",
+            "x",
+        ),
+        ("r: a, b ~~|\nq: c, d -> r ~~|\nx[r] = 1 ~~|", "subscript mapping", "q"),
+        ("r: a, b ~~|\nt[r]((0, 0), (1, 1)) ~~|\nx[r] = t[r](Time) ~~|", "subscripted tables", "t"),
+        ("r: a, b ~~|\nx[r] = 1, 2 ~~|\ny[r] = VECTOR RANK(x[r], 1) ~~|", "VECTOR RANK", "y"),
+        ("x = RANDOM UNIFORM(0, 1, 3) ~~|", "RANDOM UNIFORM", "x"),
+        ("r: a, b ~~|\nx[r] = 1 ~~|\ny = x[r] ~~|", "subscript r not on the left-hand side", "y"),
+    ],
+)
+def test_unsupported_constructs_are_refused_at_compile_time(
+    tmp_path, equations, construct, variable
+):
+    path = tmp_path / "m.mdl"
+    path.write_text("{UTF-8}\n" + equations + "\n" + CONTROLS, encoding="utf-8")
+    with pytest.raises(UnsupportedConstructError) as err:
+        compile_model(path)
+    assert err.value.construct.startswith(construct)
+    assert variable in err.value.variable
