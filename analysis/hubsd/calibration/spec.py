@@ -5,7 +5,7 @@ Spec format::
     hub: krakow                     # data/hubs/<hub>.yaml: the starting values
     description: ...
     free:                           # parameters to estimate; bounds default to the table's
-      early_hub_growth_rate: {}
+      hub_maturation_time: {}
       initial_hub_service_demand: {low: 3000, high: 30000, scale: log}
     shares:                         # optional nuisance parameters: hub / series region
       krakow_share_of_poland: {low: 0.1, high: 0.4, why: "..."}
@@ -41,7 +41,7 @@ from hubsd.core.yamlio import LineLoader
 from hubsd.engine.ensemble import compile_model
 from hubsd.inputs.calibrated import CalibrationError
 from hubsd.inputs.hubs import HubError, load_hub
-from hubsd.inputs.observations import OBSERVED, DataError, load_observations
+from hubsd.inputs.observations import DataError, bundled_files, load_observations
 from hubsd.model.parameters import table as parameter_table
 
 KINDS = ("observed", "approximate", "forecast", "stylised")
@@ -297,7 +297,7 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
             _fail(path, given["__line__"], f"errors: {kind} = {value:g} must be in (0, 1)")
         errors[kind] = value
 
-    data_files = [Path(p) for p in (data or [OBSERVED])]
+    data_files = [Path(p) for p in (data or bundled_files())]
     try:
         obs = load_observations(data_files)
     except DataError as exc:

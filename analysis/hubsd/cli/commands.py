@@ -66,7 +66,7 @@ from hubsd.core.version import __version__
 from hubsd.engine.pysd_runner import sector_inputs, sectors
 from hubsd.inputs.calibrated import CalibrationError, versions
 from hubsd.inputs.hubs import HubError, available, load_hub
-from hubsd.inputs.observations import OBSERVED
+from hubsd.inputs.observations import bundled_files
 from hubsd.model.parameters import (
     ParameterError,
     check_parameters,
@@ -650,7 +650,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             raise CliError(f"--data {path!r}: no such file")
     try:
         spec_path = Path(args.spec) if args.spec else spec_file(args.hub)
-        spec = load_spec(spec_path, [OBSERVED, *args.data])
+        spec = load_spec(spec_path, [*bundled_files(), *args.data])
     except CalibrationError as exc:
         raise CliError(str(exc)) from None
     if args.spec and spec.hub != args.hub and "--hub" in args.argv:

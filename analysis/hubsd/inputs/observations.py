@@ -25,9 +25,8 @@ import pandas as pd
 import xarray as xr
 
 from hubsd.core.errors import HubsdError
-from hubsd.core.paths import REPO
+from hubsd.core.paths import OBSERVED, OBSERVED_DIR, REPO  # noqa: F401 - OBSERVED re-exported
 
-OBSERVED = REPO / "data" / "observed" / "hub_figures.csv"
 COLUMNS = [
     "region",
     "series",
@@ -142,14 +141,23 @@ def _check_row(path, line: int, row: dict) -> dict:
     return {**row, "year": year, "value": value, "line": line, "file": str(path)}
 
 
+def bundled_files() -> list[Path]:
+    """The bundled figure files: every ``data/observed/*.csv``, sorted by name.
+
+    ``hub_figures.csv`` holds the figures the project started from, the others those added
+    with later evidence work (industry series and forecasts, AI adoption surveys, city series).
+    """
+    return sorted(OBSERVED_DIR.glob("*.csv"))
+
+
 def load_observations(paths: Iterable[str | Path] | str | Path | None = None) -> pd.DataFrame:
     """Read and validate one or more figure files (default: the bundled one).
 
     Parameters
     ----------
     paths : path or list of paths
-        CSV files in the documented format; a user's own file can be given beside the bundled
-        one (``[hubsd.core.paths.OBSERVED, "my_series.csv"]``).
+        CSV files in the documented format (default: :func:`bundled_files`); a user's own file
+        can be given beside the bundled ones (``[*bundled_files(), "my_series.csv"]``).
 
     Returns
     -------
@@ -165,7 +173,7 @@ def load_observations(paths: Iterable[str | Path] | str | Path | None = None) ->
         (same region, series, year and kind) within or across files.
     """
     if paths is None:
-        paths = [OBSERVED]
+        paths = bundled_files()
     elif isinstance(paths, (str, Path)):
         paths = [paths]
     records, seen = [], {}

@@ -853,3 +853,20 @@ def behaviour_rows(hub: str | None, mdl=DEFAULT_MODEL) -> dict:
     if row is None:
         return skipped_row("behaviour", check, tests, f"no calibrated set for {hub}")
     return {**skipped_row("behaviour", check, tests, ""), **dict(row)}
+
+
+def forecast_rows(hub: str | None, mdl=DEFAULT_MODEL) -> dict:
+    """The calibrated baseline of ``hub`` against the industry's forecasts (a battery row).
+
+    :func:`hubsd.calibration.calibrate.forecast_band` gives the row, or None when the hub has
+    no calibrated set or its spec no forecast: the row is then skipped.
+    """
+    check = "forecast band"
+    tests = "the calibrated baseline stays within the industry's own published projections"
+    if hub is None:
+        return skipped_row("behaviour", check, tests, "no hub, so no calibrated set")
+    row = calibrate.forecast_band(hub, mdl)
+    if row is None:
+        return skipped_row("behaviour", check, tests, f"no calibrated set or forecast for {hub}")
+    return {**skipped_row("behaviour", check, tests, ""), **dict(row)}
+
