@@ -52,7 +52,7 @@ from hubsd.validation.settings import (
 )
 
 SMART_MIX = smart_mix()
-from hubsd.validation.checks import scale_diff
+from hubsd.validation.extremes import scale_diff
 
 DT = 1 / 32  # the model's TIME STEP [Year]
 

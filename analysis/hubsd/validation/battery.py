@@ -67,7 +67,6 @@ from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.core.version import __version__
 from hubsd.validation.checks import (
     behaviour_rows,
-    extreme_check_rows,
     forecast_rows,
     integration_and_conservation_rows,
     lhs_check_rows,
@@ -77,6 +76,7 @@ from hubsd.validation.checks import (
     units_rows,
 )
 from hubsd.validation.context import Context, default_checks, prepare
+from hubsd.validation.extremes import extreme_check_rows
 from hubsd.validation.reality import RealityCheckError, load_checks
 from hubsd.validation.report import ValidationReport, could_not_run_rows
 from hubsd.validation.settings import (
