@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-HUBS = ["krakow", "telangana", "manila", "krakow@v1", "telangana@v1", "manila@v1"]
+HUBS = ["krakow", "telangana", "manila", "krakow@calibrated", "telangana@calibrated", "manila@calibrated"]
 
 
 def record(out: Path) -> None:
@@ -31,8 +31,8 @@ def record(out: Path) -> None:
     for hub in HUBS:
         hubsd.run_scenarios(hub).to_netcdf(out / f"scen_{hub}.nc")
         hubsd.run(hub, params={"automatable_junior_share": 0.9}).to_netcdf(out / f"run_{hub}.nc")
-    X = lhs_parameters(300, seed=3, hub="krakow@v1")
-    hubsd.run_ensemble("krakow@v1", X, list(hubsd.KEY_OUTPUTS)).to_netcdf(out / "ens.nc")
+    X = lhs_parameters(300, seed=3, hub="krakow@calibrated")
+    hubsd.run_ensemble("krakow@calibrated", X, list(hubsd.KEY_OUTPUTS)).to_netcdf(out / "ens.nc")
     sensitivity.sobol(["total_hub_staff@2035"], n=64).to_netcdf(out / "sobol.nc")
     sensitivity.morris(["total_hub_staff@2035"], trajectories=10).to_netcdf(out / "morris.nc")
     hubsd.validate_model("krakow", lhs_samples=40).table.to_csv(out / "validation.csv", index=False)

@@ -37,7 +37,7 @@ SMALL = """\
 hub: krakow
 free:
   initial_hub_service_demand: {low: 3000, high: 30000, scale: log}
-  mature_hub_growth_rate: {}
+  client_demand_growth_rate: {}
 shares:
   krakow_share_of_poland: {low: 0.1, high: 0.4}
 series:
@@ -91,41 +91,41 @@ def test_bundled_spec_reads_every_figure_with_its_source():
 BAD_SPECS = [
     ("hub: krakow\nfree: {bass_imitation: {}}\nseries: []\n",
      r"line 2: unknown parameter 'bass_imitation'; did you mean 'bass_imitation_coefficient'"),
-    ("hub: krakow\nfree:\n  mature_hub_growth_rate: {low: 0, high: 0.5}\nseries: []\n",
-     r"line 3: mature_hub_growth_rate: bounds \[0, 0.5\] .* range \[0, 0.09\]"),
-    ("hub: krakow\nfree:\n  mature_hub_growth_rate: {hi: 0.05}\nseries: []\n",
+    ("hub: krakow\nfree:\n  client_demand_growth_rate: {low: 0, high: 0.5}\nseries: []\n",
+     r"line 3: client_demand_growth_rate: bounds \[0, 0.5\] .* range \[0, 0.1\]"),
+    ("hub: krakow\nfree:\n  client_demand_growth_rate: {hi: 0.05}\nseries: []\n",
      r"line 3: unknown key 'hi'"),
-    ("hub: krakov\nfree: {mature_hub_growth_rate: {}}\nseries: []\n",
+    ("hub: krakov\nfree: {client_demand_growth_rate: {}}\nseries: []\n",
      r"unknown hub 'krakov'; did you mean 'krakow'"),
-    ("hub: krakow\nfree: {mature_hub_growth_rate: {}}\nseries:\n"
+    ("hub: krakow\nfree: {client_demand_growth_rate: {}}\nseries:\n"
      "  - {region: Krakow, series: business_services_employment, output: hub_staff}\n",
      r"line 4: series: the model has no variable 'hub_staff'; did you mean 'total_hub_staff'"),
-    ("hub: krakow\nfree: {mature_hub_growth_rate: {}}\nseries:\n"
+    ("hub: krakow\nfree: {client_demand_growth_rate: {}}\nseries:\n"
      "  - {region: Krakow, series: business_service_employment, output: total_hub_staff}\n",
      r"line 4: series: no data for region 'Krakow', series 'business_service_employment'"),
-    ("hub: krakow\nfree: {mature_hub_growth_rate: {}}\nseries:\n"
+    ("hub: krakow\nfree: {client_demand_growth_rate: {}}\nseries:\n"
      "  - {region: Poland, series: business_services_employment, output: total_hub_staff,\n"
      "     share: poland_share}\n",
      r"line 4: series: share 'poland_share' is not declared under 'shares'"),
-    ("hub: krakow\nfree: {mature_hub_growth_rate: {}}\nseries: []\ntargets:\n"
+    ("hub: krakow\nfree: {client_demand_growth_rate: {}}\nseries: []\ntargets:\n"
      "  - {region: Krakow, series: business_services_employment_forecast, year: 2023,\n"
      "     output: total_hub_staff, tolerance: 1.5}\n",
      r"line 5: target: tolerance 1.5 must be a relative error in \(0, 1\)"),
-    ("hub: krakow\nfree: {mature_hub_growth_rate: {}}\nseries: []\ntargets:\n"
+    ("hub: krakow\nfree: {client_demand_growth_rate: {}}\nseries: []\ntargets:\n"
      "  - {region: Krakow, series: business_services_employment_forecast, year: 2031,\n"
      "     output: total_hub_staff}\n",
      r"line 5: target: 0 figures of Krakow/business_services_employment_forecast in 2031"),
-    ("hub: krakow\nfree: {mature_hub_growth_rate: {}}\nseries:\n"
+    ("hub: krakow\nfree: {client_demand_growth_rate: {}}\nseries:\n"
      "  - {region: Krakow, series: business_services_employment, output: total_hub_staff}\n"
      "holdout_from: 2000\n",
      r"holdout_from 2000 must leave figures both before and from that year"),
-    ("hub: krakow\nfree: {mature_hub_growth_rate: {}}\nseries: [\n",
+    ("hub: krakow\nfree: {client_demand_growth_rate: {}}\nseries: [\n",
      r"malformed YAML"),
-    ("hub: krakow\nfree: {mature_hub_growth_rate: {}}\nseries: []\n",
+    ("hub: krakow\nfree: {client_demand_growth_rate: {}}\nseries: []\n",
      r"no figure to fit"),
-    ("hub: krakow\nfree: {mature_hub_growth_rate: {}}\nerrors: {measured: 0.1}\nseries: []\n",
+    ("hub: krakow\nfree: {client_demand_growth_rate: {}}\nerrors: {measured: 0.1}\nseries: []\n",
      r"errors: unknown kind 'measured'"),
-    ("hub: krakow\nfree: {mature_hub_growth_rate: {scale: log}}\nseries: []\n",
+    ("hub: krakow\nfree: {client_demand_growth_rate: {scale: log}}\nseries: []\n",
      r"a log scale needs a positive lower bound"),
 ]
 
@@ -235,7 +235,7 @@ def test_predictions_equal_a_single_pysd_run(small_spec):
     u = np.array([[0.3, 0.6, 0.4]])
     x = obj.to_natural(u)[0]
     pred = obj.predictions(u)[0]
-    ds = hubsd.run("krakow", {"initial_hub_service_demand": x[0], "mature_hub_growth_rate": x[1]},
+    ds = hubsd.run("krakow", {"initial_hub_service_demand": x[0], "client_demand_growth_rate": x[1]},
                    ["total_hub_staff"], final_time=2025, saveper=1)
     for p, v in zip(small_spec.points, pred, strict=True):
         ref = float(ds.total_hub_staff.sel(time=p.year)) / (x[2] if p.share else 1.0)
@@ -346,8 +346,8 @@ def test_saved_versions_never_overwrite_and_load_as_hubs(small_cal, tmp_path, mo
     monkeypatch.setattr(_inputs_calibrated, "CALIBRATED_DIR", tmp_path)
     hub = load_hub("krakow@calibrated")
     assert hub["hub"] == "krakow@v2" and "calibrated v2" in hub["name"]
-    est = small_cal.fit.estimates["mature_hub_growth_rate"]
-    assert hub["parameters"]["mature_hub_growth_rate"] == pytest.approx(est, rel=1e-5)
+    est = small_cal.fit.estimates["client_demand_growth_rate"]
+    assert hub["parameters"]["client_demand_growth_rate"] == pytest.approx(est, rel=1e-5)
     base = load_hub("krakow")
     kept = {k: v for k, v in base["parameters"].items() if k not in small_cal.fit.estimates}
     assert kept and all(hub["parameters"][k] == v for k, v in kept.items())

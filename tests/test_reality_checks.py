@@ -33,13 +33,13 @@ def test_false_statement_names_statement_input_and_first_failure(tmp_path):
             inputs: {local_multiplier: 1.5}
             conditions:
               - {output: total_hub_staff, check: "<=", value: 40000}
-            corners: [mature_hub_growth_rate]
+            corners: [client_demand_growth_rate]
     """)
     results = run_checks(path)
     failed = results[~results.passed]
     # defaults plus the corner parameter at its low and high end; all three fail
-    assert list(results.run) == ["defaults", "mature_hub_growth_rate=low",
-                                 "mature_hub_growth_rate=high"]
+    assert list(results.run) == ["defaults", "client_demand_growth_rate=low",
+                                 "client_demand_growth_rate=high"]
     assert len(failed) == 3
     msg = failed.message.iloc[0]
     assert "'hub stays small' failed: The hub never employs more than 40,000 people." in msg

@@ -11,7 +11,7 @@ from hubsd.model.parameters import ParameterError
 
 PARAMS = [
     "automatable_junior_share",
-    "mature_hub_growth_rate",
+    "client_demand_growth_rate",
     "local_multiplier",
     "cost_per_trainee",  # no effect without a reskilling programme: index must be ~0
 ]
@@ -24,7 +24,7 @@ def sobol_idx():
 
 def test_sobol_ranks_known_drivers(sobol_idx):
     st = sobol_idx.ST.sel(metric="junior_staff@2040").to_series()
-    assert st.idxmax() in {"automatable_junior_share", "mature_hub_growth_rate"}
+    assert st.idxmax() in {"automatable_junior_share", "client_demand_growth_rate"}
     assert st["cost_per_trainee"] == pytest.approx(0, abs=1e-9)
     assert sobol_idx.S1.sel(parameter="cost_per_trainee").values == pytest.approx(0, abs=1e-9)
     # local services depend on the multiplier, junior staff do only weakly
@@ -113,14 +113,14 @@ def test_morris_corners_of_the_whole_table_stay_finite():
 
 
 def test_bounds_narrow_the_sampled_ranges():
-    prob = _studies_sensitivity.problem(PARAMS, bounds={"mature_hub_growth_rate": (0.02, 0.05)})
+    prob = _studies_sensitivity.problem(PARAMS, bounds={"client_demand_growth_rate": (0.02, 0.05)})
     assert prob["bounds"][1] == [0.02, 0.05] and prob["bounds"][0] == [0.24, 1.0]
     mo = _studies_sensitivity.morris("junior_staff@2040", PARAMS, trajectories=4, seed=1,
                      bounds={"automatable_junior_share": (0.4, 0.6)})
     assert np.isfinite(mo.mu_star).all()
-    with pytest.raises(ParameterError, match=r"bounds of 'mature_hub_growth_rate' \[0.02, 0.5\] "
+    with pytest.raises(ParameterError, match=r"bounds of 'client_demand_growth_rate' \[0.02, 0.5\] "
                                              r"must be increasing and inside its range"):
-        _studies_sensitivity.problem(PARAMS, bounds={"mature_hub_growth_rate": (0.02, 0.5)})
+        _studies_sensitivity.problem(PARAMS, bounds={"client_demand_growth_rate": (0.02, 0.5)})
     with pytest.raises(ParameterError, match="bounds given for layoff_time, which is not varied"):
         _studies_sensitivity.problem(PARAMS, bounds={"layoff_time": (0.3, 0.5)})
 

@@ -61,6 +61,7 @@ from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL, REPO
 from hubsd.engine.pysd_runner import run
 from hubsd.inputs.calibrated import load_calibrated, versions
 from hubsd.inputs.hubs import hub_file
+from hubsd.model.mdl import equations_hash
 from hubsd.model.pysd_model import file_hash
 
 # -- fit report -----------------------------------------------------------------------------------
@@ -285,6 +286,7 @@ def calibrate(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "model": _relative(mdl),
         "model_sha256": file_hash(mdl),
+        "model_equations_sha256": equations_hash(mdl),
         "spec": _relative(sp.path),
         "spec_sha256": file_hash(sp.path),
         "hub_file_sha256": file_hash(hub_file(sp.hub)),
@@ -386,14 +388,14 @@ def behaviour_reproduction(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
         "measure": f"largest per-series MAPE of {base}@{ver}",
         "threshold": f"<= {REPRODUCTION_MAPE:g}",
     }
-    model_sha = file_hash(mdl)
-    if doc.get("provenance", {}).get("model_sha256") != model_sha:
+    model_sha = equations_hash(mdl)
+    if doc.get("provenance", {}).get("model_equations_sha256") != model_sha:
         return {
             **row,
             "status": "fail",
             "figure": float("nan"),
             "details": f"{base}@{ver} was calibrated on another version of the model "
-            f"({str(doc.get('provenance', {}).get('model_sha256'))[:12]} vs "
+            f"(equations {str(doc.get('provenance', {}).get('model_equations_sha256'))[:12]} vs "
             f"{model_sha[:12]}); run `hubsd calibrate --hub {base}` again",
         }
     outputs = sorted({p.output for p in spec.points})
@@ -401,7 +403,9 @@ def behaviour_reproduction(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
     shares = {k: float(v["value"]) for k, v in (doc.get("shares") or {}).items()}
     rows = []
     for p in spec.points:
-        if p.bound:
+        # the history: observed series; forecasts and evidence targets are checked by
+        # forecast_band and weigh in the fit with their own tolerances
+        if p.bound or p.role != "series":
             continue
         sim = float(ds[p.output].sel(time=p.year, method="nearest"))
         if p.share:
@@ -419,6 +423,56 @@ def behaviour_reproduction(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
     ok = bool(np.isfinite(worst) and worst <= REPRODUCTION_MAPE)
     return {
         **row,
+        "status": "pass" if ok else "fail",
+        "figure": float(worst),
+        "details": "; ".join(parts),
+    }
+
+
+def forecast_band(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
+    """A ``hubsd validate`` row: the calibrated baseline against the industry's own forecasts.
+
+    Runs the newest (or named) calibrated set of ``hub`` (PySD) and compares it with every
+    figure of kind ``forecast`` in the hub's spec: a point forecast must be met within its
+    tolerance, a bound ("up to", "over") on the right side of it. The baseline is the hub's
+    calibrated path with AI as fitted, no policy: the package's no-new-policy future, which
+    should stay inside what the industry itself projects. None when the hub has no calibrated
+    set or no forecast in its spec.
+    """
+    base, _, version = str(hub).partition("@")
+    if not versions(base) or not (CALIBRATION_DIR / f"{base}.yaml").is_file():
+        return None
+    spec = load_spec(base, mdl=mdl)
+    points = [p for p in spec.points if p.kind == "forecast"]
+    if not points:
+        return None
+    doc = load_calibrated(base, version or "latest")
+    ver = doc.get("version", Path(doc["file"]).stem)
+    outputs = sorted({p.output for p in points})
+    ds = run(f"{base}@{ver}", outputs=outputs, final_time=spec.final_time, saveper=1, mdl=mdl)
+    shares = {k: float(v["value"]) for k, v in (doc.get("shares") or {}).items()}
+    parts, worst, ok = [], 0.0, True
+    for p in points:
+        sim = float(ds[p.output].sel(time=p.year, method="nearest"))
+        if p.share:
+            sim /= shares.get(p.share, float("nan"))
+        err = sim / p.value - 1.0
+        if p.bound == "upper":
+            miss = max(err, 0.0)
+        elif p.bound == "lower":
+            miss = max(-err, 0.0)
+        else:
+            miss = max(abs(err) - p.sigma, 0.0)
+        ok &= bool(np.isfinite(miss) and miss == 0.0)
+        worst = max(worst, abs(err))
+        side = {"upper": " (up to)", "lower": " (over)"}.get(p.bound, f" (+/- {p.sigma:g})")
+        parts.append(f"{p.label} {p.year:g}: {sim:,.0f} vs {p.value:,.0f}{side}, {err:+.1%}")
+    return {
+        "check": "forecast band",
+        "group": "behaviour",
+        "tests": "the calibrated baseline stays within the industry's own published projections",
+        "measure": f"largest relative gap of {base}@{ver} to a forecast",
+        "threshold": "each within its tolerance or bound",
         "status": "pass" if ok else "fail",
         "figure": float(worst),
         "details": "; ".join(parts),

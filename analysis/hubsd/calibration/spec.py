@@ -5,7 +5,7 @@ Spec format::
     hub: krakow                     # data/hubs/<hub>.yaml: the starting values
     description: ...
     free:                           # parameters to estimate; bounds default to the table's
-      early_hub_growth_rate: {}
+      hub_maturation_time: {}
       initial_hub_service_demand: {low: 3000, high: 30000, scale: log}
     shares:                         # optional nuisance parameters: hub / series region
       krakow_share_of_poland: {low: 0.1, high: 0.4, why: "..."}

@@ -79,22 +79,60 @@ def check_mapping(obj: object, where: str) -> dict:
     return obj
 
 
-def _parameter_entries(params: object, where: str) -> tuple[dict, dict]:
-    """Validated values and sources of a ``parameters:`` mapping of ``name: {value, source}``."""
+def _parameter_entries(params: object, where: str, strict: bool = True) -> tuple[dict, dict, dict]:
+    """Validated values, sources and ranges of a ``parameters:`` mapping.
+
+    Each entry is ``name: {value, source}`` with an optional ``range: [low, high]``: the
+    interval the evidence leaves the value in (e.g. the AI-exposure shares derived from task
+    data), which studies sample instead of fixing the value. ``strict`` refuses other keys
+    (hub files); calibrated sets carry their intervals and flags beside the value.
+    """
     params = check_mapping(params or {}, f"{where}: 'parameters'")
-    values, sources = {}, {}
+    values, sources, ranges = {}, {}, {}
     for name, entry in params.items():
         entry = check_mapping(entry, f"{where}: parameter {name!r}")
         missing = {"value", "source"} - set(entry)
         if missing:
             raise HubError(f"{where}: parameter {name!r} lacks {', '.join(sorted(missing))}")
+        extra = set(entry) - {"value", "source", "range"}
+        if extra and strict:
+            raise HubError(
+                f"{where}: parameter {name!r} has unknown key(s) "
+                f"{', '.join(sorted(map(str, extra)))} (valid: value, source, range)"
+            )
         values[name] = entry["value"]
         sources[name] = str(entry["source"])
+        if "range" in entry:
+            ranges[name] = entry["range"]
     try:
         checked = check_parameters(values)
     except ParameterError as exc:
         raise ParameterError(f"{where}: {exc}") from None
-    return checked, {k: sources[n] for n, k in zip(values, checked, strict=False)}
+    keys = dict(zip(values, checked, strict=False))
+    out_ranges = {}
+    for name, rng in ranges.items():
+        ok = (
+            isinstance(rng, list)
+            and len(rng) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)
+        )
+        if not ok:
+            raise HubError(
+                f"{where}: parameter {name!r}: range must be [low, high] numbers, got {rng!r}"
+            )
+        lo, hi = (float(v) for v in rng)
+        try:
+            check_parameters({keys[name]: lo})
+            check_parameters({keys[name]: hi})
+        except ParameterError as exc:
+            raise ParameterError(f"{where}: parameter {name!r}: range {rng}: {exc}") from None
+        if not lo <= checked[keys[name]] <= hi:
+            raise HubError(
+                f"{where}: parameter {name!r}: value {checked[keys[name]]:g} is "
+                f"outside its range [{lo:g}, {hi:g}]"
+            )
+        out_ranges[keys[name]] = (lo, hi)
+    return checked, {k: sources[n] for n, k in keys.items()}, out_ranges
 
 
 def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
@@ -141,7 +179,7 @@ def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
         return _load_calibrated_hub(str(hub), hubs_dir)
     path = hub_file(hub, hubs_dir)
     doc = check_mapping(read_yaml(path), str(path))
-    checked, sources = _parameter_entries(doc.get("parameters"), str(path))
+    checked, sources, ranges = _parameter_entries(doc.get("parameters"), str(path))
     scen = check_mapping(doc.get("scenarios") or {}, f"{path}: 'scenarios'")
     return {
         "hub": path.stem,
@@ -149,6 +187,7 @@ def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
         "description": str(doc.get("description", "")),
         "parameters": checked,
         "sources": sources,
+        "ranges": ranges,
         "scenarios": {
             k: check_parameters(check_mapping(v, f"{path}: scenario {k!r}"))
             for k, v in scen.items()
@@ -165,8 +204,16 @@ def _load_calibrated_hub(name: str, hubs_dir: Path) -> dict:
         doc = load_calibrated(base["hub"], version.strip().lower() or "latest")
     except CalibrationError as exc:
         raise HubError(str(exc)) from None
-    checked, sources = _parameter_entries(doc["parameters"], doc["file"])
     ver = str(doc.get("version", Path(doc["file"]).stem))
+    try:
+        checked, sources, _ = _parameter_entries(doc["parameters"], doc["file"], strict=False)
+    except ParameterError as exc:
+        newest = versions(base["hub"])[-1]
+        raise HubError(
+            f"{base['hub']}@{ver} was calibrated on an earlier version of the model and does "
+            f"not fit this one ({exc}); run {base['hub']}@{newest} (the newest) or "
+            f"`hubsd calibrate --hub {base['hub']}`"
+        ) from None
     return {
         **base,
         "hub": f"{base['hub']}@{ver}",

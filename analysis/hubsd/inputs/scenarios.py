@@ -14,11 +14,13 @@ from hubsd.inputs.hubs import HubError, check_mapping, read_yaml
 from hubsd.model.parameters import ParameterError, check_parameters
 
 #: A strong automation shock under which policies matter: every junior task automatable, no
-#: human-centred AI without policy, no long-run hub growth.
+#: human-centred AI without policy, no growth of the clients' offshorable work, and automation
+#: that wins the hub no work through lower costs (AI running cost equal to the labour it saves).
 STRESS = {
     "automatable_junior_share": 1.0,
     "baseline_human_centred_ai_share": 0.0,
-    "mature_hub_growth_rate": 0.0,
+    "client_demand_growth_rate": 0.0,
+    "ai_running_cost_ratio": 1.0,
 }
 
 

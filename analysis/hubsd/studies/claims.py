@@ -135,13 +135,16 @@ def _condition(claim: Claim) -> str | None:
     return "unmodelled"
 
 
-def plan_rows(claims: Sequence[Claim], hubs: Sequence[str], known: Sequence[str]) -> list[Row]:
+def plan_rows(
+    claims: Sequence[Claim], hubs: Sequence[str], known: Sequence[str], outputs: Sequence[str]
+) -> list[Row]:
     """Every row of the ledger, before anything runs (see the module docstring).
 
-    ``hubs`` are the selected base hub names, ``known`` every hub with a file.
+    ``hubs`` are the selected base hub names, ``known`` every hub with a file, ``outputs``
+    the model's outputs.
     """
     rows = []
-    outputs = set(compile_model().outputs_available())
+    outputs = set(outputs)
     for claim in claims:
         region = REGION_MAP[claim.region]
         targets = list(region.hubs) if region.hubs is not None else list(hubs)
@@ -531,12 +534,13 @@ def claims_ledger(
         if base not in known:
             raise HubError(f"unknown hub {hub!r}; known hubs: {', '.join(known)}")
         selected[base] = str(hub).strip()
+    model = compile_model()  # once: every run of the ledger uses the same model
     given = claims
-    claims = list(claims) if claims is not None else load_claims(path)
+    claims = list(claims) if claims is not None else load_claims(path, model.outputs_available())
     obs = load_observations() if obs is None else obs
-    rows = plan_rows(claims, list(selected), known)
+    rows = plan_rows(claims, list(selected), known, model.outputs_available())
     final = float(max(r.claim.quantity.window[1] for r in rows)) + 1.0
-    final = min(final, compile_model().controls["final_time"])
+    final = min(final, model.controls["final_time"])
     runs: dict[str, HubRuns] = {}
     records, values, holds, conds, boxes = [], [], [], [], []
     primary: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -556,7 +560,7 @@ def claims_ledger(
                         for o in QUANTITY_OUTPUTS[r.claim.quantity.name]
                     }
                 )
-                runs[row.hub] = HubRuns(name, members, seed, tuple(outs), final, note)
+                runs[row.hub] = HubRuns(name, members, seed, tuple(outs), final, note, model)
             hr = runs[row.hub]
             row.hub_set = hr.hub
             if hr.note:
@@ -651,7 +655,7 @@ def claims_ledger(
         "hub_set_notes": {h: r.note for h, r in runs.items() if r.note},
         "members": int(members),
         "seed": int(seed),
-        "model_sha256": compile_model().sha256,
+        "model_sha256": model.sha256,
         "hubsd_version": __version__,
         "wall_time_s": round(time.perf_counter() - started, 2),
     }

@@ -24,7 +24,7 @@ import xarray as xr
 from scipy.stats import spearmanr
 
 from hubsd.core.errors import HubsdError
-from hubsd.engine.ensemble import compile_model
+from hubsd.engine.ensemble import EnsembleModel, compile_model
 from hubsd.inputs.hubs import calibrated_or_file, load_hub
 from hubsd.inputs.scenarios import scenario_parameters
 from hubsd.studies.claims_data import satisfies
@@ -137,6 +137,7 @@ class HubRuns:
     outputs: tuple[str, ...]
     final_time: float
     note: str = ""
+    model: EnsembleModel | None = None  # compiled once per ledger (default: the hub model)
     params: pd.DataFrame = field(init=False)
     levers: dict = field(init=False)
     runs: dict = field(default_factory=dict, init=False)
@@ -168,7 +169,8 @@ class HubRuns:
             frame = self.params.copy()
             for name, value in self.overrides(key).items():
                 frame[name] = float(value)
-            self.runs[key] = compile_model().run(
+            model = self.model if self.model is not None else compile_model()
+            self.runs[key] = model.run(
                 frame,
                 list(self.outputs),
                 self.hub,

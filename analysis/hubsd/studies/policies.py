@@ -84,7 +84,9 @@ def uncertain_ranges(
     Those of :func:`uncertain_parameters` over the parameter table's range; for a calibrated
     hub (``"krakow@v1"``, ``"krakow@calibrated"``) also every calibrated parameter, over its
     95 % profile-likelihood interval rather than fixed at its estimate (a parameter the data do
-    not identify thus spans its whole range). The hub file's sourced values stay fixed.
+    not identify thus spans its whole range). A hub-file value with an evidence ``range``
+    (the AI-exposure shares derived from task data) varies over that range; the hub file's
+    other sourced values stay fixed.
     """
     tab = table()
     hub_def = load_hub(hub) if hub is not None else None
@@ -96,7 +98,9 @@ def uncertain_ranges(
                 max(float(lo), float(tab.loc[name, "low"])),
                 min(float(hi), float(tab.loc[name, "high"])),
             )
-    # the hub file's values and calibrated values without an interval stay fixed
+    # the hub file's evidence ranges (e.g. AI exposure from task data) where it gives one
+    evidence = dict((hub_def or {}).get("ranges", {}))
+    # the hub file's other values and calibrated values without an interval stay fixed
     fixed = set(hub_def["parameters"]) - set(calibrated) if hub_def is not None else set()
     out = {}
     for n in tab.index:
@@ -104,6 +108,8 @@ def uncertain_ranges(
             continue
         if n in calibrated:
             out[n] = calibrated[n]
+        elif n in evidence:
+            out[n] = evidence[n]
         elif n not in fixed:
             out[n] = (float(tab.loc[n, "low"]), float(tab.loc[n, "high"]))
     return out

@@ -40,6 +40,10 @@ The checks, in order:
 ``behaviour reproduction``
     Fit statistics of the calibrated parameter set, from :mod:`hubsd.calibration` when it
     provides them (:func:`behaviour_rows`); skipped otherwise.
+``forecast band``
+    The newest calibrated set's baseline against every forecast of its spec (the industry's
+    own projections), each within its tolerance or on the right side of its bound
+    (:func:`forecast_rows`); skipped without a calibrated set or forecast.
 
 A group of checks that cannot run on a model (the ensemble engine refuses some Latin hypercube
 samples, say) fails its rows with the reason; the other groups still run.
@@ -63,7 +67,7 @@ from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.core.version import __version__
 from hubsd.validation.checks import (
     behaviour_rows,
-    extreme_check_rows,
+    forecast_rows,
     integration_and_conservation_rows,
     lhs_check_rows,
     lhs_runs,
@@ -72,6 +76,7 @@ from hubsd.validation.checks import (
     units_rows,
 )
 from hubsd.validation.context import Context, default_checks, prepare
+from hubsd.validation.extremes import extreme_check_rows
 from hubsd.validation.reality import RealityCheckError, load_checks
 from hubsd.validation.report import ValidationReport, could_not_run_rows
 from hubsd.validation.settings import (
@@ -219,6 +224,7 @@ def validate_model(
     rows += attempt(
         lambda: [behaviour_rows(ctx.hub, ctx.mdl)], [("behaviour", "behaviour reproduction", "")]
     )
+    rows += attempt(lambda: [forecast_rows(ctx.hub, ctx.mdl)], [("behaviour", "forecast band", "")])
     table = pd.DataFrame(rows, columns=COLUMNS)
 
     time_ = data.pop("_scenario_time", None)

@@ -10,7 +10,7 @@ spirit of Vensim's reality checks (Sterman 2000, ch. 21)::
         conditions:
           - {output: junior_automated_share, check: "<=", value: 0}
           - {output: [junior_layoffs, mid_layoffs, senior_layoffs], check: "<=", value: 1.0e-9}
-        corners: [automatable_junior_share, mature_hub_growth_rate]
+        corners: [automatable_junior_share, client_demand_growth_rate]
 
 Each condition compares an output (or the sum of a list of outputs) with a number or with
 another variable (``value_of: base_local_service_jobs``), ``when`` ``always`` (default),

@@ -15,7 +15,11 @@ LHS_CHUNK = 250
 
 #: Strong automation in a mature hub: a_J at the top of the ILO range (0.24-0.8) and no
 #: long-run demand growth (the table's low end), so automation, not demand, drives the hub.
-SHOCK = {"automatable_junior_share": 0.8, "mature_hub_growth_rate": 0.0}
+SHOCK = {
+    "automatable_junior_share": 0.8,
+    "client_demand_growth_rate": 0.0,
+    "ai_running_cost_ratio": 1.0,
+}
 
 #: Full automation of junior tasks (a_J = 1 and h = 0) in a hub with no long-run demand growth
 #: (:data:`hubsd.inputs.scenarios.STRESS`).
@@ -30,7 +34,7 @@ AI_EFFECT_EXTREMES = {
     "bass_imitation_coefficient": 0.6,
     "ai_implementation_delay": 1.0,
     "ai_start_year": 2010.0,
-    "demand_response_to_augmentation": 0.3,
+    "ai_running_cost_ratio": 1.0,
     "augmentation_attrition_reduction": 0.5,
     "reinstatement_ratio": 1.0,
     "baseline_human_centred_ai_share": 1.0,

@@ -1,0 +1,220 @@
+"""Per-tier AI exposure of an outsourcing hub from Eloundou et al. (2023) occupation ratings.
+
+Reads the evidence tables in ``data/evidence/``:
+
+* ``exposure_occupations.csv`` - function x tier -> O*NET-SOC occupations with weights
+  (a modelling choice of this project, not data);
+* ``exposure_scores.csv``      - the Eloundou et al. (2023) ``occ_level.csv`` rows of those
+  occupations (GPT-4 ``dv_rating_*`` and human ``human_rating_*``, alpha/beta/gamma);
+* ``hub_function_mix.csv``     - each hub's employment shares by function (rows whose function
+  starts with ``context:`` are supporting figures and are ignored here).
+
+What the ratings mean (Eloundou, Manning, Mishkin and Rock 2023, "GPTs are GPTs")
+--------------------------------------------------------------------------------
+Each O*NET task of an occupation is labelled E0 (no exposure), E1 (direct exposure: an LLM
+alone cuts the time to do the task by at least half at equal quality) or E2 (exposed only with
+complementary software built on an LLM).  Per occupation, the file gives three shares of tasks,
+rated by human annotators and by GPT-4:
+
+    alpha = E1,   beta = E1 + 0.5 * E2,   gamma = E1 + E2         (checked: beta = (alpha+gamma)/2)
+
+so per rater r in {human, gpt4}:  E1_r = alpha_r  and  E2_r = gamma_r - alpha_r.
+
+From exposure to the model's two parameters (a modelling choice, stated here)
+-----------------------------------------------------------------------------
+*automatable* (``automatable_junior_share``, ``automatable_mid_share``: share of a tier's task
+content AI can take over) counts the directly exposed tasks (E1):
+
+    low     = 0.5 * min_r E1_r      E1 only means the task time is at least halved, so only half of
+                                    it is taken over; the more conservative rater
+    central = mean_r E1_r           every E1 task taken over; raters averaged
+    high    = max_r beta_r          E1 plus half of the E2 tasks once complementary software
+                                    exists (the paper's own "beta" measure); the more generous rater
+
+*augmentable* (work AI changes but does not take over) counts the tasks exposed only through
+complementary tools, where a person stays in the loop (E2):
+
+    low     = min_r E2_r
+    central = mean_r E2_r
+    high    = max_r (E2_r + 0.5 * E1_r)   E2 plus the half of E1 time that stays with the worker
+                                          in the low-automation reading
+
+so central automatable + central augmentable = mean_r gamma_r, the total exposed share.  Low and
+high are an envelope over (i) human vs GPT-4 raters and (ii) the alpha/beta/gamma readings;
+they are not statistical confidence intervals.  All scores are US (O*NET) task content; they
+are exposure (technical potential), not adoption or job loss.
+
+Aggregation to hub tiers
+------------------------
+For hub h, tier t:  score(h, t) = sum_f mix_h(f) * sum_o w(f, t, o) * score(o) / sum_f mix_h(f),
+the sum over functions f that the mapping defines for tier t.  The function mix is the hub's
+employment mix over all tiers and is applied unchanged to every tier (an assumption: e.g. a
+contact centre has more juniors per senior than an IT centre; ``hub_tier_mix.csv`` is not used).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hubsd.core.errors import HubsdError
+from hubsd.core.paths import EVIDENCE_DIR
+
+
+class EvidenceError(HubsdError):
+    """A malformed evidence table or a hub the tables do not cover."""
+
+
+TIERS = ("junior", "mid", "senior")
+RATERS = ("human", "dv")  # dv = GPT-4 ("dv" is the paper's column prefix)
+COLUMNS = [
+    f"{kind}_{band}"
+    for kind in ("automatable", "augmentable")
+    for band in ("low", "central", "high")
+]
+
+
+def occupation_shares(scores: pd.DataFrame) -> pd.DataFrame:
+    """Automatable/augmentable low/central/high for each occupation, indexed by O*NET-SOC code."""
+    s = scores.set_index("onet_soc_code")
+    e1 = np.column_stack([s[f"{r}_rating_alpha"] for r in RATERS])
+    gamma = np.column_stack([s[f"{r}_rating_gamma"] for r in RATERS])
+    beta = np.column_stack([s[f"{r}_rating_beta"] for r in RATERS])
+    e2 = gamma - e1
+    out = pd.DataFrame(
+        {
+            "automatable_low": 0.5 * e1.min(axis=1),
+            "automatable_central": e1.mean(axis=1),
+            "automatable_high": beta.max(axis=1),
+            "augmentable_low": e2.min(axis=1),
+            "augmentable_central": e2.mean(axis=1),
+            "augmentable_high": (e2 + 0.5 * e1).max(axis=1),
+        },
+        index=s.index,
+    )
+    return out.clip(0.0, 1.0)
+
+
+def _read_mapping(evidence_dir: Path, mapping) -> pd.DataFrame:
+    if mapping is None:
+        mapping = evidence_dir / "exposure_occupations.csv"
+    if not isinstance(mapping, pd.DataFrame):
+        mapping = pd.read_csv(mapping, dtype={"onet_soc_code": str})
+    missing = {"function", "tier", "onet_soc_code", "weight"} - set(mapping.columns)
+    if missing:
+        raise EvidenceError(f"mapping lacks columns {sorted(missing)}")
+    sums = mapping.groupby(["function", "tier"])["weight"].sum()
+    bad = sums[(sums - 1.0).abs() > 1e-6]
+    if len(bad):
+        raise EvidenceError(f"weights must sum to 1 in each function x tier cell: {bad.to_dict()}")
+    return mapping
+
+
+def tier_exposure(hub: str, mapping=None, evidence_dir=EVIDENCE_DIR) -> pd.DataFrame:
+    """Per-tier automatable/augmentable shares (low/central/high) for one hub.
+
+    Parameters
+    ----------
+    hub : str
+        A hub of ``hub_function_mix.csv`` (krakow, manila, telangana, bangalore); a calibrated
+        name such as ``krakow@v2`` is read as its base hub.
+    mapping : None, path or pandas.DataFrame
+        The occupation mapping (default ``exposure_occupations.csv``): columns function, tier,
+        onet_soc_code, weight. Change it to see the parameters move.
+    evidence_dir : path
+        Folder with the evidence CSVs (default ``data/evidence``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by tier (junior, mid, senior), columns automatable_low/central/high and
+        augmentable_low/central/high: shares of the tier's task content [Dmnl] in [0, 1].
+
+    Raises
+    ------
+    EvidenceError
+        A hub without a function mix, weights that do not sum to 1, occupations without scores.
+
+    Examples
+    --------
+    >>> tier_exposure("krakow").loc["junior", "automatable_central"]  # doctest: +SKIP
+    0.39
+    """
+    evidence_dir = Path(evidence_dir)
+    hub = str(hub).split("@")[0].strip().lower()
+    mapping = _read_mapping(evidence_dir, mapping)
+    scores = pd.read_csv(evidence_dir / "exposure_scores.csv", dtype={"onet_soc_code": str})
+    occ = occupation_shares(scores)
+
+    mix = pd.read_csv(evidence_dir / "hub_function_mix.csv")
+    mix = mix[(mix["hub"] == hub) & ~mix["function"].str.startswith("context:")]
+    if mix.empty:
+        raise EvidenceError(f"no function mix for hub {hub!r} in hub_function_mix.csv")
+    unknown = set(mix["function"]) - set(mapping["function"])
+    if unknown:
+        raise EvidenceError(f"functions of {hub} not in the mapping: {sorted(unknown)}")
+    if abs(mix["share"].sum() - 1.0) > 1e-3:
+        raise EvidenceError(f"{hub}: function shares sum to {mix['share'].sum():.4f}, not 1")
+    absent = set(mapping["onet_soc_code"]) - set(occ.index)
+    if absent:
+        raise EvidenceError(f"occupations without scores: {sorted(absent)}")
+
+    # score of each function x tier cell: weighted mean of its occupations
+    m = mapping.join(occ, on="onet_soc_code")
+    cells = m[COLUMNS].mul(m["weight"], axis=0).groupby([m["function"], m["tier"]]).sum()
+
+    rows = {}
+    for tier in TIERS:
+        share = mix.set_index("function")["share"]
+        have = [f for f in share.index if (f, tier) in cells.index]
+        if not have:
+            raise EvidenceError(f"{hub}: no function has occupations for tier {tier!r}")
+        w = share[have] / share[have].sum()
+        rows[tier] = cells.loc[[(f, tier) for f in have]].to_numpy().T @ w.to_numpy()
+    return pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS).rename_axis("tier")
+
+
+#: Model parameters derived from the exposure tables: parameter -> (tier, column prefix).
+PARAMETERS = {
+    "automatable_junior_share": ("junior", "automatable"),
+    "automatable_mid_share": ("mid", "automatable"),
+}
+
+
+def ai_parameters(hub: str, mapping=None, evidence_dir=EVIDENCE_DIR, digits: int = 3) -> dict:
+    """The AI-exposure parameters of a hub, derived from the evidence: value and range.
+
+    Parameters
+    ----------
+    hub : str
+        Hub name (see :func:`tier_exposure`).
+    mapping, evidence_dir
+        As for :func:`tier_exposure`.
+    digits : int
+        Rounding of the values, as written in the hub files.
+
+    Returns
+    -------
+    dict
+        ``{parameter: {"value": central, "range": [low, high]}}`` for the parameters of
+        :data:`PARAMETERS` (shares of task content, Dmnl).
+
+    Examples
+    --------
+    >>> ai_parameters("krakow")["automatable_junior_share"]["value"]  # doctest: +SKIP
+    0.39
+    """
+    tab = tier_exposure(hub, mapping, evidence_dir)
+    out = {}
+    for name, (tier, kind) in PARAMETERS.items():
+        row = tab.loc[tier]
+        out[name] = {
+            "value": round(float(row[f"{kind}_central"]), digits),
+            "range": [
+                round(float(row[f"{kind}_low"]), digits),
+                round(float(row[f"{kind}_high"]), digits),
+            ],
+        }
+    return out
