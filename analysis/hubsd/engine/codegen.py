@@ -11,16 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hubsd.engine.emitter import Emitter, var_name
 from hubsd.engine.nodes import CONTROL, RPREC, EnsembleError, Node, expr_deps
 from hubsd.engine.runtime import RUNTIME, is_array  # noqa: F401 - re-exported
-
-if TYPE_CHECKING:
-    from hubsd.engine.ensemble import EnsembleModel
 
 
 def _toposort(names: Iterable[str], deps: Mapping[str, set[str]], what: str) -> list[str]:
@@ -183,10 +179,11 @@ def static_names(nodes: dict) -> set[str]:
     return static
 
 
-def generate(model: EnsembleModel, outputs: tuple) -> Program:
+def generate(model, outputs: tuple) -> Program:
     """Write, ``exec`` and return the simulation function for a set of outputs.
 
-    Only the variables the outputs need are kept; initial values are computed in PySD's
+    ``model`` is a :class:`hubsd.engine.ensemble.EnsembleModel` (not imported here: the
+    ensemble module imports this one). Only the variables the outputs need are kept; initial values are computed in PySD's
     initialisation order, auxiliaries per step in dependency order, stocks by Euler.
     """
     nodes = model.nodes
