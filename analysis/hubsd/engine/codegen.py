@@ -183,8 +183,9 @@ def generate(model, outputs: tuple) -> Program:
     """Write, ``exec`` and return the simulation function for a set of outputs.
 
     ``model`` is a :class:`hubsd.engine.ensemble.EnsembleModel` (not imported here: the
-    ensemble module imports this one). Only the variables the outputs need are kept; initial values are computed in PySD's
-    initialisation order, auxiliaries per step in dependency order, stocks by Euler.
+    ensemble module imports this one). Only the variables the outputs need are kept; initial
+    values are computed in PySD's initialisation order, auxiliaries per step in dependency
+    order, stocks by Euler.
     """
     nodes = model.nodes
     needed, stack = set(), list(outputs)
