@@ -1,6 +1,7 @@
-"""The studies room: sensitivity analysis, policy studies and the interactive explorer."""
+"""The studies room: sensitivity analysis, policy studies, the claims ledger and the explorer."""
 
 from hubsd.inputs.scenarios import STRESS
+from hubsd.studies.claims import claims_ledger
 from hubsd.studies.explore import Explorer
 from hubsd.studies.policies import (
     lhs_parameters,
@@ -15,6 +16,7 @@ from hubsd.studies.policies import (
 __all__ = [
     "STRESS",
     "Explorer",
+    "claims_ledger",
     "lhs_parameters",
     "policy_effects",
     "quantiles",

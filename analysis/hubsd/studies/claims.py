@@ -1,6 +1,6 @@
 """The claims ledger: every claim of the public debate, tested against the data and the model.
 
->>> ledger = claims_ledger(members=200, seed=20261129)
+>>> ledger = claims_ledger(members=500, seed=20261129)
 >>> print(ledger.format_table())
 >>> ledger.write("outputs/claims")            # claims.csv, claims.nc, claims_boxes.csv
 
@@ -74,8 +74,8 @@ from hubsd.studies.prim import prim
 
 #: Default seed of the members' Latin hypercube.
 SEED = 20261129
-#: Default members per hub.
-MEMBERS = 200
+#: Default members per hub (the notebook uses fewer).
+MEMBERS = 500
 #: A claim that holds in at least this share of members is consistent with the model.
 CONSISTENT_P = 0.5
 #: A PRIM box names what would have to be true only if at least this share of it holds.
@@ -259,7 +259,8 @@ def _threshold(claim: Claim, hub: str, obs) -> tuple[float, float | None, bool, 
     return q.value / ref, tol, True, note
 
 
-def _fmt(x: float) -> str:
+def fmt_number(x: float) -> str:
+    """A figure for people: thousands separated from 1,000 on, else three digits."""
     if not math.isfinite(x):
         return "nan"
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
@@ -341,8 +342,8 @@ class Ledger:
             {
                 "hub": t.hub.to_numpy(),
                 "scenario": t.scenario.to_numpy(),
-                "P(holds)": ["" if not math.isfinite(p) else f"{p:.2f}" for p in t.p_holds],
-                "median": ["" if not math.isfinite(v) else _fmt(v) for v in t.q50],
+                "P(holds)": ["" if not math.isfinite(p) else f"{p:.0%}" for p in t.p_holds],
+                "median": ["" if not math.isfinite(v) else fmt_number(v) for v in t.q50],
                 "data": t.data_status.to_numpy(),
                 "verdict": [v if len(v) <= width else v[: width - 3] + "..." for v in t.verdict],
             },
@@ -402,10 +403,11 @@ def _verdict(row: Row, data: DataCheck, stats: dict) -> tuple[str, str]:
         else:
             verdict = "not reproduced by the model"
     if row.status == "run" and stats["n_valid"]:
+        q05, q50, q95 = (fmt_number(stats[k]) for k in ("q05", "q50", "q95"))
         why.append(
             f"Model: holds in {stats['p_holds']:.0%} of {stats['n_valid']} members; median "
-            f"{_fmt(stats['q50'])} (90 % range {_fmt(stats['q05'])} to {_fmt(stats['q95'])}) "
-            f"against {row.claim.quantity.operator} {_fmt(stats['threshold'])}."
+            f"{q50} (90 % range {q05} to {q95}) against {row.claim.quantity.operator} "
+            f"{fmt_number(stats['threshold'])}."
         )
         if stats["prim_box"]:
             why.append(
@@ -433,6 +435,8 @@ def _evaluate(
     if note:
         row.assumption = f"{row.assumption}; {note}" if row.assumption else note
     stats.update(threshold=thr, tolerance=math.nan if tol is None else tol)
+    if relative:
+        stats["unit"] = f"fraction (persons over the hub's staff in {q.window[0]})"
     ctx = Context(claim, runs, row.run_key, thr, tol, relative)
     ans = answer(ctx)
     cond = ans.cond.copy()
@@ -576,7 +580,7 @@ def claims_ledger(
                     diff = float(np.median(v[both] - v0[both]))
                     stats["extra"] = (
                         stats.get("extra", "") + f"; median change against "
-                        f"the no-policy row: {_fmt(diff)}"
+                        f"the no-policy row: {fmt_number(diff)}"
                     ).lstrip("; ")
         data = data_check(row.claim, obs)
         defaults = {
@@ -610,11 +614,11 @@ def claims_ledger(
                 "kind": row.claim.kind,
                 "quantity": q.name or "",
                 "statement": stats["statement"]
-                or f"{q.name or q.unit} {q.operator} {_fmt(stats['threshold'])}",
+                or f"{q.name or q.unit} {q.operator} {fmt_number(stats['threshold'])}",
                 "operator": q.operator,
                 "threshold": stats["threshold"],
                 "tolerance": stats["tolerance"],
-                "unit": q.unit,
+                "unit": stats.get("unit", q.unit),
                 "window_start": q.window[0],
                 "window_end": q.window[1],
                 "testable": row.status == "run",

@@ -15,6 +15,7 @@ Each quantity of ``data/README_claims.md`` is computed per member by a function 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ import xarray as xr
 from scipy.stats import spearmanr
 
 from hubsd.core.errors import HubsdError
+from hubsd.core.paths import REPO
 from hubsd.engine.ensemble import EnsembleModel, compile_model
 from hubsd.inputs.hubs import calibrated_or_file, load_hub
 from hubsd.inputs.scenarios import scenario_parameters
@@ -119,10 +121,12 @@ def resolve_hub_set(hub: str) -> tuple[str, str]:
         if "@" not in name:
             raise
         load_hub(base)
-        reason = " ".join(str(exc).split()).split("; did you mean")[0]
+        reason = re.sub(r"; did you mean .*?\?| \(`hubsd params` lists all\)", "", str(exc))
+        reason = " ".join(reason.split())
+        reason = reason.replace(f"{REPO}/", "")  # repository-relative, as in the ledger
         return base, (
-            f"calibrated set {name} not usable with the current model ({reason}); the hub "
-            "file's values are used, every unfixed parameter over its table range"
+            f"calibrated set {name} not used: {reason}; the hub file's values are used, every "
+            "unfixed parameter over its table range"
         )
     return load_hub(name)["hub"], ""
 

@@ -1,7 +1,8 @@
 """The interactive explorer: policy levers and AI uncertainties against a calibrated ensemble.
 
 >>> ui = explore("krakow@calibrated")      # in JupyterLab: sliders, fan charts, headline table
->>> ui.explorer.set(reskilling_policy_capacity=5000).headline   # the same, from code
+>>> ui.set(reskilling=True)                # as a user would: widgets, figure and table follow
+>>> Explorer("krakow@calibrated").set(reskilling_policy_capacity=5000).headline   # no widgets
 
 An ensemble of ``samples`` members (at least 500) is drawn once per hub with
 :func:`hubsd.studies.lhs_parameters` over :func:`hubsd.studies.uncertain_ranges` (a calibrated
@@ -57,11 +58,17 @@ LEVERS = {
 }
 #: The key AI uncertainties with a slider: name -> label.
 UNCERTAINTIES = {
-    "bass_imitation_coefficient": "Adoption speed (Bass q)",
-    "automatable_junior_share": "Automatable junior share",
-    "automatable_mid_share": "Automatable mid share",
+    "bass_imitation_coefficient": "Adoption speed q",
+    "automatable_junior_share": "Junior automatable",
+    "automatable_mid_share": "Mid automatable",
     "augmentation_productivity_gain": "Augmentation gain",
 }
+#: Style of the widget's headline table.
+TABLE_STYLE = (
+    "<style>.hubsd-headline{border-collapse:collapse;font-size:12px;line-height:1.3}"
+    ".hubsd-headline th,.hubsd-headline td{padding:2px 8px;border-bottom:1px solid #ddd;"
+    "text-align:right}.hubsd-headline tbody th{text-align:left;font-weight:normal}</style>"
+)
 #: Short names of the AI uncertainties (in the static figure's title).
 SHORT = {
     "bass_imitation_coefficient": "adoption q",
@@ -353,8 +360,10 @@ class Explorer:
         return f"{self.describe()}\nmedians over members\n{table}"
 
     def html_table(self) -> str:
-        """The headline table as an HTML table (for the widget)."""
-        return self.headline.to_html(classes="hubsd-headline", float_format=number, border=1)
+        """The headline table as a compact HTML table (for the widget)."""
+        return TABLE_STYLE + self.headline.to_html(
+            classes="hubsd-headline", float_format=number, border=0
+        )
 
     # -- figures -------------------------------------------------------------------------------
 
@@ -532,7 +541,9 @@ def _build(widgets, explorer: Explorer):
         lo, hi, value = explorer.ranges[name]
         controls[name] = _slider(widgets, name, label, lo, hi, value)
         boxes.append(controls[name])
-    image = widgets.Image(format="png", layout=widgets.Layout(width="960px"))
+    image = widgets.Image(
+        format="png", layout=widgets.Layout(width="100%", max_width="960px", height="auto")
+    )
     headline = widgets.HTML()
     status = widgets.HTML()
     busy = {"on": False}
@@ -588,9 +599,13 @@ def _build(widgets, explorer: Explorer):
     for name, widget in controls.items():
         widget._hubsd_name = name
         widget.observe(changed, names="value")
-    left = widgets.VBox(boxes, layout=widgets.Layout(width="360px"))
-    right = widgets.VBox([image, headline, status])
-    ui = _ui_class(widgets)([widgets.HBox([left, right])])
+    # controls in a fixed column, the figure and table beside them (below on narrow screens)
+    left = widgets.VBox(boxes, layout=widgets.Layout(flex="0 0 360px", width="360px"))
+    right = widgets.VBox(
+        [image, headline, status], layout=widgets.Layout(flex="1 1 520px", min_width="520px")
+    )
+    row = widgets.HBox([left, right], layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+    ui = _ui_class(widgets)([row])
     ui.explorer, ui.controls, ui.table, ui.image, ui.status = (
         explorer,
         controls,

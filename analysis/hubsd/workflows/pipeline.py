@@ -13,7 +13,8 @@
                            Kraków hub (02_calibration fits Kraków afresh, without saving a set)
     claims/                the claims ledger over the hubs (hubsd claims): claims.csv,
                            claims.nc, claims_boxes.csv; the report's front page shows the table
-    report/index.html      the executed notebooks as HTML (hubsd report)
+    report/index.html      findings per hub (headline table, figures, calibration quality),
+                           then the executed notebooks as HTML (hubsd report)
     pipeline.json          what ran, with timings
 
 Every step writes its output atomically (a temporary folder or file beside it, renamed into
@@ -38,6 +39,8 @@ from hubsd.core.errors import HubsdError
 from hubsd.core.paths import REPO
 from hubsd.inputs.hubs import HubError, available, calibrated_or_file
 from hubsd.studies.claims import MANIFEST as CLAIMS_MANIFEST
+from hubsd.studies.claims import MEMBERS as CLAIMS_MEMBERS
+from hubsd.studies.claims import SEED as CLAIMS_SEED
 from hubsd.studies.claims import claims_ledger, save_ledger
 from hubsd.workflows.kernels import kernel_options
 from hubsd.workflows.report import build_report
@@ -50,9 +53,6 @@ NOTEBOOKS = REPO / "notebooks"
 MANIFEST = "pipeline.json"
 #: Cheap settings of the sensitivity notebook for the sweep (members, Sobol base sample, ...).
 SWEEP_FIXED = {"samples": 100, "sobol_n": 32, "morris_trajectories": 4}
-#: Members per hub and seed of the claims ledger step.
-CLAIMS_MEMBERS = 200
-CLAIMS_SEED = 20261129
 
 
 class PipelineError(HubsdError):
@@ -132,8 +132,12 @@ def run_pipeline(
     kernel: str | None = None,
     sweep_fixed: dict | None = None,
     notebooks: list[str] | None = None,
+    claims_members: int = CLAIMS_MEMBERS,
 ) -> dict:
-    """Run every step (see the module docstring); returns the manifest written."""
+    """Run every step (see the module docstring); returns the manifest written.
+
+    ``claims_members`` is the ensemble size per hub of the claims ledger step.
+    """
     started = time.perf_counter()
     out = Path(out).resolve()
     earlier = _check_out(out)
@@ -215,7 +219,7 @@ def run_pipeline(
         _say("  claims: done before, kept")
     else:
         t0 = time.perf_counter()
-        ledger = claims_ledger(names, members=CLAIMS_MEMBERS, seed=CLAIMS_SEED)
+        ledger = claims_ledger(names, members=claims_members, seed=CLAIMS_SEED)
         save_ledger(ledger, claims_dir, command="hubsd pipeline (claims ledger step)")
         record(
             "claims ledger",
