@@ -175,11 +175,24 @@ class Calibration:
             lines.append(self.statistics.to_string(float_format=lambda v: f"{v:.3g}"))
         if self.holdout is not None:
             h = self.holdout
+            series = h[h.role == "series"]
             lines.append(
                 f"holdout from {self.spec.holdout_from:g}: MAPE "
-                f"{np.mean(np.abs(h.relative_error)):.3f} over {len(h)} figures"
+                f"{np.mean(np.abs(h.relative_error)):.3f} over {len(h)} figures; the observed "
+                f"series alone (out-of-sample error): {self.holdout_series_mape:.3f} over "
+                f"{len(series)}"
             )
         return "\n".join(lines)
+
+    @property
+    def holdout_series_mape(self) -> float:
+        """Out-of-sample MAPE of the observed series: the fit without the figures from
+        ``holdout_from`` on, against those figures (targets such as forecasts, adoption and
+        early effects left out); NaN without a holdout test."""
+        if self.holdout is None:
+            return float("nan")
+        series = self.holdout[self.holdout.role == "series"]
+        return float(np.mean(np.abs(series.relative_error))) if len(series) else float("nan")
 
     @property
     def table(self) -> pd.DataFrame:

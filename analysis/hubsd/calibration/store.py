@@ -81,6 +81,7 @@ def calibrated_document(cal: Calibration, version: str) -> dict:
         doc["holdout"] = {
             "from_year": float(sp.holdout_from),
             "mape": float(np.mean(np.abs(cal.holdout.relative_error))),
+            "series_mape": cal.holdout_series_mape,
             "figures": [
                 {
                     "series": r.series,
