@@ -84,8 +84,12 @@ def test_bundled_spec_reads_every_figure_with_its_source():
     assert all("outside the simulated period" in d for d in spec.dropped)
     # the holdout splits the figures
     assert any(p.holdout for p in spec.points) and not all(p.holdout for p in spec.points)
+    # "over 50,000" (Kraków 2013) and "over 150,000" (Poland 2014) are lower bounds; ABSL's
+    # "up to 650,000" for Poland in 2031 is an upper bound on the forecast
     lower = [p for p in spec.points if p.bound == "lower"]
-    assert lower and all(p.year == 2013 for p in lower)
+    assert lower and {p.year for p in lower} == {2013, 2014}
+    upper = [p for p in spec.points if p.bound == "upper"]
+    assert [(p.year, p.kind) for p in upper] == [(2031, "forecast")]
 
 
 BAD_SPECS = [
@@ -277,7 +281,8 @@ def test_profile_intervals_contain_the_estimate_and_follow_the_threshold(small_c
 
 def test_holdout_refits_without_the_late_figures(small_cal):
     h = small_cal.holdout
-    assert set(h.year) == {2023.0, 2024.0, 2025.0} and len(h) == 4
+    # Poland 2023-2025 (hub_figures.csv) and Kraków 2023-2024 (industry_series.csv)
+    assert set(h.year) == {2023.0, 2024.0, 2025.0} and len(h) == 6
     assert small_cal.holdout_fit.cost <= small_cal.fit.cost  # fewer figures, lower cost
     assert np.all(np.isfinite(h.relative_error))
 

@@ -26,7 +26,9 @@ def test_bundled_figures_load_with_sources():
 
 def test_series_carries_provenance():
     da = series("Krakow", "business_services_employment")
-    assert list(da.year.values) == [2013, 2020, 2021, 2022]
+    # every bundled file: hub_figures.csv (2013, 2020-2022) and industry_series.csv (2017,
+    # 2023, 2024; 2025 is a forecast and not an observation)
+    assert list(da.year.values) == [2013, 2017, 2020, 2021, 2022, 2023, 2024]
     assert da.sel(year=2022).item() == 92686
     assert da.attrs["units"] == "persons"
     assert "businessinmalopolska.pl" in da.attrs["sources"]

@@ -43,7 +43,7 @@ def test_levers_change_the_headline_against_the_baseline(explorer):
     assert on.loc["Hub jobs 2035", "baseline"] == off.loc["Hub jobs 2035", "baseline"]
     assert "new-industry attraction 3000" in explorer.describe()
     # an uncertainty moves the baseline too
-    explorer.set(automatable_junior_share=0.9)
+    explorer.set(automatable_junior_share=explorer.ranges["automatable_junior_share"][1])
     assert (
         explorer.headline.loc["Junior jobs 2035", "baseline"]
         < on.loc["Junior jobs 2035", "baseline"]

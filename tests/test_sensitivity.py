@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import hubsd
 import hubsd.core.paths as _core_paths
 import hubsd.studies.sensitivity as _studies_sensitivity
 from hubsd.model.parameters import ParameterError
@@ -114,7 +115,7 @@ def test_morris_corners_of_the_whole_table_stay_finite():
 
 def test_bounds_narrow_the_sampled_ranges():
     prob = _studies_sensitivity.problem(PARAMS, bounds={"client_demand_growth_rate": (0.02, 0.05)})
-    assert prob["bounds"][1] == [0.02, 0.05] and prob["bounds"][0] == [0.24, 1.0]
+    assert prob["bounds"][1] == [0.02, 0.05] and prob["bounds"][0] == [0.0, 1.0]
     mo = _studies_sensitivity.morris("junior_staff@2040", PARAMS, trajectories=4, seed=1,
                      bounds={"automatable_junior_share": (0.4, 0.6)})
     assert np.isfinite(mo.mu_star).all()
@@ -132,7 +133,12 @@ def test_calibrated_hub_is_uncertain_over_its_intervals():
     from hubsd.inputs.calibrated import load_calibrated, versions
 
     plain = studies.uncertain_ranges("krakow")
-    assert list(plain) == studies.uncertain_parameters("krakow")
+    # the uncertain parameters, plus the hub file's values that carry an evidence range (the
+    # AI exposure shares), each over that range
+    evidence = hubsd.load_hub("krakow")["ranges"]
+    assert set(plain) == set(studies.uncertain_parameters("krakow")) | set(evidence)
+    for name, rng in evidence.items():
+        assert plain[name] == tuple(rng)
     if not versions("krakow"):
         pytest.skip("no calibrated Kraków set")
     cal = studies.uncertain_ranges("krakow@calibrated")

@@ -67,7 +67,7 @@ def test_list_points_fill_missing_names_with_the_default():
         ({"grid": {"automatable_junor_share": [0.5]}}, "did you mean 'automatable_junior_share'"),
         ({"grid": {"automatable_junior_share": [1.5]}}, "outside its range"),
         ({"grid": {"automatable_junior_share": [float("nan")]}}, "finite"),
-        ({"lhs": {"samples": 4, "ranges": {"automatable_junior_share": [0.1, 0.9]}}},
+        ({"lhs": {"samples": 4, "ranges": {"automatable_junior_share": [0.1, 1.2]}}},
          "outside its range"),
         ({"lhs": {"samples": 0, "ranges": {"x": [0, 1]}}}, "positive whole number"),
         ({"lhs": {"samples": 4, "ranges": {"x": [1, 0]}}}, "low < high"),
