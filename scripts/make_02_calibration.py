@@ -42,8 +42,8 @@ Headless: `papermill 02_calibration.ipynb out.ipynb -p hub manila -p starts 6`.
 code("""
 # parameters: cheap defaults; papermill overrides them
 hub = "krakow"
-starts = 3  # local fits (the spec's own number is used by `hubsd calibrate`)
-profile_points = 7  # grid points per profile
+starts = 2  # local fits (the spec's own number is used by `hubsd calibrate`)
+profile_points = 5  # grid points per profile
 seed = 1
 recovery_seed = 3  # noise of the synthetic data in the recovery test
 output_dir = "outputs"
