@@ -24,7 +24,10 @@ def pipeline(tmp_path_factory):
     run_folder("krakow", out=root / "runs" / "krakow", command="test")
     (root / "claims").mkdir()
     (root / "claims" / "claims.csv").write_text(
-        "claim,hub,verdict\njunior_jobs_fall,krakow,holds\n", encoding="utf-8"
+        "row,claim_id,hub,scenario,statement,p_holds,q50,verdict,why\n"
+        "junior_jobs_fall@krakow,junior_jobs_fall,krakow,baseline,junior jobs fall,0.7,-0.1,"
+        "consistent with data and model,long text\n",
+        encoding="utf-8",
     )
     (root / "notebooks").mkdir()
     for name in ("00_explorer.ipynb", "03_policies.ipynb"):
@@ -37,12 +40,13 @@ def test_front_page_leads_with_each_hubs_findings(pipeline):
     page = index.read_text(encoding="utf-8")
     findings, notebooks = page.index('id="krakow"'), page.index('id="notebooks"')
     assert findings < notebooks  # findings first
-    assert "Kraków (krakow)" in page and "smart_mix" in page
+    assert "Kraków — krakow" in page and "smart_mix" in page
     assert "junior change 2035" in page and "net young migration change 2024-2035" in page
     assert page.count("data:image/png;base64,") == 3  # the run's three figures, embedded
     assert "Hub file values (no calibrated set)" in page
     assert "runs/krakow/krakow_scenarios.nc" in page
     assert 'id="claims"' in page and "junior_jobs_fall" in page
+    assert "consistent with data and model" in page and "long text" not in page  # key columns
     # Markdown summaries rendered: backticks become <code>, never shown raw
     assert "<code>data/scenarios.yaml</code>" in page and "`data/scenarios.yaml`" not in page
     assert not re.search(r"<script[^>]*src=\"https?://", page)

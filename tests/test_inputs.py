@@ -99,7 +99,7 @@ def test_bad_control_values(no_model_run, kwargs, message):
 
 def test_unknown_hub_lists_known_ones(no_model_run):
     with pytest.raises(
-        HubError, match=r"unknown hub 'krakov'; did you mean 'krakow'\?\. Known hubs: krakow"
+        HubError, match=r"unknown hub 'krakov'; did you mean 'krakow'\?\. Known hubs: bangalore, krakow"
     ):
         hubsd.run(hub="krakov")
 

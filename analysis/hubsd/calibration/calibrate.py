@@ -186,9 +186,11 @@ class Calibration:
 
     @property
     def holdout_series_mape(self) -> float:
-        """Out-of-sample MAPE of the observed series: the fit without the figures from
-        ``holdout_from`` on, against those figures (targets such as forecasts, adoption and
-        early effects left out); NaN without a holdout test."""
+        """Out-of-sample MAPE of the observed series (NaN without a holdout test).
+
+        The fit without the figures from ``holdout_from`` on, against those figures; targets
+        such as forecasts, adoption and early effects are left out.
+        """
         if self.holdout is None:
             return float("nan")
         series = self.holdout[self.holdout.role == "series"]
