@@ -8,7 +8,8 @@ Builds two explorers in one process (building, the ensemble's first run and the 
 full drawing are not timed) and moves their widgets alike, one change at a time, alternating
 between them so that both see the same machine:
 
-1. the explorer as ``hubsd.explore`` makes it: TIME STEP 1/8 year;
+1. the explorer as ``hubsd.explore`` makes it: TIME STEP 1/6 year (or 1/8, see
+   ``hubsd.studies.explore.TIME_STEPS``);
 2. the same with the model's own TIME STEP (1/32 year), the reference.
 
 A change is what a slider or checkbox does in JupyterLab: setting the widget's value, which
@@ -37,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))  # run
 import numpy as np  # noqa: E402
 
 import hubsd  # noqa: E402
-from hubsd.studies.explore import OUTPUTS, UNCERTAINTIES, explore  # noqa: E402
+from hubsd.studies.explore import OUTPUTS, UNCERTAINTIES, explore, step_label  # noqa: E402
 
 TARGET_S = 0.3
 
@@ -152,8 +153,8 @@ def main(argv=None) -> int:
         return [t for ts in times[label].values() for t in ts]
 
     for label, title in (
-        ("fast", "explorer, TIME STEP 1/8  "),
-        ("full", "model's TIME STEP 1/32  "),
+        ("fast", f"{'explorer, TIME STEP ' + step_label(fast.explorer.time_step):<26}"),
+        ("full", f"{'model' + chr(39) + 's TIME STEP 1/32':<26}"),
     ):
         print(f"{title} per change       {_stats(every(label))}")
         for kind in ("lever", "uncertainty"):
@@ -168,7 +169,8 @@ def main(argv=None) -> int:
     med_full = statistics.median(every("full"))
     print(f"\nratio model's TIME STEP / explorer (medians per change): {med_full / med_fast:.2f}x")
     print(
-        f"largest difference of the fan medians, TIME STEP 1/8 vs 1/32: {worst:.2%} of the "
+        f"largest difference of the fan medians, TIME STEP {step_label(fast.explorer.time_step)} "
+        f"vs 1/32: {worst:.2%} of the "
         f"output's 90 % band"
     )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

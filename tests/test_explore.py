@@ -10,8 +10,18 @@ import pytest
 from PIL import Image
 
 import hubsd
+import hubsd.studies.explore as _explore
+from hubsd.engine.nodes import EnsembleError
 from hubsd.plots.fans import FanFigure, _limits
-from hubsd.studies.explore import OUTPUTS, UNCERTAINTIES, Explorer, ExplorerError, explore
+from hubsd.studies.explore import (
+    OUTPUTS,
+    TIME_STEPS,
+    UNCERTAINTIES,
+    Explorer,
+    ExplorerError,
+    explore,
+    step_label,
+)
 
 HUB = "krakow"  # the hub file: the calibrated sets change with the model
 
@@ -64,7 +74,8 @@ def test_bad_settings_are_refused_and_change_nothing(explorer):
 
 
 def test_explorer_time_step_keeps_the_medians_of_the_model_time_step(explorer):
-    """The explorer integrates with TIME STEP 1/8 for speed; its fans match the model's own."""
+    """The explorer integrates with a coarse TIME STEP for speed; its fans match the model's own."""
+    assert explorer.time_step == TIME_STEPS[0]
     explorer.set(reskilling=True, human_centred=True)
     full = Explorer(HUB, time_step=None)
     full.set(**explorer.values, **explorer.on)
@@ -109,3 +120,11 @@ def test_fan_figure_redraws_in_place(explorer):
     assert fans.png() != first
     assert fans._background is background  # the same limits: the axes were not drawn again
     assert _limits(0.2, 93.0) == (0.0, 100.0) and _limits(-12.0, 390.0) == (-15.0, 500.0)
+
+
+def test_a_step_the_delays_refuse_falls_back_to_the_next(monkeypatch):
+    monkeypatch.setattr(_explore, "TIME_STEPS", (0.25, 1 / 8))  # 3 x 0.25 > a 0.5-year delay
+    assert Explorer(HUB).time_step == 1 / 8
+    with pytest.raises(EnsembleError, match="time step"):  # a step given is used or refused
+        Explorer(HUB, time_step=0.25)
+    assert step_label(1 / 6) == "1/6" and step_label(None) == "of the model"

@@ -3,8 +3,9 @@
 :class:`FanFigure` draws six panels (hub jobs by tier, youth unemployment, first-year business
 students, local service jobs, net young migration, cumulative policy cost) of ensemble quantiles
 with the baseline's median dashed, optionally with a headline table under them. It renders the
-axes once into a background and draws only the fans on top of it while the (round) axis limits
-stay the same, so that a redraw after a slider move takes a few hundredths of a second. Built
+axes once into a background and draws only the fans on top of it while its (round) axis limits
+still suit the data (:func:`_keep_limits`), so that a redraw after a slider move takes a few
+hundredths of a second. Built
 on an Agg canvas, never through ``pyplot`` (see :mod:`hubsd.plots.figures`).
 """
 
@@ -50,6 +51,24 @@ def _nice_ceiling(x: float) -> float:
     return float(10 * power)  # pragma: no cover
 
 
+def _band(t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The outline of a band between two curves (the vertices fill_between draws)."""
+    return np.concatenate([np.column_stack([t, lo]), np.column_stack([t[::-1], hi[::-1]])])
+
+
+def _keep_limits(old: tuple[float, float], lo: float, hi: float) -> tuple[float, float]:
+    """The axis limits ``old`` while they still suit data from ``lo`` to ``hi``, else new ones.
+
+    They suit while the data stay inside them and span at least 40 % of them: a slider that
+    moves the fans a little does not redraw the axes (the slow part of a redraw).
+    """
+    span = old[1] - old[0]
+    inside = old[0] <= min(lo, 0.0) and max(hi, 0.0) <= old[1]
+    if inside and (max(hi, 0.0) - min(lo, 0.0)) >= 0.4 * span:
+        return old
+    return _limits(lo, hi)
+
+
 def _limits(lo: float, hi: float) -> tuple[float, float]:
     """Axis limits: 0 or a round negative number below, a round number above."""
     top = _nice_ceiling(hi * 1.04) if hi > 0 else 0.0
@@ -93,6 +112,8 @@ class FanFigure:
         self.start = start
         self.title = self.fig.suptitle("", fontsize=10, y=1 - 0.08 / height, va="top")
         self._artists: list = []
+        self._length = 0
+        self._limits: list[tuple[float, float]] = []
         self._key: tuple | None = None
         self._background = None
         for ax, (title, names, _scale, unit) in zip(self.axes, PANELS, strict=True):
@@ -108,7 +129,7 @@ class FanFigure:
                 ax.legend(fontsize=7, loc="upper left", frameon=False)
 
     def _panels(self, time, fans, baseline):
-        """Per panel: [(name, fans, baseline median)] scaled, and the axis limits they need."""
+        """Per panel: [(name, fans, baseline median)] scaled, and the data's (low, high)."""
         keep = time >= self.start
         panels, limits = [], []
         for _title, names, scale, _unit in PANELS:
@@ -119,7 +140,7 @@ class FanFigure:
             lo = min(min(q[0].min(), b.min()) for _, q, b in series)
             hi = max(max(q[4].max(), b.max()) for _, q, b in series)
             panels.append(series)
-            limits.append(_limits(float(lo), float(hi)))
+            limits.append((float(lo), float(hi)))
         return time[keep], panels, limits
 
     def draw(
@@ -145,19 +166,39 @@ class FanFigure:
         table : pandas.DataFrame, optional
             The headline table, drawn under the panels of a figure made with ``table=True``.
         """
-        for artist in self._artists:
-            artist.remove()
-        self._artists = []
-        t, panels, limits = self._panels(np.asarray(time, dtype=float), fans, baseline)
+        t, panels, extent = self._panels(np.asarray(time, dtype=float), fans, baseline)
+        if self._limits:
+            limits = [
+                _keep_limits(old, lo, hi)
+                for old, (lo, hi) in zip(self._limits, extent, strict=True)
+            ]
+        else:
+            limits = [_limits(lo, hi) for lo, hi in extent]
+        self._limits = limits
+        if len(self._artists) and len(t) != self._length:  # another time axis: new artists
+            for artist in self._artists:
+                artist.remove()
+            self._artists = []
+        fresh = not self._artists
+        i = 0
         for ax, series in zip(self.axes, panels, strict=True):
             for name, q, base in series:
-                colour = _COLOURS.get(name, _DEFAULT_COLOUR)
-                self._artists += [
-                    ax.fill_between(t, q[0], q[4], color=colour, alpha=0.15, linewidth=0),
-                    ax.fill_between(t, q[1], q[3], color=colour, alpha=0.3, linewidth=0),
-                    *ax.plot(t, q[2], color=colour, linewidth=1.6),
-                    *ax.plot(t, base, color="#444444", linewidth=1.0, linestyle="--"),
-                ]
+                if fresh:  # the bands (90 %, 50 %), the median and the baseline's median
+                    colour = _COLOURS.get(name, _DEFAULT_COLOUR)
+                    self._artists += [
+                        ax.fill_between(t, q[0], q[4], color=colour, alpha=0.15, linewidth=0),
+                        ax.fill_between(t, q[1], q[3], color=colour, alpha=0.3, linewidth=0),
+                        *ax.plot(t, q[2], color=colour, linewidth=1.6),
+                        *ax.plot(t, base, color="#444444", linewidth=1.0, linestyle="--"),
+                    ]
+                else:  # new data into the same artists (faster than drawing new ones)
+                    outer, inner, median, base_line = self._artists[i : i + 4]
+                    outer.set_verts([_band(t, q[0], q[4])])
+                    inner.set_verts([_band(t, q[1], q[3])])
+                    median.set_ydata(q[2])
+                    base_line.set_ydata(base)
+                i += 4
+        self._length = len(t)
         with_table = self.table_ax is not None and table is not None
         key = (limits, title, table.to_numpy().tolist() if with_table else None)
         canvas = self.fig.canvas

@@ -14,10 +14,15 @@ jobs, net young migration and the policy cost, with a headline table against the
 same members with every lever off; members are paired, so the change is the median of the
 members' own changes).
 
-The explorer integrates with a TIME STEP of 1/8 year (the model's own is 1/32): that is what
-keeps a redraw within 0.3 s on two cores (``benchmarks/bench_explore.py``); medians agree with
-the model's own TIME STEP to a fraction of a percent (``tests/test_explore.py``). Pass
-``time_step=None`` for the model's own step.
+The explorer integrates with a coarser TIME STEP than the model's own 1/32 year: the coarsest of
+:data:`TIME_STEPS` (1/6, then 1/8 year) that the model's third-order delays allow for every member
+(the ensemble engine refuses a delay shorter than its order times the step; the explorer then
+takes the next). A redraw thus takes about a third of the time it takes with the model's step
+(``benchmarks/bench_explore.py``), and the fan medians agree with the model's step to a fraction of
+a percent of their band (``tests/test_explore.py``). Pass ``time_step=None`` for the model's own
+step, or a step of your own. The hub's values are passed with every run and the
+baseline is rerun only when an AI uncertainty moves; the figure keeps its axes as a background
+(:class:`hubsd.plots.fans.FanFigure`).
 
 The widgets (``ipywidgets``, in the ``lab`` extra) are imported only by :func:`explore`; without
 them it returns the :class:`Explorer`, which renders as a static image like the widget does
@@ -36,6 +41,7 @@ from matplotlib.figure import Figure
 
 from hubsd.core.errors import HubsdError
 from hubsd.engine.ensemble import compile_model
+from hubsd.engine.nodes import EnsembleError
 from hubsd.inputs.hubs import available, calibrated_or_file, load_hub
 from hubsd.inputs.scenarios import scenario_parameters
 from hubsd.model.parameters import table
@@ -88,8 +94,10 @@ OUTPUTS = [
 ]
 #: Fan-chart quantiles: 90 % band, 50 % band, median.
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-#: Default integration step of the explorer [Year] (see the module docstring).
-TIME_STEP = 0.125
+#: Integration steps the explorer tries, coarsest first [Year] (see the module docstring).
+TIME_STEPS = (1 / 6, 1 / 8)
+#: The explorer's default step: the first of :data:`TIME_STEPS` the model allows.
+TIME_STEP = "auto"
 #: Fewest members of the explorer's ensemble.
 MIN_SAMPLES = 500
 #: Intensity sliders reach this multiple of the hub's smart-mix value.
@@ -105,6 +113,14 @@ def _round3(x: float) -> float:
     if not np.isfinite(x) or x == 0:
         return 0.0 if x == 0 else float(x)
     return float(np.round(x, 2 - int(np.floor(np.log10(abs(x))))))
+
+
+def step_label(step: float | None) -> str:
+    """A time step as people write it: ``1/8``, or ``of the model`` for None."""
+    if step is None:
+        return "of the model"
+    inverse = 1 / step
+    return f"1/{round(inverse)}" if abs(inverse - round(inverse)) < 1e-9 else f"{step:g}"
 
 
 def lever_ranges(hub: str) -> dict[str, tuple[float, float, float]]:
@@ -156,8 +172,9 @@ class Explorer:
         Ensemble members (at least :data:`MIN_SAMPLES`), drawn once per hub.
     seed : int
         Seed of the Latin hypercube.
-    time_step : float or None
-        Integration step [Year]; ``None``: the model's own (slower; see the module docstring).
+    time_step : "auto", float or None
+        Integration step [Year]: ``"auto"`` the coarsest of :data:`TIME_STEPS` the model allows
+        (see the module docstring), ``None`` the model's own (slower).
     year : float
         Year of the headline table's hub jobs, enrolments and local service jobs.
 
@@ -178,14 +195,17 @@ class Explorer:
         hub: str = "krakow@calibrated",
         samples: int = MIN_SAMPLES,
         seed: int = 0,
-        time_step: float | None = TIME_STEP,
+        time_step: float | str | None = TIME_STEP,
         year: float = 2035.0,
     ) -> None:
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)):
             raise ExplorerError(f"samples must be a whole number, got {samples!r}")
         if samples < MIN_SAMPLES:
             raise ExplorerError(f"samples must be at least {MIN_SAMPLES}, got {samples}")
-        self.samples, self.seed, self.time_step, self.year = int(samples), seed, time_step, year
+        self.samples, self.seed, self.year = int(samples), seed, year
+        # steps still to try when the engine refuses one (a delay too short for it)
+        self._steps = [*TIME_STEPS, None] if time_step == "auto" else [time_step]
+        self.time_step = self._steps.pop(0)
         self.model = compile_model()
         self._baseline_cache: dict = {}
         self.seconds = 0.0
@@ -205,6 +225,8 @@ class Explorer:
         names = [n for n in ranges if n not in UNCERTAINTIES]
         draw = lhs_parameters(self.samples, self.seed, names, hub=resolved, ranges=ranges)
         self.hub = resolved
+        # the hub's values, passed with every run (the engine would read the hub file each time)
+        self.hub_values = {k: float(v) for k, v in load_hub(resolved)["parameters"].items()}
         self.lhs = {n: draw[n].to_numpy() for n in names}
         self.lever_ranges = lever_ranges(resolved)
         self.uncertainty_ranges = uncertainty_ranges(resolved)
@@ -254,14 +276,22 @@ class Explorer:
     def _run(self, policies: list[Mapping[str, float]]) -> list[dict[str, np.ndarray]]:
         """One ensemble run of every member under each policy; outputs (member, time) each."""
         n, k = self.samples, len(policies)
-        params = {name: np.tile(col, k) for name, col in self.lhs.items()}
+        params: dict = dict(self.hub_values)
+        params.update({name: np.tile(col, k) for name, col in self.lhs.items()})
         params.update({name: self.values[name] for name in UNCERTAINTIES})
         for name in policies[0]:
             column = np.repeat([float(p[name]) for p in policies], n)
             params[name] = column if k > 1 else float(column[0])
-        ds = self.model.run(
-            params, OUTPUTS, self.hub, time_step=self.time_step, saveper=1.0, workers=1
-        )
+        while True:
+            try:
+                ds = self.model.run(
+                    params, OUTPUTS, None, time_step=self.time_step, saveper=1.0, workers=1
+                )
+                break
+            except EnsembleError as exc:  # a delay too short for this step: the next one
+                if not self._steps or "time step" not in str(exc):
+                    raise
+                self.time_step = self._steps.pop(0)
         self.time = ds["time"].to_numpy()
         self.attrs = {v: dict(ds[v].attrs) for v in OUTPUTS}
         arrays = {v: ds[v].to_numpy() for v in OUTPUTS}
@@ -469,7 +499,7 @@ def explore(
     hub: str = "krakow@calibrated",
     samples: int = MIN_SAMPLES,
     seed: int = 0,
-    time_step: float | None = TIME_STEP,
+    time_step: float | str | None = TIME_STEP,
     year: float = 2035.0,
 ):
     """The interactive explorer: levers and AI uncertainties, fan charts, a headline table.
@@ -483,8 +513,9 @@ def explore(
         Ensemble members, at least 500 (drawn once per hub; see :class:`Explorer`).
     seed : int
         Seed of the Latin hypercube.
-    time_step : float or None
-        Integration step [Year] (default 1/8; ``None``: the model's own).
+    time_step : "auto", float or None
+        Integration step [Year] (default: the coarsest of :data:`TIME_STEPS` the model allows;
+        ``None``: the model's own).
     year : float
         Year of the headline numbers.
 
@@ -556,7 +587,7 @@ def _build(widgets, explorer: Explorer):
         total = explorer.seconds + time.perf_counter() - t0
         status.value = (
             f"<small>{explorer.describe()}<br>redrawn in {total:.2f} s (ensemble "
-            f"{explorer.seconds:.2f} s); TIME STEP {explorer.time_step or 'of the model'}"
+            f"{explorer.seconds:.2f} s); TIME STEP {step_label(explorer.time_step)}"
             "</small>"
         )
         ui.seconds = total

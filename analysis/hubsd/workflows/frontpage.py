@@ -33,14 +33,18 @@ FIGURES = {
     "displacement_youth_unemployment": "Displaced hub workers and youth unemployment",
 }
 
+#: Columns of the claims ledger shown (the CSV has more: quantiles, data, scenario discovery).
+CLAIM_COLUMNS = ["claim_id", "hub", "scenario", "statement", "p_holds", "q50", "verdict"]
+
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:70em;margin:1.5em auto;
  padding:0 1em;line-height:1.45;color:#222}
 h1{margin-bottom:.2em} h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 h3{margin-bottom:.3em} .meta{color:#666;font-size:.9em}
 table.data{border-collapse:collapse;font-size:.85em;margin:.6em 0}
-table.data th,table.data td{border:1px solid #ccc;padding:.25em .55em;text-align:right}
-table.data th:first-child,table.data td:first-child{text-align:left}
+table.data th,table.data td{border:1px solid #ccc;padding:.25em .55em;text-align:left;
+ vertical-align:top} table.data td.num,table.data thead th{text-align:right}
+table.data thead th:first-child{text-align:left}
 table.data thead th{background:#f3f3f3}
 .neg{color:#b2182b} .pos{color:#1a7837}
 figure{margin:.8em 0} figure img{max-width:100%;border:1px solid #eee}
@@ -73,13 +77,14 @@ def _table(frame: pd.DataFrame, signed: tuple[str, ...] = ()) -> str:
     for idx, row in frame.iterrows():
         cells = [f"<td>{html.escape(str(idx))}</td>"]
         for col, value in row.items():
-            cls = ""
-            if col in signed and isinstance(value, (int, float)) and np.isfinite(value) and value:
-                cls = ' class="pos"' if value > 0 else ' class="neg"'
+            number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+            cls = "num" if number else ""
+            if col in signed and number and np.isfinite(value) and value:
+                cls += " pos" if value > 0 else " neg"
                 text = ("+" if value > 0 else "") + _fmt(value)
             else:
                 text = _fmt(value)
-            cells.append(f"<td{cls}>{text}</td>")
+            cells.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (
         f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -191,7 +196,7 @@ def hub_section(folder: Path) -> str:
     manifest = json.loads((folder / "hubsd-run.json").read_text(encoding="utf-8"))
     hub = str(manifest.get("hub", folder.name))
     stem = hub.split("@")[0]
-    title = f"{manifest.get('hub_name', stem)} ({hub})"
+    title = f"{manifest.get('hub_name', stem)} — {hub}"
     parts = [f'<section class="hub" id="{html.escape(folder.name)}"><h2>{html.escape(title)}</h2>']
     nc = next(iter(sorted(folder.glob("*_scenarios.nc"))), None)
     summary = next(iter(sorted(folder.glob("*_summary.csv"))), None)
@@ -228,16 +233,18 @@ def hub_section(folder: Path) -> str:
 
 
 def claims_section(path: Path) -> str:
-    """The claims ledger (``claims.csv``) as a table."""
+    """The claims ledger (``claims.csv``) as a table: :data:`CLAIM_COLUMNS` where present."""
     frame = pd.read_csv(path)
     if frame.empty:
         return ""
+    if CLAIM_COLUMNS[0] in frame:  # the ledger's own columns: the ones a reader needs
+        frame = frame[[c for c in CLAIM_COLUMNS if c in frame]]
     frame = frame.set_index(frame.columns[0])
     return (
         '<section id="claims"><h2>Claims ledger</h2>'
-        f'<p class="note">{len(frame)} rows from <code>claims/{html.escape(path.name)}</code>.</p>'
-        + _table(frame)
-        + "</section>"
+        f'<p class="note">{len(frame)} rows from <code>claims/{html.escape(path.name)}</code> '
+        "(every column there, with the data and the scenario discovery behind each verdict)."
+        "</p>" + _table(frame) + "</section>"
     )
 
 
