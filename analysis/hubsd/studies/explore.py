@@ -532,6 +532,11 @@ def explore(
     ------
     ExplorerError, HubError
         Too few members, an unknown hub.
+
+    Examples
+    --------
+    >>> import hubsd
+    >>> hubsd.explore("krakow@calibrated")  # doctest: +SKIP
     """
     explorer = Explorer(hub, samples=samples, seed=seed, time_step=time_step, year=year)
     try:
