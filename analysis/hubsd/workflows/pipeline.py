@@ -37,7 +37,7 @@ from pathlib import Path
 from hubsd.core.atomic import write_json
 from hubsd.core.errors import HubsdError
 from hubsd.core.paths import REPO
-from hubsd.inputs.hubs import HubError, available, calibrated_or_file
+from hubsd.inputs.hubs import DEFAULT_HUB, HubError, available, calibrated_or_file
 from hubsd.studies.claims import MANIFEST as CLAIMS_MANIFEST
 from hubsd.studies.claims import MEMBERS as CLAIMS_MEMBERS
 from hubsd.studies.claims import SEED as CLAIMS_SEED
@@ -160,7 +160,8 @@ def run_pipeline(
         write_json(manifest_path, manifest)
 
     write_json(manifest_path, manifest)  # marks the folder as a pipeline's, for --resume
-    lead = names[0]
+    # the notebooks run for the default hub (Kraków) when it is among the hubs, else the first
+    lead = next((n for n in names if n.split("@")[0] == DEFAULT_HUB), names[0])
     _say(f"hubsd pipeline: hubs {', '.join(names)} into {out}")
 
     # 1. scenario runs per hub
