@@ -378,6 +378,30 @@ def recovery(
 REPRODUCTION_MAPE = 0.10
 
 
+def _newest_set(hub: str, mdl=DEFAULT_MODEL) -> tuple[str, str, dict, Spec] | None:
+    """(base hub, version, calibrated document, spec) of ``hub``'s newest (or named) set.
+
+    None when the hub has no calibrated set or no spec.
+    """
+    base, _, version = str(hub).partition("@")
+    if not versions(base) or not (CALIBRATION_DIR / f"{base}.yaml").is_file():
+        return None
+    doc = load_calibrated(base, version or "latest")
+    return base, doc.get("version", Path(doc["file"]).stem), doc, load_spec(base, mdl=mdl)
+
+
+def _simulated(base: str, ver: str, doc: dict, spec: Spec, points, mdl) -> list[float]:
+    """The calibrated set's value (PySD) for each point, divided by its share where it has one."""
+    outputs = sorted({p.output for p in points})
+    ds = run(f"{base}@{ver}", outputs=outputs, final_time=spec.final_time, saveper=1, mdl=mdl)
+    shares = {k: float(v["value"]) for k, v in (doc.get("shares") or {}).items()}
+    out = []
+    for p in points:
+        sim = float(ds[p.output].sel(time=p.year, method="nearest"))
+        out.append(sim / shares.get(p.share, float("nan")) if p.share else sim)
+    return out
+
+
 def behaviour_reproduction(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
     """A ``hubsd validate`` row: the newest (or named) calibrated set of ``hub`` against its data.
 
@@ -386,12 +410,10 @@ def behaviour_reproduction(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
     the details. Fails when the set was calibrated on another version of the model. None when
     the hub has no calibrated set or no spec.
     """
-    base, _, version = str(hub).partition("@")
-    if not versions(base) or not (CALIBRATION_DIR / f"{base}.yaml").is_file():
+    found = _newest_set(hub, mdl)
+    if found is None:
         return None
-    doc = load_calibrated(base, version or "latest")
-    ver = doc.get("version", Path(doc["file"]).stem)
-    spec = load_spec(base, mdl=mdl)
+    base, ver, doc, spec = found
     tests = (
         "the calibrated model reproduces the historical data (per-series MAPE, Theil "
         "inequality proportions)"
@@ -413,20 +435,16 @@ def behaviour_reproduction(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
             f"(equations {str(doc.get('provenance', {}).get('model_equations_sha256'))[:12]} vs "
             f"{model_sha[:12]}); run `hubsd calibrate --hub {base}` again",
         }
-    outputs = sorted({p.output for p in spec.points})
-    ds = run(f"{base}@{ver}", outputs=outputs, final_time=spec.final_time, saveper=1, mdl=mdl)
-    shares = {k: float(v["value"]) for k, v in (doc.get("shares") or {}).items()}
-    rows = []
-    for p in spec.points:
-        # the history: observed series; forecasts and evidence targets are checked by
-        # forecast_band and weigh in the fit with their own tolerances
-        if p.bound or p.role != "series":
-            continue
-        sim = float(ds[p.output].sel(time=p.year, method="nearest"))
-        if p.share:
-            sim /= shares.get(p.share, float("nan"))
-        rows.append({"series": p.label, "simulated": sim, "observed": p.value})
-    frame = pd.DataFrame(rows)
+    # the history: observed series; forecasts and evidence targets are checked by forecast_band
+    # and weigh in the fit with their own tolerances
+    points = [p for p in spec.points if not p.bound and p.role == "series"]
+    sims = _simulated(base, ver, doc, spec, points, mdl)
+    frame = pd.DataFrame(
+        [
+            {"series": p.label, "simulated": v, "observed": p.value}
+            for p, v in zip(points, sims, strict=True)
+        ]
+    )
     parts, worst = [], 0.0
     for label, grp in frame.groupby("series", sort=False):
         st = stats.fit_statistics(grp.simulated, grp.observed)
@@ -454,23 +472,15 @@ def forecast_band(hub: str, mdl=DEFAULT_MODEL) -> dict | None:
     should stay inside what the industry itself projects. None when the hub has no calibrated
     set or no forecast in its spec.
     """
-    base, _, version = str(hub).partition("@")
-    if not versions(base) or not (CALIBRATION_DIR / f"{base}.yaml").is_file():
+    found = _newest_set(hub, mdl)
+    if found is None:
         return None
-    spec = load_spec(base, mdl=mdl)
+    base, ver, doc, spec = found
     points = [p for p in spec.points if p.kind == "forecast"]
     if not points:
         return None
-    doc = load_calibrated(base, version or "latest")
-    ver = doc.get("version", Path(doc["file"]).stem)
-    outputs = sorted({p.output for p in points})
-    ds = run(f"{base}@{ver}", outputs=outputs, final_time=spec.final_time, saveper=1, mdl=mdl)
-    shares = {k: float(v["value"]) for k, v in (doc.get("shares") or {}).items()}
     parts, worst, ok = [], 0.0, True
-    for p in points:
-        sim = float(ds[p.output].sel(time=p.year, method="nearest"))
-        if p.share:
-            sim /= shares.get(p.share, float("nan"))
+    for p, sim in zip(points, _simulated(base, ver, doc, spec, points, mdl), strict=True):
         err = sim / p.value - 1.0
         if p.bound == "upper":
             miss = max(err, 0.0)

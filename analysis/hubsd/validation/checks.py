@@ -539,6 +539,19 @@ def lhs_check_rows(ctx: Context, lhs: dict) -> tuple[list[dict], dict]:
 # (f) extreme conditions
 
 
+def _calibrated_row(check: str, tests: str, provider, hub: str | None, mdl, missing: str) -> dict:
+    """A battery row from a provider of :mod:`hubsd.calibration.calibrate`.
+
+    Skipped when the hub is None or the provider returns None.
+    """
+    if hub is None:
+        return skipped_row("behaviour", check, tests, "no hub, so no calibrated set")
+    row = provider(hub, mdl)
+    if row is None:
+        return skipped_row("behaviour", check, tests, f"{missing} for {hub}")
+    return {**skipped_row("behaviour", check, tests, ""), **dict(row)}
+
+
 def behaviour_rows(hub: str | None, mdl=DEFAULT_MODEL) -> dict:
     """Behaviour-reproduction statistics of the calibrated parameter set of ``hub``.
 
@@ -546,15 +559,15 @@ def behaviour_rows(hub: str | None, mdl=DEFAULT_MODEL) -> dict:
     call time, so a test can replace it) gives the row, or None when the hub has no calibrated
     set: the row is then skipped.
     """
-    check = "behaviour reproduction"
     tests = "the calibrated model reproduces the historical data (fit statistics, Theil inequality)"
-    if hub is None:
-        return skipped_row("behaviour", check, tests, "no hub, so no calibrated set")
-
-    row = calibrate.behaviour_reproduction(hub, mdl)
-    if row is None:
-        return skipped_row("behaviour", check, tests, f"no calibrated set for {hub}")
-    return {**skipped_row("behaviour", check, tests, ""), **dict(row)}
+    return _calibrated_row(
+        "behaviour reproduction",
+        tests,
+        calibrate.behaviour_reproduction,
+        hub,
+        mdl,
+        "no calibrated set",
+    )
 
 
 def forecast_rows(hub: str | None, mdl=DEFAULT_MODEL) -> dict:
@@ -563,11 +576,7 @@ def forecast_rows(hub: str | None, mdl=DEFAULT_MODEL) -> dict:
     :func:`hubsd.calibration.calibrate.forecast_band` gives the row, or None when the hub has
     no calibrated set or its spec no forecast: the row is then skipped.
     """
-    check = "forecast band"
     tests = "the calibrated baseline stays within the industry's own published projections"
-    if hub is None:
-        return skipped_row("behaviour", check, tests, "no hub, so no calibrated set")
-    row = calibrate.forecast_band(hub, mdl)
-    if row is None:
-        return skipped_row("behaviour", check, tests, f"no calibrated set or forecast for {hub}")
-    return {**skipped_row("behaviour", check, tests, ""), **dict(row)}
+    return _calibrated_row(
+        "forecast band", tests, calibrate.forecast_band, hub, mdl, "no calibrated set or forecast"
+    )
