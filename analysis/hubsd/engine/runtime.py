@@ -162,6 +162,12 @@ class FixedDelay:
         if self.pipe is None:
             shape = np.broadcast_shapes(value.shape, self.init.shape, self.order.shape)
             self.pipe = np.empty((self.size,) + shape)
+        elif np.broadcast_shapes(value.shape, self.pipe.shape[1:]) != self.pipe.shape[1:]:
+            # an input equal across members so far now differs between them: widen the pipe
+            shape = np.broadcast_shapes(value.shape, self.pipe.shape[1:])
+            old = self.pipe.shape[1:]
+            pipe = self.pipe.reshape((self.size,) + (1,) * (len(shape) - len(old)) + old)
+            self.pipe = np.broadcast_to(pipe, (self.size,) + shape).copy()
         self.pipe[step % self.size] = value
 
 

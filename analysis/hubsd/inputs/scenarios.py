@@ -13,14 +13,16 @@ from hubsd.core.paths import SCENARIOS_FILE
 from hubsd.inputs.hubs import HubError, check_mapping, read_yaml
 from hubsd.model.parameters import ParameterError, check_parameters
 
-#: A strong automation shock under which policies matter: every junior task automatable, no
-#: human-centred AI without policy, no growth of the clients' offshorable work, and automation
-#: that wins the hub no work through lower costs (AI running cost equal to the labour it saves).
+#: A strong automation shock under which policies matter, switched on at the scenario start year
+#: (``scenario_start_year``, default 2026: the year after the last observation) so that the
+#: fitted history stays as it was: every junior task automatable from then on, no human-centred
+#: AI without policy, no further growth of the clients' offshorable work, and automation that
+#: wins the hub no work through lower costs (AI running cost equal to the labour it saves).
 STRESS = {
-    "automatable_junior_share": 1.0,
-    "baseline_human_centred_ai_share": 0.0,
-    "client_demand_growth_rate": 0.0,
-    "ai_running_cost_ratio": 1.0,
+    "change_in_automatable_junior_share": 1.0,
+    "change_in_baseline_human_centred_ai_share": -1.0,
+    "client_demand_growth_multiplier": 0.0,
+    "change_in_ai_running_cost_ratio": 1.0,
 }
 
 

@@ -63,7 +63,7 @@ def policy_effects(
 
 
 def uncertain_parameters(
-    hub: str | None = None, exclude_sectors: Sequence[str] = ("Policy",)
+    hub: str | None = None, exclude_sectors: Sequence[str] = ("Policy", "Scenario")
 ) -> list[str]:
     """Parameters treated as uncertain, by Python name.
 
@@ -77,7 +77,7 @@ def uncertain_parameters(
 
 
 def uncertain_ranges(
-    hub: str | None = None, exclude_sectors: Sequence[str] = ("Policy",)
+    hub: str | None = None, exclude_sectors: Sequence[str] = ("Policy", "Scenario")
 ) -> dict[str, tuple]:
     """The uncertain parameters of a hub with the range each is uncertain over.
 

@@ -41,7 +41,7 @@ _METRIC = re.compile(
     r"^(?:(?P<kind>peak|min|cum):)?(?P<name>[a-z0-9_]+)"
     r"(?:@(?P<y0>\d{4}(?:\.\d+)?)(?:-(?P<y1>\d{4}(?:\.\d+)?))?)?$"
 )
-EXCLUDED_SECTORS = ("Policy",)
+EXCLUDED_SECTORS = ("Policy", "Scenario")
 
 
 @lru_cache(maxsize=2)

@@ -13,12 +13,13 @@ LHS_SEED = 20251125
 #: Members simulated together in one LHS chunk (memory: every variable of the model is kept).
 LHS_CHUNK = 250
 
-#: Strong automation in a mature hub: a_J at the top of the ILO range (0.24-0.8) and no
-#: long-run demand growth (the table's low end), so automation, not demand, drives the hub.
+#: Strong automation in a mature hub from the scenario start year: a_J raised by 0.3 (towards
+#: the top of the ILO range 0.24-0.8), no further growth of the clients' demand and automation
+#: that saves no cost, so automation, not demand, drives the hub; history before it unchanged.
 SHOCK = {
-    "automatable_junior_share": 0.8,
-    "client_demand_growth_rate": 0.0,
-    "ai_running_cost_ratio": 1.0,
+    "change_in_automatable_junior_share": 0.3,
+    "client_demand_growth_multiplier": 0.0,
+    "change_in_ai_running_cost_ratio": 1.0,
 }
 
 #: Full automation of junior tasks (a_J = 1 and h = 0) in a hub with no long-run demand growth
