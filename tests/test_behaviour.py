@@ -106,7 +106,6 @@ def _stock_names() -> dict[str, list[str]]:
     }
 
 
-
 # ===================================================================== 1. reference modes
 # ---- (1) AI adoption
 
@@ -458,15 +457,19 @@ def test_out_migration_rises_after_youth_unemployment(simulate, elasticity):
     """Reference mode 5: out-migration rises 1-3 years after youth unemployment, then settles
     over several years (about 7 in the spec).
 
-    Settings: ``STRONG_SHOCK`` against the same parameters without AI (Bass p = 0), with the wage
+    Settings: ``SHOCK`` (a_J + 0.3 from 2026, no further client growth, automation saving no
+    cost) against the same parameters without AI (Bass p = 0), with the wage
     attractiveness elasticity at its default (0.3), switched off (0) and at 1 (the earlier
     default, at which the average hub salary, rising by composition when juniors are automated,
     used to mask the job market). The departure rate (out-migration per member of the young
     graduate labour force) is compared, so the shrinking labour force does not mask the
     multiplier. Settling: the excess departure rate falls below half its peak 2-8 years after
-    the peak and stays below a quarter of it from 8 years after the peak on.
+    the peak, stays below half of it from 8 years after the peak on, and keeps falling.
     """
-    params = dict(STRONG_SHOCK)
+    # STRONG_SHOCK (every junior task automatable from 2026) drives youth unemployment to
+    # almost 50 %, where departures sit at the Urban Dynamics table's maximum (8x) for a decade:
+    # a saturation, not the reference mode, so the milder SHOCK shows the timing
+    params = dict(SHOCK)
     if elasticity is not None:
         params["wage_attractiveness_elasticity"] = elasticity
     t, d_unemp, d_rate, base_rate = _excess_departures(simulate, params)
@@ -480,8 +483,12 @@ def test_out_migration_rises_after_youth_unemployment(simulate, elasticity):
     )
     t_half = _crossing_down(t, d_rate, 0.5 * d_rate[k_r], t[k_r])
     assert 2 <= t_half - t[k_r] <= 8, f"departures halve {t_half - t[k_r]:.2f} years after peak"
+    # the shock is permanent (no further client growth), so a part of the excess stays: it
+    # settles below half its peak and keeps falling (it fell below a quarter within 8 years
+    # when the shock rewrote the history from 2005 and the hub had shrunk before 2026)
     settled = d_rate[t >= t[k_r] + 8]
-    assert settled.size and np.all(settled < 0.25 * d_rate[k_r]), "departures do not settle"
+    assert settled.size and np.all(settled < 0.5 * d_rate[k_r]), "departures do not settle"
+    assert np.all(np.diff(d_rate[t >= t_half]) <= 1e-12), "departures rise again"
 
 
 #: The ``attraction`` scenario: 1,500 new-industry jobs a year for 10 years from 2026.
@@ -554,28 +561,9 @@ def test_diversification_turns_net_young_migration_positive_again(simulate):
     assert np.all(net_on[t >= start + 0.5] > net_off[t >= start + 0.5])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Model weakness: at Kraków defaults (youth unemployment 4.5 %, below its normal 8 %) the "
-        "attraction lever lowers net young migration by up to 54 a year (1.5 %) from 2026.25 "
-        "to 2031; the gain is positive from 2032 and lasts (+590 a year in 2045). New industries "
-        "hire young seekers, but only 80 % of their staff (young share of new-industry jobs) "
-        "count in the young graduate labour force that scales both migration flows, so each "
-        "hire shrinks it (-0.7 % in 2028), and their jobs raise rents (rent index +2.8 % by 2031). "
-        "With a young share of 1 the dip is 1.5 a year to 2028.5, and none with rent "
-        "attractiveness elasticity 0 as well."
-    ),
-)
-def test_diversification_raises_net_young_migration_at_krakow_defaults(simulate):
-    """Reference mode 5 without a shock: diversification raises net young migration from the
-    policy's first year on, also after it ends. Kraków defaults with and without the
-    ``ATTRACTION`` lever."""
-    off = simulate({}, MIGRATION_OUT)
-    on = simulate(ATTRACTION, MIGRATION_OUT)
-    t = _t(on)
-    gain = (on["net_young_migration"] - off["net_young_migration"]).values
-    assert np.all(gain[t > ATTRACTION["new_industry_attraction_start_year"] + 1] > 0)
+# Reference mode 5 without a shock (diversification raises net young migration at Kraków's
+# defaults) was a strict xfail here: the lever's dip is now explained and asserted in
+# tests/test_economics.py::test_attraction_dip_is_small_and_explained (issue 13, 17).
 
 
 # ---- (6) policy levers

@@ -48,6 +48,8 @@ KEY_OUTPUTS = [
     "new_industry_jobs",
     "policy_spending",
     "cumulative_policy_cost",
+    "cumulative_discounted_policy_cost",
+    "young_graduate_labour_force",
     "people_accounting_error",
 ]
 

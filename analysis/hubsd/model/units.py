@@ -419,6 +419,10 @@ class _Checker:
         own = self.units[var] or Unit.wild()
         return self._stateful(node, var, own, ("input", "initial"), ("delay_time",))
 
+    def _DelayFixedStructure(self, node, var):
+        own = self.units[var] or Unit.wild()
+        return self._stateful(node, var, own, ("input", "initial"), ("delay_time",))
+
     def _InitialStructure(self, node, var):
         return self.visit(node.initial, var)
 

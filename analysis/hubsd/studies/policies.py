@@ -19,46 +19,114 @@ from hubsd.engine.pysd_runner import resolve_parameters, run
 from hubsd.inputs.hubs import load_hub
 from hubsd.model.parameters import ParameterError, resolve_name, table
 
+#: Jobs in the city that the policy accounting counts: the hub, new industries, local services.
+CITY_JOBS = ("total_hub_staff", "new_industry_jobs", "local_service_jobs")
+
+
+def _integral(da: xr.DataArray, dt: float) -> xr.DataArray:
+    return (da * dt).sum("time")
+
 
 def policy_effects(
-    ds: xr.Dataset, year: float = 2035.0, baseline: str = "baseline"
+    ds: xr.Dataset,
+    year: float = 2035.0,
+    baseline: str = "baseline",
+    start: float = 2024.0,
+    ai_running_cost_ratio: float | None = None,
 ) -> pd.DataFrame:
-    """Each scenario against the baseline: jobs kept at ``year``, peaks avoided, cost.
+    """Each scenario against the baseline: jobs, youth unemployment, migration, cost.
 
-    Columns: ``hub_jobs`` at ``year`` and its change against the baseline, the change in the
-    peak of displaced hub workers and of the youth unemployment rate (percentage points) from
-    2024 on, the change in net young migration summed from 2024 to ``year`` [Person], the
-    cumulative policy cost at the end [million EUR] and hub jobs kept per million EUR.
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Runs with dims ``scenario`` and ``time`` (e.g. :func:`hubsd.run_scenarios`), holding
+        ``total_hub_staff``, ``displaced_hub_workers``, ``youth_unemployment_rate``,
+        ``net_young_migration`` and ``cumulative_policy_cost``; the all-jobs, youth-unemployment
+        and discounted-cost columns are filled when it also holds ``new_industry_jobs``,
+        ``local_service_jobs``, ``young_graduate_labour_force``, ``junior_staff`` and
+        ``cumulative_discounted_policy_cost`` (all in :data:`hubsd.KEY_OUTPUTS`).
+    year : float
+        Year at which jobs are compared and up to which flows are summed.
+    baseline : str
+        The scenario every other one is compared with.
+    start : float
+        First year of the sums (job-years, unemployed person-years, migration).
+    ai_running_cost_ratio : float, optional
+        Cost of running AI per unit of automated work relative to the labour it replaces
+        (default: the model's), for the firms' forgone savings.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scenario. ``hub_jobs`` at ``year`` and ``hub_jobs_change``; ``city_jobs_change``
+        (hub + new industries + local services) at ``year``; ``job_years_kept`` (city jobs,
+        summed from ``start`` to ``year``); ``peak_displaced_change``;
+        ``peak_youth_unemployment_change_pp``; ``youth_unemployed_person_years_change`` (young
+        graduates out of work, summed); ``net_young_migration_change`` (summed) [Person];
+        ``cost_meur`` (to the end of the run, undiscounted) and ``discounted_cost_meur``
+        (discounted to the model's policy appraisal year); ``firm_forgone_savings_person_years``
+        (junior work the firms keep doing by hand instead of automating it, net of the AI's
+        running cost, summed: what forcing augmentation costs them); cost-effectiveness
+        ``hub_jobs_per_meur`` (hub jobs at ``year`` per undiscounted million EUR, the earlier
+        measure) and ``job_years_per_meur`` (city job-years per discounted million EUR).
     """
     if baseline not in ds["scenario"].values:
         raise ValueError(f"the Dataset has no {baseline!r} scenario to compare against")
-    late = ds.sel(time=ds["time"] >= 2024)
-    window = ds.sel(time=(ds["time"] >= 2024) & (ds["time"] <= year))
+    late = ds.sel(time=ds["time"] >= start)
+    window = ds.sel(time=(ds["time"] >= start) & (ds["time"] <= year))
     dt = float(ds["time"].values[1] - ds["time"].values[0])
+
+    def change(da):
+        return (da - da.sel(scenario=baseline)).to_series()
+
     jobs = ds["total_hub_staff"].sel(time=year, method="nearest")
     peak_disp = late["displaced_hub_workers"].max("time")
     peak_yu = late["youth_unemployment_rate"].max("time")
-    migration = (window["net_young_migration"] * dt).sum("time")
+    migration = _integral(window["net_young_migration"], dt)
     cost = ds["cumulative_policy_cost"].isel(time=-1) / 1e6
     frame = pd.DataFrame(
         {
             "hub_jobs": jobs.to_series(),
-            "hub_jobs_change": (jobs - jobs.sel(scenario=baseline)).to_series(),
-            "peak_displaced_change": (peak_disp - peak_disp.sel(scenario=baseline)).to_series(),
-            "peak_youth_unemployment_change_pp": (
-                100 * (peak_yu - peak_yu.sel(scenario=baseline))
-            ).to_series(),
-            "net_young_migration_change": (
-                migration - migration.sel(scenario=baseline)
-            ).to_series(),
+            "hub_jobs_change": change(jobs),
+            "city_jobs_change": np.nan,
+            "job_years_kept": np.nan,
+            "peak_displaced_change": change(peak_disp),
+            "peak_youth_unemployment_change_pp": 100 * change(peak_yu),
+            "youth_unemployed_person_years_change": np.nan,
+            "net_young_migration_change": change(migration),
             "cost_meur": cost.to_series(),
+            "discounted_cost_meur": np.nan,
+            "firm_forgone_savings_person_years": np.nan,
         }
     )
+    if all(n in ds for n in CITY_JOBS):
+        city = sum(ds[n] for n in CITY_JOBS)
+        frame["city_jobs_change"] = change(city.sel(time=year, method="nearest"))
+        frame["job_years_kept"] = change(_integral(city.sel(time=window["time"]), dt))
+    if "young_graduate_labour_force" in ds:
+        unemployed = ds["youth_unemployment_rate"] * ds["young_graduate_labour_force"]
+        frame["youth_unemployed_person_years_change"] = change(
+            _integral(unemployed.sel(time=window["time"]), dt)
+        )
+    if "cumulative_discounted_policy_cost" in ds:
+        frame["discounted_cost_meur"] = (
+            ds["cumulative_discounted_policy_cost"].isel(time=-1) / 1e6
+        ).to_series()
+    if "junior_staff" in ds:
+        if ai_running_cost_ratio is None:
+            ai_running_cost_ratio = float(table().loc["ai_running_cost_ratio", "default"])
+        kept = (ds["junior_staff"] - ds["junior_staff"].sel(scenario=baseline)).clip(min=0)
+        frame["firm_forgone_savings_person_years"] = (
+            _integral(kept.sel(time=window["time"]), dt) * (1 - ai_running_cost_ratio)
+        ).to_series()
     with np.errstate(divide="ignore", invalid="ignore"):
-        per = frame["hub_jobs_change"] / frame["cost_meur"]
-    frame["jobs_per_meur"] = per.where(frame["cost_meur"] > 0)
+        hub_per = frame["hub_jobs_change"] / frame["cost_meur"]
+        all_per = frame["job_years_kept"] / frame["discounted_cost_meur"]
+    frame["hub_jobs_per_meur"] = hub_per.where(frame["cost_meur"] > 0)
+    frame["job_years_per_meur"] = all_per.where(frame["discounted_cost_meur"] > 0)
     frame.index.name = "scenario"
     frame.attrs["year"] = year
+    frame.attrs["start"] = start
     return frame
 
 

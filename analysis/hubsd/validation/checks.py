@@ -20,6 +20,7 @@ from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.engine.ensemble import compile_model
 from hubsd.inputs.hubs import load_hub
 from hubsd.inputs.scenarios import load_scenarios, scenario_parameters, smart_mix
+from hubsd.model.parameters import table as parameter_table
 from hubsd.model.units import UnitsError, check_units
 from hubsd.validation.context import Context, quiet, run_members
 from hubsd.validation.reality import load_checks, run_checks
@@ -30,6 +31,8 @@ from hubsd.validation.settings import (
     ENVELOPE_OUTPUTS,
     FAIL,
     HALVING_THRESHOLD,
+    HISTORY_TESTS,
+    HISTORY_TOLERANCE,
     INTEGRATION_OUTPUTS,
     INTEGRATION_TESTS,
     LHS_CHUNK,
@@ -327,8 +330,58 @@ def integration_and_conservation_rows(ctx, cases, lhs) -> tuple[list[dict], dict
                 "integration", label, what, "max |difference| / scale", fig, "<", limit, details
             )
         )
+    rows.append(history_row(ctx, cases, coarse, outputs))
     data["_scenario_time"] = coarse["time"]
     return rows, data
+
+
+def case_start_year(ctx: Context, params: dict) -> float | None:
+    """The year a case starts to differ from the baseline: its earliest start year.
+
+    The earliest of the ``*start_year`` parameters it sets and, when it sets any parameter of
+    the ``Scenario`` sector, the scenario start year (its own or the model's). ``None`` when it
+    names no start year (a whole-run change such as an extreme condition).
+    """
+    years = [float(v) for k, v in params.items() if k.endswith("start_year")]
+    if "scenario_start_year" in ctx.base:
+        sector = parameter_table(ctx.mdl)["sector"]
+        if any(sector.get(k) == "Scenario" for k in params):
+            years.append(float(params.get("scenario_start_year", ctx.base["scenario_start_year"])))
+    return min(years) if years else None
+
+
+def history_row(ctx: Context, cases: dict, coarse: xr.Dataset, outputs: list[str]) -> dict:
+    """Scenarios keep the history: each case equals the baseline before its start year."""
+    check = "scenarios keep the calibrated history"
+    base = "baseline" if "baseline" in cases else None
+    starts = {k: case_start_year(ctx, v) for k, v in cases.items() if k != base}
+    starts = {k: y for k, y in starts.items() if y is not None}
+    if base is None or not starts:
+        return skipped_row(
+            "scenarios", check, HISTORY_TESTS, "no baseline case or no case with a start year"
+        )
+    time = coarse["time"].values
+    worst, where = 0.0, ""
+    for name, year in starts.items():
+        before = time < year
+        for o in outputs:
+            a = coarse[o].sel(sample=name).values[before]
+            b = coarse[o].sel(sample=base).values[before]
+            scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-12)
+            d = float(np.max(np.abs(a - b))) / scale if a.size else 0.0
+            if d >= worst:
+                worst, where = d, f"worst: {o} in {name} before {year:g}"
+    return make_row(
+        "scenarios",
+        check,
+        HISTORY_TESTS,
+        "max |scenario - baseline| / scale before the start year",
+        worst,
+        "<=",
+        HISTORY_TOLERANCE,
+        f"{len(starts)} cases ({', '.join(f'{k} from {v:g}' for k, v in starts.items())}); "
+        + where,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -90,6 +90,12 @@ IDENTITY_TOLERANCE = 1e-12
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 UNITS_TESTS = "every equation is dimensionally consistent with the units written in the model"
+#: Largest |scenario - baseline| / scale allowed before a scenario's start year (round-off).
+HISTORY_TOLERANCE = 1e-9
+HISTORY_TESTS = (
+    "every scenario and shock reproduces the baseline (calibrated) path up to its start year: "
+    "it changes the future, never the fitted history"
+)
 CONSERVATION_TESTS = (
     "every person leaving a stock enters another or crosses the boundary through a counted flow"
 )
