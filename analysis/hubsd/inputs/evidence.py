@@ -50,17 +50,30 @@ For hub h, tier t:  score(h, t) = sum_f mix_h(f) * sum_o w(f, t, o) * score(o) /
 the sum over functions f that the mapping defines for tier t.  The function mix is the hub's
 employment mix over all tiers and is applied unchanged to every tier (an assumption: e.g. a
 contact centre has more juniors per senior than an IT centre; ``hub_tier_mix.csv`` is not used).
+
+Policy lever costs
+------------------
+:func:`policy_costs` reads ``policy_costs.yaml``: per hub, sourced values with a low-high range
+for the Policy sector's unit costs (``cost_per_trainee``, ``cost_per_attracted_job``), the
+reskilling success fraction and programme length, and lever sizes, in the model's units, each
+with its sources (title, address, quote).  Entries outside the range ``models/hub.mdl``
+declares carry ``outside_model_range: true``; the file is evidence, not wired into the model.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from hubsd.core.errors import HubsdError
+from hubsd.core.hints import did_you_mean
 from hubsd.core.paths import EVIDENCE_DIR
+from hubsd.core.yamlio import read_yaml
+from hubsd.model.parameters import table as parameter_table
 
 
 class EvidenceError(HubsdError):
@@ -218,3 +231,223 @@ def ai_parameters(hub: str, mapping=None, evidence_dir=EVIDENCE_DIR, digits: int
             ],
         }
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Policy lever costs (data/evidence/policy_costs.yaml; what was found: README_policy_costs.md)
+# --------------------------------------------------------------------------------------------
+
+#: Hubs the policy cost evidence may name (the hub files of ``data/hubs``).
+POLICY_HUBS = ("krakow", "vilnius", "telangana", "bangalore", "manila")
+#: Kinds of entry: read in a source, arithmetic on figures read, an approximation (another
+#: region or programme), or an assumption whose range the sources bound.
+POLICY_KINDS = ("observed", "computed", "approximate", "assumption")
+_ENTRY_KEYS = ("hubs", "value", "low", "high", "kind", "value_basis", "range_basis", "sources")
+_SOURCE_KEYS = ("title", "address", "says")
+
+
+class PolicyCost(NamedTuple):
+    """One sourced policy figure for a hub, in the model's units of the parameter."""
+
+    value: float
+    low: float
+    high: float
+    units: str
+    kind: str
+    sources: tuple
+    outside_model_range: bool
+
+
+def _check_sources(sources, where: str) -> None:
+    if not isinstance(sources, list) or not sources:
+        raise EvidenceError(f"{where}: 'sources' must be a non-empty list")
+    for i, src in enumerate(sources):
+        if not isinstance(src, dict):
+            raise EvidenceError(f"{where}: source {i} is not a mapping")
+        for key in _SOURCE_KEYS:
+            if not str(src.get(key) or "").strip():
+                raise EvidenceError(f"{where}: source {i} lacks {key!r} (needs {_SOURCE_KEYS})")
+        if not re.match(r"https?://", str(src["address"])):
+            raise EvidenceError(f"{where}: source {i} address is not a web address")
+
+
+def _check_entry(name: str, i: int, entry, units: str, table: pd.DataFrame) -> None:
+    where = f"policy_costs.yaml: {name} entry {i}"
+    if not isinstance(entry, dict):
+        raise EvidenceError(f"{where} is not a mapping")
+    missing = [k for k in _ENTRY_KEYS if k not in entry]
+    if missing:
+        raise EvidenceError(f"{where} lacks {missing}")
+    bad = sorted(set(entry["hubs"]) - set(POLICY_HUBS))
+    if bad:
+        raise EvidenceError(f"{where}: unknown hubs {bad}; valid hubs: {list(POLICY_HUBS)}")
+    if entry["kind"] not in POLICY_KINDS:
+        raise EvidenceError(f"{where}: kind {entry['kind']!r} is not one of {list(POLICY_KINDS)}")
+    low, value, high = (entry[k] for k in ("low", "value", "high"))
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (low, value, high)):
+        raise EvidenceError(f"{where}: value, low and high must be numbers")
+    if not low <= value <= high:
+        raise EvidenceError(f"{where}: needs low <= value <= high, got {low}, {value}, {high}")
+    _check_sources(entry["sources"], where)
+    row = table.loc[name]
+    outside = bool(low < row["low"] or high > row["high"])
+    if bool(entry.get("outside_model_range", False)) != outside:
+        raise EvidenceError(
+            f"{where}: outside_model_range must be {outside}: [{low}, {high}] against the "
+            f"model's range [{row['low']}, {row['high']}] {units}"
+        )
+
+
+def load_policy_costs(path=None) -> dict:
+    """Read and check the policy cost evidence file.
+
+    Parameters
+    ----------
+    path : path, optional
+        The file (default ``data/evidence/policy_costs.yaml``).
+
+    Returns
+    -------
+    dict
+        The parsed document: ``exchange_rates``, ``parameters`` (parameter -> ``units`` and
+        ``entries``) and ``context``.
+
+    Raises
+    ------
+    EvidenceError
+        A parameter the model does not have, units that differ from the model's, an unknown
+        hub or kind, an entry without a source address and quote, ``low <= value <= high``
+        violated, or an ``outside_model_range`` flag that does not match the model's range.
+
+    Examples
+    --------
+    >>> doc = load_policy_costs()
+    >>> sorted(doc["parameters"])  # doctest: +SKIP
+    ['cost_per_attracted_job', 'cost_per_trainee', ...]
+    """
+    path = Path(path) if path is not None else EVIDENCE_DIR / "policy_costs.yaml"
+    doc = read_yaml(path, error=EvidenceError)
+    if not isinstance(doc, dict) or not isinstance(doc.get("parameters"), dict):
+        raise EvidenceError(f"{path.name}: needs a mapping 'parameters'")
+    rates = doc.get("exchange_rates") or {}
+    if not isinstance(rates.get("per_eur"), dict) or not rates.get("source"):
+        raise EvidenceError(f"{path.name}: 'exchange_rates' needs 'per_eur' and a 'source'")
+    _check_sources([rates["source"]], f"{path.name}: exchange_rates")
+    table = parameter_table()
+    for name, spec in doc["parameters"].items():
+        if name not in table.index:
+            raise EvidenceError(
+                f"{path.name}: {name!r} is not a parameter of the model"
+                f"{did_you_mean(name, table.index)}"
+            )
+        if not isinstance(spec, dict) or spec.get("units") != table.loc[name, "units"]:
+            raise EvidenceError(
+                f"{path.name}: {name} units must be the model's "
+                f"{table.loc[name, 'units']!r}, got {(spec or {}).get('units')!r}"
+            )
+        for i, entry in enumerate(spec.get("entries") or []):
+            _check_entry(name, i, entry, spec["units"], table)
+        hubs = [h for e in spec.get("entries") or [] for h in e["hubs"]]
+        twice = sorted({h for h in hubs if hubs.count(h) > 1})
+        if twice:
+            raise EvidenceError(f"{path.name}: {name} has more than one entry for {twice}")
+    for i, item in enumerate(doc.get("context") or []):
+        _check_sources(item.get("sources"), f"{path.name}: context {i}")
+    return doc
+
+
+def policy_costs(hub: str, path=None) -> dict[str, PolicyCost]:
+    """The sourced policy lever values for one hub: parameter -> value, range and sources.
+
+    Parameters
+    ----------
+    hub : str
+        A hub of :data:`POLICY_HUBS`; a calibrated name such as ``krakow@v2`` is read as its
+        base hub.
+    path : path, optional
+        The evidence file (default ``data/evidence/policy_costs.yaml``).
+
+    Returns
+    -------
+    dict
+        ``{parameter: PolicyCost(value, low, high, units, kind, sources, outside_model_range)}``
+        in the model's units (EUR/Person, Dmnl, Year, Person/Year). Only the parameters with
+        evidence for the hub; the others stay the model's assumptions (see
+        ``data/evidence/README_policy_costs.md``).
+
+    Raises
+    ------
+    EvidenceError
+        An unknown hub (the message lists the valid ones) or a malformed evidence file.
+
+    Examples
+    --------
+    >>> policy_costs("krakow")["cost_per_attracted_job"].value  # doctest: +SKIP
+    2807
+    """
+    base = str(hub).split("@")[0].strip().lower()
+    if base not in POLICY_HUBS:
+        raise EvidenceError(
+            f"no policy cost evidence for hub {hub!r}{did_you_mean(base, POLICY_HUBS)} "
+            f"(valid hubs: {list(POLICY_HUBS)})"
+        )
+    doc = load_policy_costs(path)
+    out = {}
+    for name, spec in doc["parameters"].items():
+        for entry in spec["entries"]:
+            if base in entry["hubs"]:
+                out[name] = PolicyCost(
+                    value=float(entry["value"]),
+                    low=float(entry["low"]),
+                    high=float(entry["high"]),
+                    units=spec["units"],
+                    kind=entry["kind"],
+                    sources=tuple(
+                        {k: str(s[k]) for k in (*_SOURCE_KEYS, "read_at") if k in s}
+                        for s in entry["sources"]
+                    ),
+                    outside_model_range=bool(entry.get("outside_model_range", False)),
+                )
+    return out
+
+
+def policy_cost_table(path=None) -> pd.DataFrame:
+    """Every hub x parameter of the policy cost evidence, with the model's default and range.
+
+    Parameters
+    ----------
+    path : path, optional
+        The evidence file (default ``data/evidence/policy_costs.yaml``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per hub and parameter: ``hub, parameter, value, low, high, units, kind,
+        model_default, model_low, model_high, outside_model_range, source`` (the first
+        source's address).
+
+    Examples
+    --------
+    >>> policy_cost_table().query("outside_model_range")  # doctest: +SKIP
+    """
+    table = parameter_table()
+    rows = []
+    for hub in POLICY_HUBS:
+        for name, cost in policy_costs(hub, path).items():
+            rows.append(
+                {
+                    "hub": hub,
+                    "parameter": name,
+                    "value": cost.value,
+                    "low": cost.low,
+                    "high": cost.high,
+                    "units": cost.units,
+                    "kind": cost.kind,
+                    "model_default": float(table.loc[name, "default"]),
+                    "model_low": float(table.loc[name, "low"]),
+                    "model_high": float(table.loc[name, "high"]),
+                    "outside_model_range": cost.outside_model_range,
+                    "source": cost.sources[0]["address"],
+                }
+            )
+    return pd.DataFrame(rows)
