@@ -20,9 +20,7 @@ PARAMS = [
 
 @pytest.fixture(scope="module")
 def sobol_idx():
-    return _studies_sensitivity.sobol(
-        ["junior_staff@2040", "local_service_jobs@2040"], PARAMS, n=256, seed=3
-    )
+    return _studies_sensitivity.sobol(["junior_staff@2040", "local_service_jobs@2040"], PARAMS, n=256, seed=3)
 
 
 def test_sobol_ranks_known_drivers(sobol_idx):
@@ -46,9 +44,7 @@ def test_sobol_indices_are_consistent(sobol_idx):
 
 
 def test_sobol_is_reproducible_with_a_seed(sobol_idx):
-    again = _studies_sensitivity.sobol(
-        ["junior_staff@2040", "local_service_jobs@2040"], PARAMS, n=256, seed=3
-    )
+    again = _studies_sensitivity.sobol(["junior_staff@2040", "local_service_jobs@2040"], PARAMS, n=256, seed=3)
     np.testing.assert_array_equal(again.ST.values, sobol_idx.ST.values)
 
 
@@ -87,9 +83,7 @@ def test_bad_settings():
     with pytest.raises(ParameterError, match="power of two"):
         _studies_sensitivity.sobol(["junior_staff@2030"], PARAMS, n=100)
     with pytest.raises(ParameterError, match="unknown parameter"):
-        _studies_sensitivity.sobol(
-            ["junior_staff@2030"], ["local_multiplyer", "cost_per_trainee"], n=8
-        )
+        _studies_sensitivity.sobol(["junior_staff@2030"], ["local_multiplyer", "cost_per_trainee"], n=8)
 
 
 def test_tornado_draws(sobol_idx):
@@ -122,19 +116,11 @@ def test_morris_corners_of_the_whole_table_stay_finite():
 def test_bounds_narrow_the_sampled_ranges():
     prob = _studies_sensitivity.problem(PARAMS, bounds={"client_demand_growth_rate": (0.02, 0.05)})
     assert prob["bounds"][1] == [0.02, 0.05] and prob["bounds"][0] == [0.0, 1.0]
-    mo = _studies_sensitivity.morris(
-        "junior_staff@2040",
-        PARAMS,
-        trajectories=4,
-        seed=1,
-        bounds={"automatable_junior_share": (0.4, 0.6)},
-    )
+    mo = _studies_sensitivity.morris("junior_staff@2040", PARAMS, trajectories=4, seed=1,
+                     bounds={"automatable_junior_share": (0.4, 0.6)})
     assert np.isfinite(mo.mu_star).all()
-    with pytest.raises(
-        ParameterError,
-        match=r"bounds of 'client_demand_growth_rate' \[0.02, 0.5\] "
-        r"must be increasing and inside its range",
-    ):
+    with pytest.raises(ParameterError, match=r"bounds of 'client_demand_growth_rate' \[0.02, 0.5\] "
+                                             r"must be increasing and inside its range"):
         _studies_sensitivity.problem(PARAMS, bounds={"client_demand_growth_rate": (0.02, 0.5)})
     with pytest.raises(ParameterError, match="bounds given for layoff_time, which is not varied"):
         _studies_sensitivity.problem(PARAMS, bounds={"layoff_time": (0.3, 0.5)})

@@ -33,27 +33,18 @@ NB_PARAMS = {
 
 
 def test_grid_expands_to_every_combination_in_order():
-    plan = _workflows_sweep.expand_spec(
-        {"grid": {"x": [1, 2, 3], "label": ["a", "b"]}, "fixed": {"y": 0.5}}, NB_PARAMS
-    )
+    plan = _workflows_sweep.expand_spec({"grid": {"x": [1, 2, 3], "label": ["a", "b"]},
+                              "fixed": {"y": 0.5}}, NB_PARAMS)
     assert plan["kind"] == "grid" and plan["names"] == ["x", "label"]
     assert [p["params"] for p in plan["points"]][:3] == [
-        {"x": 1, "label": "a"},
-        {"x": 1, "label": "b"},
-        {"x": 2, "label": "a"},
-    ]
+        {"x": 1, "label": "a"}, {"x": 1, "label": "b"}, {"x": 2, "label": "a"}]
     assert len(plan["points"]) == 6 and plan["fixed"] == {"y": 0.5}
     assert [p["id"] for p in plan["points"]] == [f"p{i:04d}" for i in range(6)]
 
 
 def test_lhs_is_stratified_seeded_and_inside_the_ranges():
-    spec = {
-        "lhs": {
-            "samples": 10,
-            "seed": 3,
-            "ranges": {"automatable_junior_share": [0.3, 0.9], "samples": [1, 20]},
-        }
-    }
+    spec = {"lhs": {"samples": 10, "seed": 3,
+                    "ranges": {"automatable_junior_share": [0.3, 0.9], "samples": [1, 20]}}}
     a = _workflows_sweep.expand_spec(spec, NB_PARAMS)
     b = _workflows_sweep.expand_spec(spec, NB_PARAMS)
     assert a["points"] == b["points"] and a["kind"] == "lhs"
@@ -66,7 +57,8 @@ def test_lhs_is_stratified_seeded_and_inside_the_ranges():
 
 def test_list_points_fill_missing_names_with_the_default():
     plan = _workflows_sweep.expand_spec({"list": [{"x": 5}, {"x": 6, "label": "q"}]}, NB_PARAMS)
-    assert [p["params"] for p in plan["points"]] == [{"x": 5, "label": "a"}, {"x": 6, "label": "q"}]
+    assert [p["params"] for p in plan["points"]] == [{"x": 5, "label": "a"},
+                                                      {"x": 6, "label": "q"}]
 
 
 @pytest.mark.parametrize(
@@ -75,10 +67,8 @@ def test_list_points_fill_missing_names_with_the_default():
         ({"grid": {"automatable_junor_share": [0.5]}}, "did you mean 'automatable_junior_share'"),
         ({"grid": {"automatable_junior_share": [1.5]}}, "outside its range"),
         ({"grid": {"automatable_junior_share": [float("nan")]}}, "finite"),
-        (
-            {"lhs": {"samples": 4, "ranges": {"automatable_junior_share": [0.1, 1.2]}}},
-            "outside its range",
-        ),
+        ({"lhs": {"samples": 4, "ranges": {"automatable_junior_share": [0.1, 1.2]}}},
+         "outside its range"),
         ({"lhs": {"samples": 0, "ranges": {"x": [0, 1]}}}, "positive whole number"),
         ({"lhs": {"samples": 4, "ranges": {"x": [1, 0]}}}, "low < high"),
         ({"grid": {"x": [1]}, "list": [{"x": 1}]}, "exactly one of"),
@@ -123,12 +113,9 @@ def _plan(spec):
 
 
 def test_grid_sweep_combines_into_a_dim_per_parameter(tmp_path):
-    res = _workflows_sweep.run_sweep(
-        _plan({"grid": {"x": [1.0, 2.0], "label": ["a", "b", "c"]}, "fixed": {"y": 10.0}}),
-        tmp_path / "sw",
-        workers=2,
-        progress=False,
-    )
+    res = _workflows_sweep.run_sweep(_plan({"grid": {"x": [1.0, 2.0], "label": ["a", "b", "c"]},
+                                 "fixed": {"y": 10.0}}), tmp_path / "sw", workers=2,
+                          progress=False)
     assert res["failed"] == [] and len(res["done"]) == 6
     ds = xr.open_dataset(res["result"])
     assert ds["z"].dims == ("x", "label", "time")
@@ -190,12 +177,10 @@ def test_resume_refuses_a_different_spec(tmp_path):
 def test_points_run_on_a_dask_scheduler(tmp_path):
     distributed = pytest.importorskip("distributed")
     plan = _plan({"list": [{"x": 1.0}, {"x": 2.0}], "fixed": {"label": "d"}})
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        res = _workflows_sweep.run_sweep(
-            plan, tmp_path / "sw", scheduler=cluster.scheduler_address, progress=False
-        )
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        res = _workflows_sweep.run_sweep(plan, tmp_path / "sw", scheduler=cluster.scheduler_address,
+                              progress=False)
     assert res["done"] == ["p0000", "p0001"] and res["failed"] == []
     ds = xr.open_dataset(res["result"])
     np.testing.assert_allclose(ds["z"].isel(time=2).values, [4.0, 6.0])
@@ -211,10 +196,8 @@ def test_points_with_different_variables_combine_with_nan_where_absent(tmp_path)
     points = tmp_path / "points"
     for pid, coord, values in (("p0000", "alpha", [1.0, 2.0]), ("p0001", "beta", [5.0, 6.0])):
         (points / pid).mkdir(parents=True)
-        ds = xr.Dataset(
-            {"y": ("sample", [10.0, 20.0] if pid == "p0000" else [30.0, 40.0])},
-            coords={"sample": [0, 1], coord: ("sample", values)},
-        )
+        ds = xr.Dataset({"y": ("sample", [10.0, 20.0] if pid == "p0000" else [30.0, 40.0])},
+                        coords={"sample": [0, 1], coord: ("sample", values)})
         ds.to_netcdf(points / pid / "out.nc")
     plan["notebook"] = str(tmp_path / "nb.ipynb")
     out = _workflows_sweep.combine(plan, points)

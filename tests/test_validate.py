@@ -67,16 +67,9 @@ def test_hub_model_passes_the_battery(in_tmp, capsys):
     for name in HUB_CHECKS:
         assert name in out
     files = _listing(folder)
-    for name in (
-        "validation.md",
-        "validation.csv",
-        "validation.nc",
-        "hubsd-validate.json",
-        "integration_error.png",
-        "conservation.png",
-        "lhs_envelope.png",
-        "extreme_conditions.png",
-    ):
+    for name in ("validation.md", "validation.csv", "validation.nc", "hubsd-validate.json",
+                 "integration_error.png", "conservation.png", "lhs_envelope.png",
+                 "extreme_conditions.png"):
         assert name in files
     assert not any(f.startswith(".") for f in files)
     for png in folder.glob("*.png"):
@@ -128,32 +121,17 @@ def test_the_unbroken_small_model_passes():
 @pytest.mark.parametrize(
     "model, failing, detail",
     [
-        (
-            "leaky",
-            ["conservation of people"],
-            r"worst: Latin hypercube sample \d+ at [\d.]+, [\d.]+ people of [\d,]+",
-        ),
-        (
-            "negative_stock",
-            ["LHS: no negative stock"],
-            r"runs have a negative stock; lowest: suburbanites = -[\d.]+ at [\d.]+ in sample \d+",
-        ),
-        (
-            "nonfinite",
-            ["LHS: finite values"],
-            r"runs give non-finite values; first: births at 0 in sample \d+",
-        ),
-        (
-            "units_mismatch",
-            ["units consistency"],
-            r"births: equation not in the variable's declared units: .* is Person/Month, "
-            r"expected Person/Year",
-        ),
-        (
-            "coarse_step",
-            ["integration: TIME STEP halved", "integration: fine reference"],
-            r"worst: suburbanites in defaults",
-        ),
+        ("leaky", ["conservation of people"],
+         r"worst: Latin hypercube sample \d+ at [\d.]+, [\d.]+ people of [\d,]+"),
+        ("negative_stock", ["LHS: no negative stock"],
+         r"runs have a negative stock; lowest: suburbanites = -[\d.]+ at [\d.]+ in sample \d+"),
+        ("nonfinite", ["LHS: finite values"],
+         r"runs give non-finite values; first: births at 0 in sample \d+"),
+        ("units_mismatch", ["units consistency"],
+         r"births: equation not in the variable's declared units: .* is Person/Month, "
+         r"expected Person/Year"),
+        ("coarse_step", ["integration: TIME STEP halved", "integration: fine reference"],
+         r"worst: suburbanites in defaults"),
     ],
 )
 def test_each_check_can_fail(model, failing, detail):
@@ -165,7 +143,8 @@ def test_each_check_can_fail(model, failing, detail):
     assert sorted(failed.index) == sorted(failing), report.format_table()
     for name in failing:
         assert failed.loc[name, "details"], name
-        assert re.search(detail, failed.loc[name, "details"]), failed.loc[name, "details"]
+        assert re.search(detail, failed.loc[name, "details"]), \
+            failed.loc[name, "details"]
         assert not failed.loc[name, "figure"] == 0
     text = report.format_table()
     assert f"FAIL {failing[0]}: " in text and "checks FAIL" in text
@@ -173,8 +152,7 @@ def test_each_check_can_fail(model, failing, detail):
 
 def test_a_false_reality_statement_fails_its_row(tmp_path):
     checks = tmp_path / "checks.yaml"
-    checks.write_text(
-        textwrap.dedent("""\
+    checks.write_text(textwrap.dedent("""\
         checks:
           - name: the city never shrinks
             statement: The city never has fewer residents than at the start.
@@ -185,9 +163,7 @@ def test_a_false_reality_statement_fails_its_row(tmp_path):
             statement: Somebody moves to the suburbs.
             conditions:
               - {output: suburbanites, check: ">", value: 0, when: eventually}
-    """),
-        encoding="utf-8",
-    )
+    """), encoding="utf-8")
     report = validate(None, MODELS / "population.mdl", checks=checks, lhs_samples=SMALL)
     row = report.table.set_index("check").loc["reality: the city never shrinks"]
     assert row.status == "fail" and row.figure == 3  # defaults and both corners
@@ -204,33 +180,21 @@ def test_an_extreme_condition_can_fail(tmp_path):
     old = "base local service jobs + local multiplier * salary weighted tradable jobs"
     assert old in text
     broken = tmp_path / "hub.mdl"
-    broken.write_text(
-        text.replace(
-            old,
-            "base local service jobs + (local multiplier + 0.05) * salary weighted tradable jobs",
-        ),
-        encoding="utf-8",
-    )
+    broken.write_text(text.replace(old, "base local service jobs + (local multiplier + 0.05) "
+                                        "* salary weighted tradable jobs"), encoding="utf-8")
     report = validate("krakow", broken, lhs_samples=8)
     failed = report.failed.set_index("check")
     # the calibrated Kraków set was fitted to models/hub.mdl, not to this edited copy
-    assert list(failed.index) == [
-        "extreme: no multiplier keeps services at base",
-        "behaviour reproduction",
-    ]
-    assert (
-        "calibrated on another version of the model"
-        in failed.loc["behaviour reproduction", "details"]
-    )
+    assert list(failed.index) == ["extreme: no multiplier keeps services at base",
+                                  "behaviour reproduction"]
+    assert "calibrated on another version of the model" in failed.loc[
+        "behaviour reproduction", "details"]
     row = report.failed.iloc[0]
     assert row.figure > 0.01
     assert "local service jobs depart from the base 250,000 by at most" in row.details
     status = _status(report)
-    for name in (
-        "extreme: no adoption is the no-AI world",
-        "extreme: full junior automation",
-        "extreme: zero graduates limit hiring",
-    ):
+    for name in ("extreme: no adoption is the no-AI world", "extreme: full junior automation",
+                 "extreme: zero graduates limit hiring"):
         assert status[name] == "pass", name
     assert status["reality checks"] == "skipped"  # no hub.checks.yaml beside the copy
 
@@ -241,23 +205,17 @@ def test_a_check_that_cannot_run_fails_with_the_reason(tmp_path):
     while the other checks run."""
     src = (MODELS / "population.mdl").read_text(encoding="utf-8")
     src = src.replace("Residents * birth fraction\n", "Residents * perceived birth fraction\n")
-    src = src.replace(
-        "initial residents=",
-        "perceived birth fraction=\n\tDELAY3(birth fraction, "
-        "fertility delay)\n\t~\t1/Year\n\t~\tBirth fraction as perceived.\n\t|\n\n"
-        "fertility delay=\n\t1\n\t~\tYear [0.01,2]\n\t~\tBROKEN: can be shorter "
-        "than three time steps.\n\t|\n\ninitial residents=",
-    )
+    src = src.replace("initial residents=", "perceived birth fraction=\n\tDELAY3(birth fraction, "
+                      "fertility delay)\n\t~\t1/Year\n\t~\tBirth fraction as perceived.\n\t|\n\n"
+                      "fertility delay=\n\t1\n\t~\tYear [0.01,2]\n\t~\tBROKEN: can be shorter "
+                      "than three time steps.\n\t|\n\ninitial residents=")
     model = tmp_path / "delayed.mdl"
     model.write_text(src, encoding="utf-8")
     report = validate(None, model, lhs_samples=SMALL)
     failed = report.failed.set_index("check")
     assert sorted(failed.index) == ["LHS: finite values", "LHS: no negative stock"]
-    assert (
-        failed["details"]
-        .str.contains("the check could not run: EnsembleError: delay in 'perceived birth fraction'")
-        .all()
-    )
+    assert failed["details"].str.contains(
+        "the check could not run: EnsembleError: delay in 'perceived birth fraction'").all()
     assert _status(report)["integration: TIME STEP halved"] == "pass"
 
 
@@ -290,13 +248,8 @@ def test_behaviour_reproduction_hook(monkeypatch):
     assert _behaviour_reproduction(None)["status"] == "skipped"
 
     def provider(hub, mdl):
-        return {
-            "status": "pass",
-            "figure": 0.12,
-            "threshold": "<= 0.2",
-            "measure": "Theil U",
-            "details": f"fit of {hub}",
-        }
+        return {"status": "pass", "figure": 0.12, "threshold": "<= 0.2",
+                "measure": "Theil U", "details": f"fit of {hub}"}
 
     monkeypatch.setattr(calibrate, "behaviour_reproduction", provider, raising=False)
     row = _behaviour_reproduction("krakow")
@@ -321,18 +274,14 @@ def test_old_name_hubsd_validate_is_a_deprecated_alias_of_check_parameters():
 def test_a_failing_check_exits_1_with_the_report(in_tmp, capsys):
     out = in_tmp / "report"
     model = str(MODELS / "leaky.mdl")
-    assert (
-        _cli_commands.main(["validate", "--model", model, "--samples", "8", "--out", str(out)]) == 1
-    )
+    assert _cli_commands.main(["validate", "--model", model, "--samples", "8", "--out", str(out)]) == 1
     text = capsys.readouterr().out
     assert "FAIL conservation of people: " in text and "1 of 13 checks FAIL" in text
     assert (out / "validation.md").is_file() and (out / "hubsd-validate.json").is_file()
     manifest = json.loads((out / "hubsd-validate.json").read_text(encoding="utf-8"))
     assert manifest["passed"] is False and manifest["hub"] is None  # no hub fits this model
     # an earlier validation folder is replaced
-    assert (
-        _cli_commands.main(["validate", "--model", model, "--samples", "8", "--out", str(out)]) == 1
-    )
+    assert _cli_commands.main(["validate", "--model", model, "--samples", "8", "--out", str(out)]) == 1
     assert not [p for p in in_tmp.iterdir() if p.name.startswith(".")]
 
 
@@ -345,32 +294,20 @@ def _write(tmp_path, name, text):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (
-            ["--model", str(BAD_SYNTAX)],
-            r"units_bad_syntax.mdl, line 2: the model does not translate \(PySD\): Rule",
-        ),
-        (
-            ["--model", "{undefined}"],
-            r"undefined.mdl, line 54: the model does not translate \(PySD\): 'birth fractoin' is "
-            r"used but not defined",
-        ),
+        (["--model", str(BAD_SYNTAX)],
+         r"units_bad_syntax.mdl, line 2: the model does not translate \(PySD\): Rule"),
+        (["--model", "{undefined}"],
+         r"undefined.mdl, line 54: the model does not translate \(PySD\): 'birth fractoin' is "
+         r"used but not defined"),
         (["--model", "nope.mdl"], "model file not found: nope.mdl"),
-        (
-            ["--model", str(MODELS / "population.mdl"), "--checks", "{unknown_output}"],
-            r"checks.yaml, line 5: unknown output 'residentz'; did you mean 'residents'",
-        ),
-        (
-            ["--model", str(MODELS / "population.mdl"), "--checks", "{malformed}"],
-            r"malformed.yaml, line \d+: malformed YAML",
-        ),
-        (
-            ["--model", str(MODELS / "population.mdl"), "--checks", "missing.yaml"],
-            "cannot read missing.yaml",
-        ),
-        (
-            ["--model", str(MODELS / "population.mdl"), "--hub", "krakow"],
-            "hub 'krakow' sets parameters that .*population.mdl does not have",
-        ),
+        (["--model", str(MODELS / "population.mdl"), "--checks", "{unknown_output}"],
+         r"checks.yaml, line 5: unknown output 'residentz'; did you mean 'residents'"),
+        (["--model", str(MODELS / "population.mdl"), "--checks", "{malformed}"],
+         r"malformed.yaml, line \d+: malformed YAML"),
+        (["--model", str(MODELS / "population.mdl"), "--checks", "missing.yaml"],
+         "cannot read missing.yaml"),
+        (["--model", str(MODELS / "population.mdl"), "--hub", "krakow"],
+         "hub 'krakow' sets parameters that .*population.mdl does not have"),
         (["--hub", "atlantis"], "unknown hub 'atlantis'"),
         (["--samples", "1"], "--samples 1: the Latin hypercube needs at least 2 samples"),
         (["--samples", "many"], "argument --samples: invalid int value"),
@@ -380,33 +317,21 @@ def _write(tmp_path, name, text):
 )
 def test_bad_input_exits_2_and_writes_nothing(in_tmp, capsys, args, message):
     undefined = in_tmp / "undefined.mdl"
-    undefined.write_text(
-        (MODELS / "population.mdl")
-        .read_text(encoding="utf-8")
-        .replace("Residents * birth fraction\n", "Residents * birth fractoin\n"),
-        encoding="utf-8",
-    )
-    unknown = _write(
-        in_tmp,
-        "checks.yaml",
-        """\
+    undefined.write_text((MODELS / "population.mdl").read_text(encoding="utf-8").replace(
+        "Residents * birth fraction\n", "Residents * birth fractoin\n"), encoding="utf-8")
+    unknown = _write(in_tmp, "checks.yaml", """\
         checks:
           - name: a
             statement: b
             conditions:
               - {output: residentz, check: ">=", value: 0}
-    """,
-    )
+    """)
     malformed = _write(in_tmp, "malformed.yaml", "checks:\n  - name: a\n   statement: [\n")
     foreign = in_tmp / "foreign"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine", encoding="utf-8")
-    subs = {
-        "{undefined}": str(undefined),
-        "{unknown_output}": str(unknown),
-        "{malformed}": str(malformed),
-        "{foreign}": str(foreign),
-    }
+    subs = {"{undefined}": str(undefined), "{unknown_output}": str(unknown),
+            "{malformed}": str(malformed), "{foreign}": str(foreign)}
     argv = ["validate", *(subs.get(a, a) for a in args)]
     if "--out" not in args:
         argv += ["--out", str(in_tmp / "report")]
