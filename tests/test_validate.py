@@ -63,7 +63,7 @@ def test_hub_model_passes_the_battery(in_tmp, capsys):
     out = capsys.readouterr().out
     folder = in_tmp / "outputs" / "validate-krakow"
     assert f"Report: {folder / 'validation.md'}" in out
-    assert "All 20 checks pass." in out
+    assert "All 21 checks pass." in out
     for name in HUB_CHECKS:
         assert name in out
     files = _listing(folder)

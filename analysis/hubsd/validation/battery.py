@@ -221,12 +221,13 @@ def validate_model(
     integ_rows, data = integ if isinstance(integ, tuple) else (integ, {})
     conservation = [r for r in integ_rows if r["group"] == "conservation"]
     integration = [r for r in integ_rows if r["group"] == "integration"]
+    history = [r for r in integ_rows if r["group"] == "scenarios"]
     ext = attempt(
         lambda: extreme_check_rows(ctx),
         [("extreme", f"extreme: {name}", "") for name in EXTREME_NAMES],
     )
     extreme_rows, extreme_data = ext if isinstance(ext, tuple) else (ext, {})
-    rows += conservation + lhs_rows + integration + extreme_rows
+    rows += conservation + lhs_rows + integration + history + extreme_rows
     rows += attempt(
         lambda: [behaviour_rows(ctx.hub, ctx.mdl)], [("behaviour", "behaviour reproduction", "")]
     )
