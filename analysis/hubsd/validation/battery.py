@@ -44,6 +44,11 @@ The checks, in order:
     The newest calibrated set's baseline against every forecast of its spec (the industry's
     own projections), each within its tolerance or on the right side of its bound
     (:func:`forecast_rows`); skipped without a calibrated set or forecast.
+``city side``
+    The newest calibrated set's youth unemployment (and, reported beside it, migration, local
+    service jobs, registered young unemployed) against its city's observed figures, each with
+    its concept mismatch, the ratio model/observed inside the band of ``data/city_checks.yaml``
+    (:func:`hubsd.validation.city.city_row`); skipped without a calibrated set or comparison.
 
 A group of checks that cannot run on a model (the ensemble engine refuses some Latin hypercube
 samples, say) fails its rows with the reason; the other groups still run.
@@ -75,6 +80,7 @@ from hubsd.validation.checks import (
     scenario_cases,
     units_rows,
 )
+from hubsd.validation.city import city_row
 from hubsd.validation.context import Context, default_checks, prepare
 from hubsd.validation.extremes import extreme_check_rows
 from hubsd.validation.reality import RealityCheckError, load_checks
@@ -215,16 +221,18 @@ def validate_model(
     integ_rows, data = integ if isinstance(integ, tuple) else (integ, {})
     conservation = [r for r in integ_rows if r["group"] == "conservation"]
     integration = [r for r in integ_rows if r["group"] == "integration"]
+    history = [r for r in integ_rows if r["group"] == "scenarios"]
     ext = attempt(
         lambda: extreme_check_rows(ctx),
         [("extreme", f"extreme: {name}", "") for name in EXTREME_NAMES],
     )
     extreme_rows, extreme_data = ext if isinstance(ext, tuple) else (ext, {})
-    rows += conservation + lhs_rows + integration + extreme_rows
+    rows += conservation + lhs_rows + integration + history + extreme_rows
     rows += attempt(
         lambda: [behaviour_rows(ctx.hub, ctx.mdl)], [("behaviour", "behaviour reproduction", "")]
     )
     rows += attempt(lambda: [forecast_rows(ctx.hub, ctx.mdl)], [("behaviour", "forecast band", "")])
+    rows += attempt(lambda: [city_row(ctx.hub, mdl=ctx.mdl)], [("behaviour", "city side", "")])
     table = pd.DataFrame(rows, columns=COLUMNS)
 
     time_ = data.pop("_scenario_time", None)
