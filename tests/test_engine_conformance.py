@@ -226,9 +226,22 @@ TIME STEP = 0.25 ~ Year ~ |
             "SAMPLE IF TRUE whose input reads _integ_s",
             "x",
         ),
-        ("r: a, b ~~|\nq: c, d -> r ~~|\nx[r] = 1 ~~|", "subscript mapping", "q"),
-        ("r: a, b ~~|\nt[r]((0, 0), (1, 1)) ~~|\nx[r] = t[r](Time) ~~|", "subscripted tables", "t"),
-        ("r: a, b ~~|\nx[r] = 1, 2 ~~|\ny[r] = VECTOR RANK(x[r], 1) ~~|", "VECTOR RANK", "y"),
+        (
+            "r: a, b ~~|\nq: c, d -> r ~~|\nx[r] = 1 ~~|\ny[q] = x[r] ~~|",
+            "subscript r not on the left-hand side",
+            "y",
+        ),
+        (
+            "r: a, b ~~|\nt[r]((0, 0), (1, 1)) ~~|\nx[r] = t(Time) ~~|",
+            "subscripted table 't' called without subscripts",
+            "x",
+        ),
+        (
+            "r: a, b ~~|\nx[r] = 1, 2 ~~|\ny = VECTOR SELECT(x[r!], x[r!], 0, z, 0) ~~|\nz = 1 ~~|",
+            "VECTOR SELECT with a numerical action that is not a number",
+            "y",
+        ),
+        ("x = GET DIRECT CONSTANTS('c.csv', ',', 'B2') ~~|", "GET XLS/DIRECT CONSTANTS", "x"),
         ("x = RANDOM UNIFORM(0, 1, 3) ~~|", "RANDOM UNIFORM", "x"),
         ("r: a, b ~~|\nx[r] = 1 ~~|\ny = x[r] ~~|", "subscript r not on the left-hand side", "y"),
     ],
@@ -242,3 +255,33 @@ def test_unsupported_constructs_are_refused_at_compile_time(
         compile_model(path)
     assert err.value.construct.startswith(construct)
     assert variable in err.value.variable
+
+
+def test_vector_functions_by_hand():
+    ds = compile_model(MODELS / "vector_functions.mdl").run(None, "all").isel(sample=0, time=0)
+    assert float(ds.selected_total) == 100 + 200 + 150  # open: Krakow, Pune, Cebu
+    assert float(ds.selected_max) == 200
+    assert float(ds.selected_mean) == 150
+    assert float(ds.none_selected) == -1  # the missing value
+    np.testing.assert_array_equal(ds.cheapest_level.values, [10, 5, 15, 12])
+    np.testing.assert_array_equal(ds.order.values, [0, 3, 2, 1])  # 0-based, as PySD
+    np.testing.assert_array_equal(ds.descending.values, [1, 2, 3, 0])
+    np.testing.assert_array_equal(ds["rank"].values, [1, 4, 3, 2])
+    np.testing.assert_array_equal(ds.sorted_staff.values, [100, 150, 200, 300])
+    np.testing.assert_array_equal(ds.pay_sorted.values[1], [5, 30])
+
+
+def test_mappings_copies_and_subscripts_as_values_by_hand():
+    ds = compile_model(MODELS / "mappings.mdl").run(None, "all").isel(sample=0)
+    np.testing.assert_allclose(ds.received.isel(time=0).values, [8, 16, 24])  # sent * 0.8
+    assert list(ds.zoned.dims) == ["time", "Zone"]
+    np.testing.assert_array_equal(ds.position.isel(time=0).values, [13, 23, 33])
+    np.testing.assert_allclose(ds.asia_position.isel(time=0).values, [2 + 23, 3 + 33])
+
+
+def test_subscripted_tables_by_hand():
+    ds = compile_model(MODELS / "subscripted_tables.mdl").run(None, ["y", "z"]).isel(sample=0)
+    # x = Time * pace = 3, 2, 4 at Time 10: Krakow holds 4, Manila holds 0, Pune 3 (end values),
+    # plus same(10) = 2
+    np.testing.assert_allclose(ds.y.sel(time=10).values, [6, 2, 5])
+    np.testing.assert_allclose(ds.z.sel(time=2).values, 0.75)  # Manila: 1 - 0.5 / 2
