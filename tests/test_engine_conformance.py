@@ -237,8 +237,8 @@ TIME STEP = 0.25 ~ Year ~ |
             "x",
         ),
         (
-            "r: a, b ~~|\nx[r] = 1, 2 ~~|\ny = VECTOR SELECT(x[r!], x[r!], 0, z, 0) ~~|\nz = 1 ~~|",
-            "VECTOR SELECT with a numerical action that is not a number",
+            "r: a, b ~~|\nx[r] = 1, 2 ~~|\ny = VECTOR SELECT(x[r!], x[r!], 0, x[r], 0) ~~|",
+            "VECTOR SELECT with a subscripted numerical action",
             "y",
         ),
         ("x = GET DIRECT CONSTANTS('c.csv', ',', 'B2') ~~|", "GET XLS/DIRECT CONSTANTS", "x"),

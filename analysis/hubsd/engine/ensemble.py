@@ -100,6 +100,7 @@ class EnsembleModel:
     tables: dict
     elements: list
     _programs: dict = field(default_factory=dict, repr=False)
+    _table: pd.DataFrame | None = field(default=None, repr=False)
 
     # -- names and parameters ------------------------------------------------------------------
 
@@ -127,6 +128,11 @@ class EnsembleModel:
 
     def parameter_table(self) -> pd.DataFrame:
         """Constants with default and range ``[low, high]`` (unbounded where the file has none)."""
+        if self._table is None:
+            self._table = self._parameter_table()
+        return self._table.copy()
+
+    def _parameter_table(self) -> pd.DataFrame:
         rows = []
         for node, (name, model_name, idx) in (
             (self.nodes[n], c)

@@ -47,9 +47,16 @@ def _pysd_abstract_model(mdl: Path):
         from pysd.translators.structures import abstract_model as am
         from pysd.translators.vensim.vensim_file import VensimFile
 
-        vf = VensimFile(str(mdl))
-        vf.parse()
-        model = vf.get_abstract_model()
+        try:
+            vf = VensimFile(str(mdl))
+            vf.parse()
+            model = vf.get_abstract_model()
+        except Exception as err:  # PySD's parser raises many kinds: report them as ours
+            first = (str(err).splitlines() or [""])[0][:200]
+            raise EnsembleError(
+                f"PySD cannot parse {Path(mdl).name}, so neither can the ensemble engine: "
+                f"{type(err).__name__}: {first}"
+            ) from err
     return model, ae, am, NamespaceManager
 
 

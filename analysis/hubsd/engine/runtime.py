@@ -153,17 +153,39 @@ def _cells(a, shape):
     return np.broadcast_to(a, shape + (a.shape[-1],))
 
 
-def _vector_select(sel, expr, missing, axes, shape, action, error):
-    """PySD's ``vector_select``: a weighted reduction over the ``!`` dims."""
-    m = max(np.shape(x)[-1] if np.ndim(x) else 1 for x in (sel, expr, missing))
+def _vector_select(sel, expr, missing, action, error, axes, shape):
+    """PySD's ``vector_select``: a weighted reduction over the ``!`` dims.
+
+    ``action`` and ``error`` may differ per member (one pass per distinct value); a value
+    outside 0-10 (0-3) is refused as PySD refuses it.
+    """
+    m = max(np.shape(x)[-1] if np.ndim(x) else 1 for x in (sel, expr, missing, action, error))
     sel = np.broadcast_to(_cells(sel, shape), shape + (m,))
     expr = np.broadcast_to(_cells(expr, shape), shape + (m,))
     zero = sel == 0
     zeros = zero.all(axis=axes)
-    if error in (1, 3) and zeros.any():
-        raise EnsembleError("VECTOR SELECT: all the values of the selection array are 0")
-    if error in (2, 3) and ((~zero).sum(axis=axes) > 1).any():
-        raise EnsembleError("VECTOR SELECT: more than one non-zero value in the selection array")
+    err, acts = np.asarray(error, dtype=float), np.asarray(action, dtype=float)
+    if err.ndim == 0 and err not in (1, 2, 3):
+        pass  # the usual case: no check
+    else:
+        err = np.broadcast_to(err, (m,))
+        if (np.isin(err, (1, 3)) & zeros.reshape(-1, m).any(axis=0)).any():
+            raise EnsembleError("VECTOR SELECT: all the values of the selection array are 0")
+        many = ((~zero).sum(axis=axes) > 1).reshape(-1, m).any(axis=0)
+        if (np.isin(err, (2, 3)) & many).any():
+            raise EnsembleError(
+                "VECTOR SELECT: more than one non-zero value in the selection array"
+            )
+    out = None
+    for act in np.unique(acts) if acts.ndim else [float(acts)]:
+        if act not in range(11):
+            raise EnsembleError(f"VECTOR SELECT: numerical action must be 0-10, got {act:g}")
+        part = _select_action(sel, expr, zero, int(act), axes)
+        out = part if out is None else np.where(acts == act, part, out)
+    return np.where(zeros, missing, out)
+
+
+def _select_action(sel, expr, zero, action, axes):
     if action < 5:
         arr = np.where(zero, np.nan, sel * expr)
     elif action == 5:
@@ -171,11 +193,10 @@ def _vector_select(sel, expr, missing, axes, shape, action, error):
     else:
         arr = np.where(zero, np.nan, expr)
     with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: replaced below
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: replaced by missing
         fn = {0: np.nansum, 6: np.nansum, 2: np.nanmin, 8: np.nanmin, 3: np.nanmax}
         fn.update({9: np.nanmax, 4: np.nanmean, 10: np.nanmean})
-        out = fn.get(action, np.nanprod)(arr, axis=axes)
-    return np.where(zeros, missing, out)
+        return fn.get(action, np.nanprod)(arr, axis=axes)
 
 
 def _sort_order(v, direction, shape):

@@ -243,21 +243,21 @@ class Subscripts:
         """VECTOR SELECT, SORT ORDER, RANK and REORDER (PySD's ``functions.vector_*``).
 
         SELECT reduces over the dims marked with ``!`` (``("vector", "select", (sel, expr,
-        missing), (axes, shape, action, error), dims)``); the others act along the vector's last
-        subscript and keep its dims.
+        missing, action, error), (axes, shape), dims)``; the actions may change with time, as
+        PySD allows); the others act along the vector's last subscript and keep its dims.
         """
         if fn == "vector_select":
             sel, expr, missing, action, error = args
             for what, arg in (("numerical action", action), ("error action", error)):
-                if arg[0] != "num":
+                if dims_of(arg):
                     raise UnsupportedConstructError(
-                        f"VECTOR SELECT with a {what} that is not a number", where
+                        f"VECTOR SELECT with a subscripted {what}", where
                     )
-            if action[1] not in range(11) or error[1] not in range(4):
-                raise EnsembleError(
-                    f"VECTOR SELECT in {where!r}: numerical action must be 0-10 and error "
-                    f"action 0-3, got {action[1]:g} and {error[1]:g}"
-                )
+            for what, arg, top in (("numerical", action, 10), ("error", error, 3)):
+                if arg[0] == "num" and arg[1] not in range(top + 1):
+                    raise EnsembleError(
+                        f"VECTOR SELECT in {where!r}: {what} action must be 0-{top}, got {arg[1]:g}"
+                    )
             sel, expr = aligned_args([sel, expr])
             src = union([dims_of(sel), dims_of(expr)])
             axes = tuple(i for i, d in enumerate(src) if d.endswith("!"))
@@ -268,8 +268,7 @@ class Subscripts:
                 )
             shape = tuple(len(self.ranges[d.rstrip("!")]) for d in src)
             out = tuple(d for d in src if not d.endswith("!"))
-            meta = (axes, shape, int(action[1]), int(error[1]))
-            return ("vector", "select", (sel, expr, missing), meta, out)
+            return ("vector", "select", (sel, expr, missing, action, error), (axes, shape), out)
         vec, other = args
         dims = dims_of(vec)
         if not dims or any(d.endswith("!") for d in dims):
