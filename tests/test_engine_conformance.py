@@ -27,7 +27,9 @@ from hubsd.model.parameters import ParameterError
 pysd = pytest.importorskip("pysd")
 
 MODELS = Path(__file__).parent / "models" / "engine"
-ALL = sorted(MODELS.glob("*.mdl"))
+#: Models whose runs equal PySD's only in distribution (RANDOM functions): tested below.
+RANDOM_MODELS = {"random"}
+ALL = sorted(m for m in MODELS.glob("*.mdl") if m.stem not in RANDOM_MODELS)
 RTOL = 1e-9
 CONTROL = ("initial_time", "final_time", "time_step", "saveper")
 #: Parameters that set the time grid cannot vary per member (they are varied one run at a time).
@@ -242,7 +244,7 @@ TIME STEP = 0.25 ~ Year ~ |
             "y",
         ),
         ("x = GET DIRECT CONSTANTS('c.csv', ',', 'B2') ~~|", "GET XLS/DIRECT CONSTANTS", "x"),
-        ("x = RANDOM UNIFORM(0, 1, 3) ~~|", "RANDOM UNIFORM", "x"),
+        ("x = RANDOM POISSON(0, 10, 2, 0, 1, 3) ~~|", "RANDOM POISSON", "x"),
         ("r: a, b ~~|\nx[r] = 1 ~~|\ny = x[r] ~~|", "subscript r not on the left-hand side", "y"),
     ],
 )
@@ -285,3 +287,50 @@ def test_subscripted_tables_by_hand():
     # plus same(10) = 2
     np.testing.assert_allclose(ds.y.sel(time=10).values, [6, 2, 5])
     np.testing.assert_allclose(ds.z.sel(time=2).values, 0.75)  # Manila: 1 - 0.5 / 2
+
+
+# --------------------------------------------------------------------------------------------
+# RANDOM functions: equal to PySD in distribution, reproducible by seed
+# --------------------------------------------------------------------------------------------
+
+
+def test_random_draws_follow_pysds_distributions(tmp_path):
+    stats = pytest.importorskip("scipy.stats")
+    mdl = MODELS / "random.mdl"
+    model = compile_model(mdl)
+    ds = model.run(None, ["uniform_draw", "normal_draw", "exponential_draw", "unit_draw"], n=400)
+    outputs = ["uniform_draw", "normal_draw", "exponential_draw", "unit_draw"]
+    frames = [pysd_run(mdl, model, {}, outputs, tmp_path) for _ in range(4)]
+    theory = {
+        "uniform_draw": stats.uniform(2, 3).cdf,
+        "unit_draw": stats.uniform(0, 1).cdf,
+        "normal_draw": stats.truncnorm(-2, 2, loc=0, scale=0.5).cdf,
+        "exponential_draw": stats.truncexpon(4.5, loc=1, scale=2).cdf,
+    }
+    for o in outputs:
+        ours = ds[o].values.ravel()
+        column = model.nodes[o].element
+        cols = [c for c in frames[0].columns if c.split("[")[0] == column]
+        theirs = np.concatenate([f[c].to_numpy() for f in frames for c in cols])
+        assert stats.kstest(ours, theory[o]).pvalue > 1e-3, o
+        assert stats.kstest(theirs, theory[o]).pvalue > 1e-3, o
+        assert stats.ks_2samp(ours, theirs).pvalue > 1e-3, o
+    # a new value every step, for every member and element
+    assert np.unique(ds.normal_draw.values).size == ds.normal_draw.size
+
+
+def test_random_streams_are_reproducible_per_member():
+    model = compile_model(MODELS / "random.mdl")
+    one = model.run({"low": np.full(6, 2.0)}, ["noisy_stock", "normal_draw"], seed=7, workers=1)
+    again = model.run(
+        {"low": np.full(6, 2.0)}, ["noisy_stock", "normal_draw"], seed=7, chunk_size=2
+    )
+    xr.testing.assert_identical(one.drop_attrs(), again.drop_attrs())
+    part = model.run({"low": np.full(3, 2.0)}, ["noisy_stock"], seed=7)  # first members only
+    np.testing.assert_array_equal(part.noisy_stock.values, one.noisy_stock.values[:3])
+    other = model.run({"low": np.full(6, 2.0)}, ["noisy_stock"], seed=8)
+    assert not np.array_equal(other.noisy_stock.values, one.noisy_stock.values)
+    assert len({tuple(m) for m in one.noisy_stock.values}) == 6  # members differ
+    assert one.attrs["random_seed"] == 7
+    with pytest.raises(ParameterError, match="seed must be"):
+        model.run(None, ["noisy_stock"], seed=-1)

@@ -110,6 +110,9 @@ class Emitter:
             x = self.emit(e[2], hoist)
             fn = "_interp" if kind == "interpolate" else "_interp_hold"
             return f"{fn}({x}, T_{e[1]}_x, T_{e[1]}_y)"
+        if tag == "random":
+            args = "".join(", " + self.emit(a, hoist) for a in e[3])
+            return f"_random({e[1]!r}, P, {e[2]}, t, {e[5]!r}{args})"
         if tag == "vector":
             args = ", ".join(self.emit(a, hoist) for a in e[2])
             return f"_vector_{e[1]}({args}, *{e[3]!r})"

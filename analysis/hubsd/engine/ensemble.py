@@ -205,6 +205,7 @@ class EnsembleModel:
         chunk_size: int | None = None,
         workers: int | None = None,
         scheduler=None,
+        seed: int = 0,
     ) -> xr.Dataset:
         """Run every parameter set as one member of a vectorised simulation.
 
@@ -230,6 +231,9 @@ class EnsembleModel:
             Worker processes for the chunks (default: the CPUs available, 1 for small N).
         scheduler : None, "dask", a scheduler address or a ``dask.distributed.Client``
             Run the chunks on dask.distributed instead (``"dask"``: a LocalCluster).
+        seed : int
+            Seed of the RANDOM functions' streams (one per member, see
+            :mod:`hubsd.engine.randoms`): the same seed gives the same run.
 
         Returns
         -------
@@ -275,16 +279,20 @@ class EnsembleModel:
         steps, stamps, save_steps = time_grid(ctrl)
         self._check_delays(values, varied, ctrl["time_step"])
         prog = self.program(outputs)
-        bounds = _chunks(nsamp, chunk_size, bool(varied))
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ParameterError(f"seed must be a whole number >= 0, got {seed!r}")
+        values["__seed__"] = int(seed)
+        members = dict(varied, __member__=np.arange(nsamp)) if prog.random else varied
+        bounds = _chunks(nsamp, chunk_size, bool(members))
         job = _Job(self.mdl, self.sha256, outputs, values, ctrl, steps, save_steps)
         if scheduler is not None:
             result = np.empty((output_rows(self.nodes, outputs)[-1][1], len(stamps), nsamp))
-            parts = _run_dask(scheduler, job, varied, bounds)
+            parts = _run_dask(scheduler, job, members, bounds)
             for (lo, hi), part in zip(bounds, parts, strict=True):
                 result[:, :, lo:hi] = part
         else:
             nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
-            result = _run_local(self, job, varied, bounds, nworkers, prog, nsamp)
+            result = _run_local(self, job, members, bounds, nworkers, prog, nsamp)
         return self._dataset(result, outputs, stamps, index, varied, values, hub, ctrl)
 
     # -- helpers of run -------------------------------------------------------------------------
@@ -464,7 +472,7 @@ class EnsembleModel:
             )
         ds = xr.Dataset(data_vars, coords=coords)
 
-        fixed = {k: v for k, v in values.items() if k not in varied}
+        fixed = {k: v for k, v in values.items() if k not in varied and k != "__seed__"}
         ds.attrs.update(
             {
                 "title": "hubsd ensemble run",
@@ -472,6 +480,7 @@ class EnsembleModel:
                 "varied_parameters": ", ".join(varied),
                 "fixed_parameters": json.dumps(fixed, sort_keys=True),
                 "time_step": ctrl["time_step"],
+                "random_seed": values["__seed__"],
                 "model_file": self.mdl.name,
                 "model_sha256": self.sha256,
                 "engine": "hubsd.ensemble (vectorised Euler, PySD semantics)",
@@ -522,6 +531,7 @@ def _run_chunk(
     P = {k: np.float64(job.values[k]) for k in prog.params if not nodes[k].dims}
     P.update({k: v for k, v in varied.items() if k in P})
     P.update({k: node_param(nodes[k], job.values, varied) for k in prog.params if nodes[k].dims})
+    P.update(__seed__=job.values["__seed__"], __member__=varied.get("__member__", np.zeros(1)))
     c = job.ctrl
     with np.errstate(all="ignore"):
         prog.func(

@@ -31,6 +31,7 @@ from hubsd.engine.nodes import (  # noqa: F401 - re-exported: the engine's IR an
     expr_deps,
     walk,
 )
+from hubsd.engine.randoms import RANDOM, site_id
 from hubsd.engine.statefuls import StatefulBuilder, int_typed
 from hubsd.engine.subscripts import Subscripts, align, aligned_args, dims_of
 
@@ -81,6 +82,8 @@ class Builder(StatefulBuilder):
         self.delay_n: list[str] = []
         self.dims: dict[str, tuple[tuple, dict]] = {}
         self._lhs: list = []  # dims of the left-hand side being built (PySD's def_subs)
+        self._lhs_tokens: list = []
+        self._random_calls: dict[str, int] = {}
         for element in elements:
             if any(isinstance(c, self.am.AbstractData) for c in element.components):
                 raise UnsupportedConstructError("a data variable", element.name)
@@ -165,6 +168,7 @@ class Builder(StatefulBuilder):
         self._current = element.name
         comps = element.components
         self._lhs = self.subs.lhs_dims(comps[0].subscripts[0])
+        self._lhs_tokens = list(comps[0].subscripts[0])
         if isinstance(element, self.am.AbstractControlElement):
             if py not in CONTROL:
                 raise UnsupportedConstructError(f"control variable {element.name}", element.name)
@@ -226,6 +230,7 @@ class Builder(StatefulBuilder):
         out = []
         for comp, (iter_dims, target, mask, singles) in zip(comps, parts, strict=True):
             self._lhs = self.subs.lhs_dims(comp.subscripts[0])
+            self._lhs_tokens = list(comp.subscripts[0])
             if isinstance(comp.ast, self.stateful_types()):
                 raise UnsupportedConstructError(
                     "a stateful function in an element defined by parts", element.name
@@ -297,6 +302,20 @@ class Builder(StatefulBuilder):
         construct = STRUCTURE_NAMES.get(cls, cls.replace("Structure", "") or repr(ast))
         raise UnsupportedConstructError(construct, self._current)
 
+    def _random(self, fname: str, args) -> tuple:
+        """A RANDOM function: one draw per element of the left-hand side (as PySD)."""
+        built = [self._expr(a) for a in args]
+        if any(dims_of(a) for a in built):
+            raise UnsupportedConstructError(
+                f"{fname.upper().replace('_', ' ')} with subscripted arguments", self._current
+            )
+        dims = tuple(t for t in self._lhs_tokens if t in self.subs.ranges)
+        shape = tuple(len(self.subs.ranges[d]) for d in dims)
+        k = self._random_calls.get(self._current, 0)
+        self._random_calls[self._current] = k + 1
+        site = site_id(self._current, k)
+        return ("random", fname, site, tuple(built), dims, shape)
+
     def _table_call(self, name: str, function, x) -> tuple:
         """``table(x)``, or ``table[Region](x[Region])`` for a subscripted table."""
         dims, coords = self.dims.get(name, ((), {}))
@@ -366,6 +385,8 @@ class Builder(StatefulBuilder):
             if rng is None:
                 raise EnsembleError(f"ELMCOUNT of an unknown range in {self._current!r}")
             return ("num", float(len(self.subs.ranges[rng])), True)
+        if fname in RANDOM and len(args) == RANDOM[fname]:
+            return self._random(fname, args)
         if fname in VECTORS and len(args) == VECTORS[fname]:
             return self.subs.vector(fname, [self._expr(a) for a in args], self._current)
         if fname in REDUCTIONS and len(args) == 1:

@@ -45,6 +45,7 @@ class UnsupportedConstructError(EnsembleError):
 #   ("align", a, perm, index, dims)   a's axes transposed by perm and expanded to dims
 #   ("reduce", fn, a, axes, shape, dims)  SUM/PROD/VMIN/VMAX of a over axes, giving dims
 #   ("vector", fn, (args...), meta, dims)  VECTOR SELECT/SORT ORDER/RANK/REORDER
+#   ("random", fn, site, (args...), dims, shape)  a RANDOM function (see engine.randoms)
 #   ("full", a, shape)                a broadcast to the shape of its node
 #   ("assemble", shape, parts)        a value defined by parts (``x[a] = ..., x[b] = ...``)
 
@@ -196,6 +197,9 @@ def walk(expr):
     elif tag == "vector":
         for arg in expr[2]:
             yield from walk(arg)
+    elif tag == "random":
+        for arg in expr[3]:
+            yield from walk(arg)
     elif tag in ("align", "full"):
         yield from walk(expr[1])
     elif tag == "reduce":
@@ -213,6 +217,6 @@ def expr_deps(expr) -> set[str]:
     for e in walk(expr):
         if e[0] in ("ref", "sub"):
             out.add(e[1])
-        elif e[0] == "time" or (e[0] == "call" and e[1] in _TIME_FUNCTIONS):
+        elif e[0] in ("time", "random") or (e[0] == "call" and e[1] in _TIME_FUNCTIONS):
             out.add("time")
     return out

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from hubsd.engine.nodes import SMALL_VENSIM, EnsembleError
+from hubsd.engine.randoms import draw
 
 
 def is_array(x) -> bool:
@@ -278,6 +279,7 @@ RUNTIME = {
     "_assemble": _assemble,
     "_reduce": _reduce,
     "FixedDelay": FixedDelay,
+    "_random": draw,
     "_vector_select": _vector_select,
     "_vector_sort_order": _vector_sort_order,
     "_vector_rank": _vector_rank,

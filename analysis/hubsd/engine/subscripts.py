@@ -29,6 +29,8 @@ def dims_of(e) -> tuple:
         return e[2]
     if tag == "sub":
         return e[3]
+    if tag == "random":
+        return e[4]
     if tag in ("align", "reduce", "vector"):
         return e[-1]
     if tag in ("neg", "not"):
