@@ -21,7 +21,7 @@ import pytest
 import xarray as xr
 
 from hubsd.engine.ensemble import compile_model
-from hubsd.engine.ir import UnsupportedConstructError
+from hubsd.engine.ir import EnsembleError, UnsupportedConstructError
 from hubsd.model.parameters import ParameterError
 
 pysd = pytest.importorskip("pysd")
@@ -40,6 +40,8 @@ def pysd_run(mdl: Path, model, params: dict, outputs: list[str], tmp_path: Path)
     """PySD's run of the file (translated in a temporary folder) with ``params`` set."""
     copy = tmp_path / mdl.name
     shutil.copy(mdl, copy)
+    for data in mdl.parent.glob(f"{mdl.stem}.csv"):  # files the model reads (GET DIRECT)
+        shutil.copy(data, tmp_path / data.name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pm = pysd.read_vensim(str(copy))
@@ -243,7 +245,7 @@ TIME STEP = 0.25 ~ Year ~ |
             "VECTOR SELECT with a subscripted numerical action",
             "y",
         ),
-        ("x = GET DIRECT CONSTANTS('c.csv', ',', 'B2') ~~|", "GET XLS/DIRECT CONSTANTS", "x"),
+        ("x := GET DIRECT DATA('c.csv', ',', 'A', 'B2') ~~|", "a data variable", "x"),
         ("x = RANDOM POISSON(0, 10, 2, 0, 1, 3) ~~|", "RANDOM POISSON", "x"),
         ("r: a, b ~~|\nx[r] = 1 ~~|\ny = x[r] ~~|", "subscript r not on the left-hand side", "y"),
     ],
@@ -334,3 +336,17 @@ def test_random_streams_are_reproducible_per_member():
     assert one.attrs["random_seed"] == 7
     with pytest.raises(ParameterError, match="seed must be"):
         model.run(None, ["noisy_stock"], seed=-1)
+
+
+def test_get_direct_reads_the_file_with_pysds_reader(tmp_path):
+    model = compile_model(MODELS / "get_direct.mdl")
+    table = model.parameter_table()
+    assert table.loc["share[Manila]", "default"] == 0.35  # cell C2 of get_direct.csv
+    assert table.loc["base_share", "default"] == 0.2
+    xs, ys, _ = model.tables["demand_index"]
+    np.testing.assert_array_equal(xs, [0, 5, 10])
+    np.testing.assert_array_equal(ys, [1, 3, 2])
+    path = tmp_path / "m.mdl"
+    path.write_text("{UTF-8}\nx = GET DIRECT CONSTANTS('none.csv', ',', 'B2') ~~|\n" + CONTROLS)
+    with pytest.raises(EnsembleError, match="cannot read the data of 'x'.*none.csv"):
+        compile_model(path)

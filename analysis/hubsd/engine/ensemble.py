@@ -30,8 +30,10 @@ operation, so each member equals a PySD run with the same parameters to round-of
   :mod:`hubsd.engine.subscripts`; control values may be expressions of constants, and a SAVEPER
   that is not a multiple of TIME STEP is saved as PySD saves it (:func:`time_grid`).
 
-Anything else (macros, subscript mappings, vector functions, subscripted tables, data and GET
-XLS/DIRECT, random functions, ALLOCATE ...) is refused at compile time with
+Subscript mappings, subscripted tables and the VECTOR functions follow
+:mod:`hubsd.engine.subscripts`; GET XLS/DIRECT CONSTANTS and LOOKUPS :mod:`hubsd.engine.external`;
+RANDOM functions :mod:`hubsd.engine.randoms` (per-member streams, ``seed=``). Anything else
+(macros, data variables and GET DATA, ALLOCATE ...) is refused at compile time with
 :class:`UnsupportedConstructError`, naming the construct and the variable.
 
 Parameters given per member override constants of the model (one per element of a subscripted

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hubsd.engine.external import read_constants, read_lookups
 from hubsd.engine.nodes import (  # noqa: F401 - re-exported: the engine's IR and errors
     BINARY,
     CONTROL,
@@ -70,7 +71,8 @@ class Builder(StatefulBuilder):
             names = [s.name for s in model.sections if s.name != "__main__"]
             raise UnsupportedConstructError(f"macros ({', '.join(names)})", names[0])
         section = model.sections[0]
-        self.subs = Subscripts(section, Path(mdl).parent)
+        self.root = Path(mdl).parent
+        self.subs = Subscripts(section, self.root)
         self.namespace = namespace_cls(section.params)
         elements = list(section.elements)
         for element in elements:  # PySD's SectionBuilder: names in file order
@@ -103,6 +105,11 @@ class Builder(StatefulBuilder):
 
     def _table_element(self, element):
         comps = element.components
+        py = self.py[element.name]
+        if all(isinstance(c.ast, self.ae.GetLookupsStructure) for c in comps):
+            dims, coords = self.dims[py]
+            self.tables[py] = read_lookups(element, py, dims, coords, self.subs.ranges, self.root)
+            return
         for comp in comps:
             if not isinstance(comp.ast, self.ae.LookupsStructure):
                 raise UnsupportedConstructError(
@@ -180,6 +187,11 @@ class Builder(StatefulBuilder):
             return
         self.order.append(py)
         dims, coords = self.dims[py]
+        if all(isinstance(c.ast, self.ae.GetConstantsStructure) for c in comps):
+            value = read_constants(element, py, dims, coords, self.subs.ranges, self.root)
+            meta.update(dims=dims, coords=coords) if dims else None
+            self.nodes[py] = Node(py, "const", value=value, **meta)
+            return
         if not dims:
             if len(comps) != 1:  # pragma: no cover - PySD merges these
                 raise UnsupportedConstructError("an element defined twice", element.name)
