@@ -350,3 +350,32 @@ def test_get_direct_reads_the_file_with_pysds_reader(tmp_path):
     path.write_text("{UTF-8}\nx = GET DIRECT CONSTANTS('none.csv', ',', 'B2') ~~|\n" + CONTROLS)
     with pytest.raises(EnsembleError, match="cannot read the data of 'x'.*none.csv"):
         compile_model(path)
+
+
+def test_subscripted_parameters_from_a_dataset_with_sample_and_subscript_dims():
+    model = compile_model(MODELS / "subscripts_1d.mdl")
+    growth = xr.DataArray(
+        [[0.05, 0.03, 0.1], [0.2, 0.01, 0.0]],
+        coords={"sample": [10, 11], "Region": ["Manila", "Pune", "Krakow"]},
+        dims=("sample", "Region"),
+    )  # the regions in another order than the model's
+    staff = (("Region", "sample"), [[60.0, 90.0], [70.0, 100.0], [50.0, 80.0]])  # growth's order
+    ds = model.run(xr.Dataset({"growth": growth, "Initial staff": staff}))
+    frame = pd.DataFrame(
+        {
+            "growth[Krakow]": [0.1, 0.0],
+            "growth[Manila]": [0.05, 0.2],
+            "growth[Pune]": [0.03, 0.01],
+            "initial_staff[Krakow]": [50.0, 80.0],
+            "initial_staff[Manila]": [60.0, 90.0],
+            "initial_staff[Pune]": [70.0, 100.0],
+        },
+        index=[10, 11],
+    )
+    expected = model.run(frame)
+    np.testing.assert_array_equal(ds.staff.values, expected.staff.values)
+    assert list(ds.sample.values) == [10, 11]
+    with pytest.raises(ParameterError, match="needs \\('sample', 'Region',\\)"):
+        model.run(xr.Dataset({"growth": growth.rename(Region="Place")}))
+    with pytest.raises(ParameterError, match="unknown parameter 'grow'"):
+        model.run(xr.Dataset({"grow": growth}))

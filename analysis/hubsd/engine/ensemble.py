@@ -71,6 +71,7 @@ from hubsd.engine.members import (
     cells,
     check_controls,
     control_values,
+    dataset_columns,
     evaluate,
     node_param,
     normalise,
@@ -213,10 +214,11 @@ class EnsembleModel:
 
         Parameters
         ----------
-        params : dict of name -> array (N,), or DataFrame (one column per parameter)
-            Per-member values of constants (Python or Vensim names). Each column is checked:
-            a known constant, finite values inside ``[low, high]``. A scalar is the same for
-            every member.
+        params : dict of name -> array (N,), DataFrame (one column per parameter) or Dataset
+            Per-member values of constants (Python or Vensim names; ``"growth[Krakow]"`` for
+            an element). Each column is checked: a known constant, finite values inside
+            ``[low, high]``. A scalar is the same for every member. A Dataset has a ``sample``
+            dim, and a subscripted constant its subscript dims too (one column per element).
         outputs : list of str, ``"all"`` or None
             Variables to keep (at save times only). ``None``: :data:`hubsd.KEY_OUTPUTS` for the
             hub model, every stock for other models.
@@ -315,6 +317,8 @@ class EnsembleModel:
     def _columns(self, params, table, n):
         if params is None:
             params = {}
+        if isinstance(params, xr.Dataset):  # dims sample (and the constant's subscripts)
+            params = dataset_columns(params, self.nodes)
         if isinstance(params, pd.DataFrame):
             index = params.index
             items = [(c, params[c].to_numpy()) for c in params.columns]
