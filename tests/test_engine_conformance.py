@@ -21,13 +21,15 @@ import pytest
 import xarray as xr
 
 from hubsd.engine.ensemble import compile_model
-from hubsd.engine.ir import UnsupportedConstructError
+from hubsd.engine.ir import EnsembleError, UnsupportedConstructError
 from hubsd.model.parameters import ParameterError
 
 pysd = pytest.importorskip("pysd")
 
 MODELS = Path(__file__).parent / "models" / "engine"
-ALL = sorted(MODELS.glob("*.mdl"))
+#: Models whose runs equal PySD's only in distribution (RANDOM functions): tested below.
+RANDOM_MODELS = {"random"}
+ALL = sorted(m for m in MODELS.glob("*.mdl") if m.stem not in RANDOM_MODELS)
 RTOL = 1e-9
 CONTROL = ("initial_time", "final_time", "time_step", "saveper")
 #: Parameters that set the time grid cannot vary per member (they are varied one run at a time).
@@ -38,6 +40,8 @@ def pysd_run(mdl: Path, model, params: dict, outputs: list[str], tmp_path: Path)
     """PySD's run of the file (translated in a temporary folder) with ``params`` set."""
     copy = tmp_path / mdl.name
     shutil.copy(mdl, copy)
+    for data in mdl.parent.glob(f"{mdl.stem}.csv"):  # files the model reads (GET DIRECT)
+        shutil.copy(data, tmp_path / data.name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pm = pysd.read_vensim(str(copy))
@@ -226,10 +230,23 @@ TIME STEP = 0.25 ~ Year ~ |
             "SAMPLE IF TRUE whose input reads _integ_s",
             "x",
         ),
-        ("r: a, b ~~|\nq: c, d -> r ~~|\nx[r] = 1 ~~|", "subscript mapping", "q"),
-        ("r: a, b ~~|\nt[r]((0, 0), (1, 1)) ~~|\nx[r] = t[r](Time) ~~|", "subscripted tables", "t"),
-        ("r: a, b ~~|\nx[r] = 1, 2 ~~|\ny[r] = VECTOR RANK(x[r], 1) ~~|", "VECTOR RANK", "y"),
-        ("x = RANDOM UNIFORM(0, 1, 3) ~~|", "RANDOM UNIFORM", "x"),
+        (
+            "r: a, b ~~|\nq: c, d -> r ~~|\nx[r] = 1 ~~|\ny[q] = x[r] ~~|",
+            "subscript r not on the left-hand side",
+            "y",
+        ),
+        (
+            "r: a, b ~~|\nt[r]((0, 0), (1, 1)) ~~|\nx[r] = t(Time) ~~|",
+            "subscripted table 't' called without subscripts",
+            "x",
+        ),
+        (
+            "r: a, b ~~|\nx[r] = 1, 2 ~~|\ny = VECTOR SELECT(x[r!], x[r!], 0, x[r], 0) ~~|",
+            "VECTOR SELECT with a subscripted numerical action",
+            "y",
+        ),
+        ("x := GET DIRECT DATA('c.csv', ',', 'A', 'B2') ~~|", "a data variable", "x"),
+        ("x = RANDOM POISSON(0, 10, 2, 0, 1, 3) ~~|", "RANDOM POISSON", "x"),
         ("r: a, b ~~|\nx[r] = 1 ~~|\ny = x[r] ~~|", "subscript r not on the left-hand side", "y"),
     ],
 )
@@ -242,3 +259,123 @@ def test_unsupported_constructs_are_refused_at_compile_time(
         compile_model(path)
     assert err.value.construct.startswith(construct)
     assert variable in err.value.variable
+
+
+def test_vector_functions_by_hand():
+    ds = compile_model(MODELS / "vector_functions.mdl").run(None, "all").isel(sample=0, time=0)
+    assert float(ds.selected_total) == 100 + 200 + 150  # open: Krakow, Pune, Cebu
+    assert float(ds.selected_max) == 200
+    assert float(ds.selected_mean) == 150
+    assert float(ds.none_selected) == -1  # the missing value
+    np.testing.assert_array_equal(ds.cheapest_level.values, [10, 5, 15, 12])
+    np.testing.assert_array_equal(ds.order.values, [0, 3, 2, 1])  # 0-based, as PySD
+    np.testing.assert_array_equal(ds.descending.values, [1, 2, 3, 0])
+    np.testing.assert_array_equal(ds["rank"].values, [1, 4, 3, 2])
+    np.testing.assert_array_equal(ds.sorted_staff.values, [100, 150, 200, 300])
+    np.testing.assert_array_equal(ds.pay_sorted.values[1], [5, 30])
+
+
+def test_mappings_copies_and_subscripts_as_values_by_hand():
+    ds = compile_model(MODELS / "mappings.mdl").run(None, "all").isel(sample=0)
+    np.testing.assert_allclose(ds.received.isel(time=0).values, [8, 16, 24])  # sent * 0.8
+    assert list(ds.zoned.dims) == ["time", "Zone"]
+    np.testing.assert_array_equal(ds.position.isel(time=0).values, [13, 23, 33])
+    np.testing.assert_allclose(ds.asia_position.isel(time=0).values, [2 + 23, 3 + 33])
+
+
+def test_subscripted_tables_by_hand():
+    ds = compile_model(MODELS / "subscripted_tables.mdl").run(None, ["y", "z"]).isel(sample=0)
+    # x = Time * pace = 3, 2, 4 at Time 10: Krakow holds 4, Manila holds 0, Pune 3 (end values),
+    # plus same(10) = 2
+    np.testing.assert_allclose(ds.y.sel(time=10).values, [6, 2, 5])
+    np.testing.assert_allclose(ds.z.sel(time=2).values, 0.75)  # Manila: 1 - 0.5 / 2
+
+
+# --------------------------------------------------------------------------------------------
+# RANDOM functions: equal to PySD in distribution, reproducible by seed
+# --------------------------------------------------------------------------------------------
+
+
+def test_random_draws_follow_pysds_distributions(tmp_path):
+    stats = pytest.importorskip("scipy.stats")
+    mdl = MODELS / "random.mdl"
+    model = compile_model(mdl)
+    ds = model.run(None, ["uniform_draw", "normal_draw", "exponential_draw", "unit_draw"], n=400)
+    outputs = ["uniform_draw", "normal_draw", "exponential_draw", "unit_draw"]
+    frames = [pysd_run(mdl, model, {}, outputs, tmp_path) for _ in range(4)]
+    theory = {
+        "uniform_draw": stats.uniform(2, 3).cdf,
+        "unit_draw": stats.uniform(0, 1).cdf,
+        "normal_draw": stats.truncnorm(-2, 2, loc=0, scale=0.5).cdf,
+        "exponential_draw": stats.truncexpon(4.5, loc=1, scale=2).cdf,
+    }
+    for o in outputs:
+        ours = ds[o].values.ravel()
+        column = model.nodes[o].element
+        cols = [c for c in frames[0].columns if c.split("[")[0] == column]
+        theirs = np.concatenate([f[c].to_numpy() for f in frames for c in cols])
+        assert stats.kstest(ours, theory[o]).pvalue > 1e-3, o
+        assert stats.kstest(theirs, theory[o]).pvalue > 1e-3, o
+        assert stats.ks_2samp(ours, theirs).pvalue > 1e-3, o
+    # a new value every step, for every member and element
+    assert np.unique(ds.normal_draw.values).size == ds.normal_draw.size
+
+
+def test_random_streams_are_reproducible_per_member():
+    model = compile_model(MODELS / "random.mdl")
+    one = model.run({"low": np.full(6, 2.0)}, ["noisy_stock", "normal_draw"], seed=7, workers=1)
+    again = model.run(
+        {"low": np.full(6, 2.0)}, ["noisy_stock", "normal_draw"], seed=7, chunk_size=2
+    )
+    xr.testing.assert_identical(one.drop_attrs(), again.drop_attrs())
+    part = model.run({"low": np.full(3, 2.0)}, ["noisy_stock"], seed=7)  # first members only
+    np.testing.assert_array_equal(part.noisy_stock.values, one.noisy_stock.values[:3])
+    other = model.run({"low": np.full(6, 2.0)}, ["noisy_stock"], seed=8)
+    assert not np.array_equal(other.noisy_stock.values, one.noisy_stock.values)
+    assert len({tuple(m) for m in one.noisy_stock.values}) == 6  # members differ
+    assert one.attrs["random_seed"] == 7
+    with pytest.raises(ParameterError, match="seed must be"):
+        model.run(None, ["noisy_stock"], seed=-1)
+
+
+def test_get_direct_reads_the_file_with_pysds_reader(tmp_path):
+    model = compile_model(MODELS / "get_direct.mdl")
+    table = model.parameter_table()
+    assert table.loc["share[Manila]", "default"] == 0.35  # cell C2 of get_direct.csv
+    assert table.loc["base_share", "default"] == 0.2
+    xs, ys, _ = model.tables["demand_index"]
+    np.testing.assert_array_equal(xs, [0, 5, 10])
+    np.testing.assert_array_equal(ys, [1, 3, 2])
+    path = tmp_path / "m.mdl"
+    path.write_text("{UTF-8}\nx = GET DIRECT CONSTANTS('none.csv', ',', 'B2') ~~|\n" + CONTROLS)
+    with pytest.raises(EnsembleError, match="cannot read the data of 'x'.*none.csv"):
+        compile_model(path)
+
+
+def test_subscripted_parameters_from_a_dataset_with_sample_and_subscript_dims():
+    model = compile_model(MODELS / "subscripts_1d.mdl")
+    growth = xr.DataArray(
+        [[0.05, 0.03, 0.1], [0.2, 0.01, 0.0]],
+        coords={"sample": [10, 11], "Region": ["Manila", "Pune", "Krakow"]},
+        dims=("sample", "Region"),
+    )  # the regions in another order than the model's
+    staff = (("Region", "sample"), [[60.0, 90.0], [70.0, 100.0], [50.0, 80.0]])  # growth's order
+    ds = model.run(xr.Dataset({"growth": growth, "Initial staff": staff}))
+    frame = pd.DataFrame(
+        {
+            "growth[Krakow]": [0.1, 0.0],
+            "growth[Manila]": [0.05, 0.2],
+            "growth[Pune]": [0.03, 0.01],
+            "initial_staff[Krakow]": [50.0, 80.0],
+            "initial_staff[Manila]": [60.0, 90.0],
+            "initial_staff[Pune]": [70.0, 100.0],
+        },
+        index=[10, 11],
+    )
+    expected = model.run(frame)
+    np.testing.assert_array_equal(ds.staff.values, expected.staff.values)
+    assert list(ds.sample.values) == [10, 11]
+    with pytest.raises(ParameterError, match="needs \\('sample', 'Region',\\)"):
+        model.run(xr.Dataset({"growth": growth.rename(Region="Place")}))
+    with pytest.raises(ParameterError, match="unknown parameter 'grow'"):
+        model.run(xr.Dataset({"grow": growth}))

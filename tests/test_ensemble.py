@@ -220,11 +220,10 @@ TIME STEP = 0.25
 @pytest.mark.parametrize(
     "equations, construct, variable",
     [
-        ("x = RANDOM UNIFORM(0, 1, 3)\n\t~\tDmnl\n\t~\t|\n", "RANDOM UNIFORM", "x"),
+        ("x = RANDOM POISSON(0, 10, 2, 0, 1, 3)\n\t~\tDmnl\n\t~\t|\n", "RANDOM POISSON", "x"),
         (
-            "r: a, b\n\t~\t\n\t~\t|\nx[r] = 1, 2\n\t~\tDmnl\n\t~\t|\n"
-            "y[r] = VECTOR SORT ORDER(x[r], 1)\n\t~\tDmnl\n\t~\t|\n",
-            "VECTOR SORT ORDER",
+            "x = 1\n\t~\tDmnl\n\t~\t|\ny = VECTOR SORT ORDER(x, 1)\n\t~\tDmnl\n\t~\t|\n",
+            "VECTOR SORT ORDER of a value without subscripts (or with !)",
             "y",
         ),
         (

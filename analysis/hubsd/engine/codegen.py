@@ -92,6 +92,7 @@ class Program:
     outputs: tuple
     params: tuple  # constants the function reads from P
     n_hoisted: int = 0
+    random: bool = False  # draws random numbers: reads P["__seed__"] and P["__member__"]
 
 
 def time_grid(ctrl):
@@ -280,7 +281,8 @@ def generate(model, outputs: tuple) -> Program:
         env[f"T_{name}_y"] = ys
     code = compile(source, f"<hubsd.ensemble {model.mdl.name}>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source
-    return Program(source, env["simulate"], outputs, params, len(em.hoisted))
+    random = "_random(" in source
+    return Program(source, env["simulate"], outputs, params, len(em.hoisted), random)
 
 
 def _init_lines(nd: Node, em: Emitter, full) -> list[str]:

@@ -77,6 +77,8 @@ class Emitter:
             return var_name(e[1])
         if tag == "sub":
             return var_name(e[1]) + e[2]
+        if tag == "arr":  # a subscript's positions: dims, then one member
+            return f"np.reshape({list(e[1])!r}, {e[3] + (1,)!r})"
         if tag == "align":
             return f"_expand({self.emit(e[1], hoist)}, {e[2]}, {e[3]})"
         if tag == "full":
@@ -108,6 +110,16 @@ class Emitter:
             x = self.emit(e[2], hoist)
             fn = "_interp" if kind == "interpolate" else "_interp_hold"
             return f"{fn}({x}, T_{e[1]}_x, T_{e[1]}_y)"
+        if tag == "random":
+            args = "".join(", " + self.emit(a, hoist) for a in e[3])
+            return f"_random({e[1]!r}, P, {e[2]}, t, {e[5]!r}{args})"
+        if tag == "vector":
+            args = ", ".join(self.emit(a, hoist) for a in e[2])
+            return f"_vector_{e[1]}({args}, *{e[3]!r})"
+        if tag == "sublookup":
+            hold = self.tables[e[1]][2] != "interpolate"
+            x = self.emit(e[3], hoist)
+            return f"_interp_cells({x}, T_{e[1]}_x, T_{e[1]}_y{e[2]}, {hold})"
         if tag == "call":
             name, args = e[1], [self.emit(a, hoist) for a in e[2]]
             if name in NUMPY_UNARY:

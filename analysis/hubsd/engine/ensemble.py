@@ -30,8 +30,10 @@ operation, so each member equals a PySD run with the same parameters to round-of
   :mod:`hubsd.engine.subscripts`; control values may be expressions of constants, and a SAVEPER
   that is not a multiple of TIME STEP is saved as PySD saves it (:func:`time_grid`).
 
-Anything else (macros, subscript mappings, vector functions, subscripted tables, data and GET
-XLS/DIRECT, random functions, ALLOCATE ...) is refused at compile time with
+Subscript mappings, subscripted tables and the VECTOR functions follow
+:mod:`hubsd.engine.subscripts`; GET XLS/DIRECT CONSTANTS and LOOKUPS :mod:`hubsd.engine.external`;
+RANDOM functions :mod:`hubsd.engine.randoms` (per-member streams, ``seed=``). Anything else
+(macros, data variables and GET DATA, ALLOCATE ...) is refused at compile time with
 :class:`UnsupportedConstructError`, naming the construct and the variable.
 
 Parameters given per member override constants of the model (one per element of a subscripted
@@ -69,6 +71,7 @@ from hubsd.engine.members import (
     cells,
     check_controls,
     control_values,
+    dataset_columns,
     evaluate,
     node_param,
     normalise,
@@ -100,6 +103,7 @@ class EnsembleModel:
     tables: dict
     elements: list
     _programs: dict = field(default_factory=dict, repr=False)
+    _table: pd.DataFrame | None = field(default=None, repr=False)
 
     # -- names and parameters ------------------------------------------------------------------
 
@@ -127,6 +131,11 @@ class EnsembleModel:
 
     def parameter_table(self) -> pd.DataFrame:
         """Constants with default and range ``[low, high]`` (unbounded where the file has none)."""
+        if self._table is None:
+            self._table = self._parameter_table()
+        return self._table.copy()
+
+    def _parameter_table(self) -> pd.DataFrame:
         rows = []
         for node, (name, model_name, idx) in (
             (self.nodes[n], c)
@@ -199,15 +208,17 @@ class EnsembleModel:
         chunk_size: int | None = None,
         workers: int | None = None,
         scheduler=None,
+        seed: int = 0,
     ) -> xr.Dataset:
         """Run every parameter set as one member of a vectorised simulation.
 
         Parameters
         ----------
-        params : dict of name -> array (N,), or DataFrame (one column per parameter)
-            Per-member values of constants (Python or Vensim names). Each column is checked:
-            a known constant, finite values inside ``[low, high]``. A scalar is the same for
-            every member.
+        params : dict of name -> array (N,), DataFrame (one column per parameter) or Dataset
+            Per-member values of constants (Python or Vensim names; ``"growth[Krakow]"`` for
+            an element). Each column is checked: a known constant, finite values inside
+            ``[low, high]``. A scalar is the same for every member. A Dataset has a ``sample``
+            dim, and a subscripted constant its subscript dims too (one column per element).
         outputs : list of str, ``"all"`` or None
             Variables to keep (at save times only). ``None``: :data:`hubsd.KEY_OUTPUTS` for the
             hub model, every stock for other models.
@@ -224,6 +235,9 @@ class EnsembleModel:
             Worker processes for the chunks (default: the CPUs available, 1 for small N).
         scheduler : None, "dask", a scheduler address or a ``dask.distributed.Client``
             Run the chunks on dask.distributed instead (``"dask"``: a LocalCluster).
+        seed : int
+            Seed of the RANDOM functions' streams (one per member, see
+            :mod:`hubsd.engine.randoms`): the same seed gives the same run.
 
         Returns
         -------
@@ -269,16 +283,20 @@ class EnsembleModel:
         steps, stamps, save_steps = time_grid(ctrl)
         self._check_delays(values, varied, ctrl["time_step"])
         prog = self.program(outputs)
-        bounds = _chunks(nsamp, chunk_size, bool(varied))
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ParameterError(f"seed must be a whole number >= 0, got {seed!r}")
+        values["__seed__"] = int(seed)
+        members = dict(varied, __member__=np.arange(nsamp)) if prog.random else varied
+        bounds = _chunks(nsamp, chunk_size, bool(members))
         job = _Job(self.mdl, self.sha256, outputs, values, ctrl, steps, save_steps)
         if scheduler is not None:
             result = np.empty((output_rows(self.nodes, outputs)[-1][1], len(stamps), nsamp))
-            parts = _run_dask(scheduler, job, varied, bounds)
+            parts = _run_dask(scheduler, job, members, bounds)
             for (lo, hi), part in zip(bounds, parts, strict=True):
                 result[:, :, lo:hi] = part
         else:
             nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
-            result = _run_local(self, job, varied, bounds, nworkers, prog, nsamp)
+            result = _run_local(self, job, members, bounds, nworkers, prog, nsamp)
         return self._dataset(result, outputs, stamps, index, varied, values, hub, ctrl)
 
     # -- helpers of run -------------------------------------------------------------------------
@@ -299,6 +317,8 @@ class EnsembleModel:
     def _columns(self, params, table, n):
         if params is None:
             params = {}
+        if isinstance(params, xr.Dataset):  # dims sample (and the constant's subscripts)
+            params = dataset_columns(params, self.nodes)
         if isinstance(params, pd.DataFrame):
             index = params.index
             items = [(c, params[c].to_numpy()) for c in params.columns]
@@ -458,7 +478,7 @@ class EnsembleModel:
             )
         ds = xr.Dataset(data_vars, coords=coords)
 
-        fixed = {k: v for k, v in values.items() if k not in varied}
+        fixed = {k: v for k, v in values.items() if k not in varied and k != "__seed__"}
         ds.attrs.update(
             {
                 "title": "hubsd ensemble run",
@@ -466,6 +486,7 @@ class EnsembleModel:
                 "varied_parameters": ", ".join(varied),
                 "fixed_parameters": json.dumps(fixed, sort_keys=True),
                 "time_step": ctrl["time_step"],
+                "random_seed": values["__seed__"],
                 "model_file": self.mdl.name,
                 "model_sha256": self.sha256,
                 "engine": "hubsd.ensemble (vectorised Euler, PySD semantics)",
@@ -516,6 +537,7 @@ def _run_chunk(
     P = {k: np.float64(job.values[k]) for k in prog.params if not nodes[k].dims}
     P.update({k: v for k, v in varied.items() if k in P})
     P.update({k: node_param(nodes[k], job.values, varied) for k in prog.params if nodes[k].dims})
+    P.update(__seed__=job.values["__seed__"], __member__=varied.get("__member__", np.zeros(1)))
     c = job.ctrl
     with np.errstate(all="ignore"):
         prog.func(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hubsd.engine.external import read_constants, read_lookups
 from hubsd.engine.nodes import (  # noqa: F401 - re-exported: the engine's IR and errors
     BINARY,
     CONTROL,
@@ -24,14 +25,16 @@ from hubsd.engine.nodes import (  # noqa: F401 - re-exported: the engine's IR an
     SMALL_VENSIM,
     STATEFUL_KINDS,
     STRUCTURE_NAMES,
+    VECTORS,
     EnsembleError,
     Node,
     UnsupportedConstructError,
     expr_deps,
     walk,
 )
+from hubsd.engine.randoms import RANDOM, site_id
 from hubsd.engine.statefuls import StatefulBuilder, int_typed
-from hubsd.engine.subscripts import Subscripts, aligned_args, dims_of
+from hubsd.engine.subscripts import Subscripts, align, aligned_args, dims_of
 
 # --------------------------------------------------------------------------------------------
 # From PySD's abstract model to the IR
@@ -46,9 +49,16 @@ def _pysd_abstract_model(mdl: Path):
         from pysd.translators.structures import abstract_model as am
         from pysd.translators.vensim.vensim_file import VensimFile
 
-        vf = VensimFile(str(mdl))
-        vf.parse()
-        model = vf.get_abstract_model()
+        try:
+            vf = VensimFile(str(mdl))
+            vf.parse()
+            model = vf.get_abstract_model()
+        except Exception as err:  # PySD's parser raises many kinds: report them as ours
+            first = (str(err).splitlines() or [""])[0][:200]
+            raise EnsembleError(
+                f"PySD cannot parse {Path(mdl).name}, so neither can the ensemble engine: "
+                f"{type(err).__name__}: {first}"
+            ) from err
     return model, ae, am, NamespaceManager
 
 
@@ -61,7 +71,8 @@ class Builder(StatefulBuilder):
             names = [s.name for s in model.sections if s.name != "__main__"]
             raise UnsupportedConstructError(f"macros ({', '.join(names)})", names[0])
         section = model.sections[0]
-        self.subs = Subscripts(section, Path(mdl).parent)
+        self.root = Path(mdl).parent
+        self.subs = Subscripts(section, self.root)
         self.namespace = namespace_cls(section.params)
         elements = list(section.elements)
         for element in elements:  # PySD's SectionBuilder: names in file order
@@ -72,6 +83,9 @@ class Builder(StatefulBuilder):
         self.order: list[str] = []  # element py names in file order
         self.delay_n: list[str] = []
         self.dims: dict[str, tuple[tuple, dict]] = {}
+        self._lhs: list = []  # dims of the left-hand side being built (PySD's def_subs)
+        self._lhs_tokens: list = []
+        self._random_calls: dict[str, int] = {}
         for element in elements:
             if any(isinstance(c, self.am.AbstractData) for c in element.components):
                 raise UnsupportedConstructError("a data variable", element.name)
@@ -91,14 +105,54 @@ class Builder(StatefulBuilder):
 
     def _table_element(self, element):
         comps = element.components
-        if len(comps) != 1 or comps[0].subscripts[0]:
-            raise UnsupportedConstructError("subscripted tables", element.name)
-        comp = comps[0]
-        if not isinstance(comp.ast, self.ae.LookupsStructure):
-            raise UnsupportedConstructError(
-                type(comp.ast).__name__.replace("Structure", "") + " tables", element.name
-            )
-        self.tables[self.py[element.name]] = self._table(comp.ast, element.name)
+        py = self.py[element.name]
+        if all(isinstance(c.ast, self.ae.GetLookupsStructure) for c in comps):
+            dims, coords = self.dims[py]
+            self.tables[py] = read_lookups(element, py, dims, coords, self.subs.ranges, self.root)
+            return
+        for comp in comps:
+            if not isinstance(comp.ast, self.ae.LookupsStructure):
+                raise UnsupportedConstructError(
+                    type(comp.ast).__name__.replace("Structure", "") + " tables", element.name
+                )
+        if len(comps) == 1 and not comps[0].subscripts[0]:
+            self.tables[self.py[element.name]] = self._table(comps[0].ast, element.name)
+            return
+        self.tables[self.py[element.name]] = self._subscripted_table(element)
+
+    def _subscripted_table(self, element):
+        """A table per element, on the union of their x values (PySD's HardcodedLookups).
+
+        Returns ``(xs, ys, kind)`` with ``ys`` of shape ``dims + (len(xs),)``: indexed like a
+        value (the table axis where the members would be).
+        """
+        from pysd.py_backend.lookups import HardcodedLookups
+
+        py = self.py[element.name]
+        dims, coords = self.dims[py]
+        kinds = {c.ast.type for c in element.components}
+        if len(kinds) != 1:
+            raise UnsupportedConstructError("tables of mixed interpolation", element.name)
+        table = None
+        for comp in element.components:
+            lhs, excepts = comp.subscripts
+            if excepts:
+                raise UnsupportedConstructError("a table defined with :EXCEPT:", element.name)
+            part = {
+                d: list(self.subs.ranges.get(tok, [tok])) for d, tok in zip(dims, lhs, strict=True)
+            }
+            xs, ys, kind = self._table(comp.ast, element.name)
+            if table is None:
+                table = HardcodedLookups(list(xs), list(ys), part, kind, coords, py)
+            else:
+                table.add(list(xs), list(ys), part)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table.initialize()
+        data = table.data.transpose(*dims, "lookup_dim")
+        if np.isnan(data.values).any():
+            raise EnsembleError(f"table {element.name!r} lacks values for some elements")
+        return np.asarray(data.lookup_dim.values, dtype=float), data.values.astype(float), kind
 
     def _table(self, lk, where: str):
         if lk.type not in ("interpolate", "hold_backward"):
@@ -120,6 +174,8 @@ class Builder(StatefulBuilder):
         )
         self._current = element.name
         comps = element.components
+        self._lhs = self.subs.lhs_dims(comps[0].subscripts[0])
+        self._lhs_tokens = list(comps[0].subscripts[0])
         if isinstance(element, self.am.AbstractControlElement):
             if py not in CONTROL:
                 raise UnsupportedConstructError(f"control variable {element.name}", element.name)
@@ -131,6 +187,11 @@ class Builder(StatefulBuilder):
             return
         self.order.append(py)
         dims, coords = self.dims[py]
+        if all(isinstance(c.ast, self.ae.GetConstantsStructure) for c in comps):
+            value = read_constants(element, py, dims, coords, self.subs.ranges, self.root)
+            meta.update(dims=dims, coords=coords) if dims else None
+            self.nodes[py] = Node(py, "const", value=value, **meta)
+            return
         if not dims:
             if len(comps) != 1:  # pragma: no cover - PySD merges these
                 raise UnsupportedConstructError("an element defined twice", element.name)
@@ -180,6 +241,8 @@ class Builder(StatefulBuilder):
             return
         out = []
         for comp, (iter_dims, target, mask, singles) in zip(comps, parts, strict=True):
+            self._lhs = self.subs.lhs_dims(comp.subscripts[0])
+            self._lhs_tokens = list(comp.subscripts[0])
             if isinstance(comp.ast, self.stateful_types()):
                 raise UnsupportedConstructError(
                     "a stateful function in an element defined by parts", element.name
@@ -212,6 +275,10 @@ class Builder(StatefulBuilder):
         if isinstance(ast, (ae.ArithmeticStructure, ae.LogicStructure)):
             return self._operation(list(ast.operators), [self._expr(a) for a in ast.arguments])
         if isinstance(ast, ae.ReferenceStructure):
+            if ast.reference not in self.namespace.cleanspace:
+                value = self.subs.value(ast.reference)
+                if value is not None:
+                    return value
             name = self._ref_name(ast.reference)
             if name == "time":
                 return ("time",)
@@ -227,7 +294,8 @@ class Builder(StatefulBuilder):
             if not dims:
                 raise EnsembleError(f"{name!r} has no subscripts, in {self._current!r}")
             holder = Node(name, "ref", element=name, dims=dims, coords=coords)
-            return self.subs.reference(holder, list(ast.subscripts.subscripts), self._current)
+            tokens = list(ast.subscripts.subscripts)
+            return self.subs.reference(holder, tokens, self._current, self._lhs)
         if isinstance(ast, ae.CallStructure):
             return self._call(ast)
         if isinstance(ast, self.stateful_types()):
@@ -245,6 +313,42 @@ class Builder(StatefulBuilder):
         cls = type(ast).__name__
         construct = STRUCTURE_NAMES.get(cls, cls.replace("Structure", "") or repr(ast))
         raise UnsupportedConstructError(construct, self._current)
+
+    def _random(self, fname: str, args) -> tuple:
+        """A RANDOM function: one draw per element of the left-hand side (as PySD)."""
+        built = [self._expr(a) for a in args]
+        if any(dims_of(a) for a in built):
+            raise UnsupportedConstructError(
+                f"{fname.upper().replace('_', ' ')} with subscripted arguments", self._current
+            )
+        dims = tuple(t for t in self._lhs_tokens if t in self.subs.ranges)
+        shape = tuple(len(self.subs.ranges[d]) for d in dims)
+        k = self._random_calls.get(self._current, 0)
+        self._random_calls[self._current] = k + 1
+        site = site_id(self._current, k)
+        return ("random", fname, site, tuple(built), dims, shape)
+
+    def _table_call(self, name: str, function, x) -> tuple:
+        """``table(x)``, or ``table[Region](x[Region])`` for a subscripted table."""
+        dims, coords = self.dims.get(name, ((), {}))
+        tokens = getattr(getattr(function, "subscripts", None), "subscripts", None)
+        if not dims:
+            if tokens:
+                raise EnsembleError(f"table {name!r} has no subscripts, in {self._current!r}")
+            return ("lookup", name, x)
+        if not tokens:
+            raise UnsupportedConstructError(
+                f"subscripted table {name!r} called without subscripts", self._current
+            )
+        holder = Node(name, "ref", element=name, dims=dims, coords=coords)
+        ref = self.subs.reference(holder, list(tokens), self._current, self._lhs)
+        out = ref[3]
+        extra = [d for d in dims_of(x) if d not in out]
+        if extra:
+            raise UnsupportedConstructError(
+                f"table {name!r} called with an argument over {extra[0]}", self._current
+            )
+        return ("sublookup", name, ref[2], align(x, out), out)
 
     def _operation(self, operators, args) -> tuple:
         if len(args) == 1:
@@ -287,12 +391,16 @@ class Builder(StatefulBuilder):
                 raise EnsembleError(
                     f"table {fname!r} called with {len(args)} arguments in {self._current!r}"
                 )
-            return ("lookup", clean[fname], self._expr(args[0]))
+            return self._table_call(clean[fname], ast.function, self._expr(args[0]))
         if fname == "elmcount" and len(args) == 1:
             rng = self.subs.range_name(getattr(args[0], "reference", ""))
             if rng is None:
                 raise EnsembleError(f"ELMCOUNT of an unknown range in {self._current!r}")
             return ("num", float(len(self.subs.ranges[rng])), True)
+        if fname in RANDOM and len(args) == RANDOM[fname]:
+            return self._random(fname, args)
+        if fname in VECTORS and len(args) == VECTORS[fname]:
+            return self.subs.vector(fname, [self._expr(a) for a in args], self._current)
         if fname in REDUCTIONS and len(args) == 1:
             return self.subs.reduce(fname, self._expr(args[0]), self._current)
         if fname not in FUNCTIONS:

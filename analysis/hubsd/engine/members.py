@@ -15,7 +15,9 @@ import itertools
 import re
 
 import numpy as np
+import pandas as pd
 
+from hubsd.core.hints import did_you_mean
 from hubsd.engine.emitter import Emitter, var_name
 from hubsd.engine.nodes import CONTROL, EnsembleError, Node, expr_deps
 from hubsd.engine.runtime import RUNTIME
@@ -123,3 +125,37 @@ def output_views(nodes: dict, outputs: tuple, out: np.ndarray) -> list:
     for o, (lo, hi) in zip(outputs, output_rows(nodes, outputs), strict=True):
         views.append(out[lo:hi] if nodes[o].dims else out[lo])
     return views
+
+
+def dataset_columns(ds, nodes: dict) -> pd.DataFrame:
+    """Per-member parameters given as an ``xarray.Dataset`` as one column per element.
+
+    Each variable is a constant of the model (Python or Vensim name) with a ``sample`` dim and,
+    for a subscripted constant, the constant's subscript dims (any order; coordinates are the
+    elements, a subset of them is fine): ``growth`` with dims ``(sample, Region)`` gives the
+    columns ``"growth[Krakow]"``, ``"growth[Manila]"`` ...
+    """
+    if "sample" not in ds.dims:
+        raise ParameterError(f"a Dataset of parameters needs a 'sample' dim, got {tuple(ds.dims)}")
+    consts = {n for n, nd in nodes.items() if nd.kind == "const"}
+    by_name = {normalise(nodes[n].element): n for n in consts}
+    by_name.update({normalise(n): n for n in consts})
+    cols: dict = {}
+    for raw, da in ds.data_vars.items():
+        key = normalise(str(raw))
+        if key not in by_name:
+            raise ParameterError(f"unknown parameter {raw!r}{did_you_mean(key, sorted(by_name))}")
+        node = nodes[by_name[key]]
+        other = tuple(d for d in da.dims if d != "sample")
+        if "sample" not in da.dims or set(other) != set(node.dims):
+            raise ParameterError(
+                f"parameter {raw!r} has dims {tuple(da.dims)}; it needs ('sample',"
+                f"{''.join(' ' + repr(d) + ',' for d in node.dims)})"
+            )
+        da = da.transpose("sample", *node.dims)
+        axes = [[str(c) for c in da[d].values] for d in node.dims]
+        for idx in itertools.product(*[range(len(a)) for a in axes]):
+            cells = ",".join(a[i] for a, i in zip(axes, idx, strict=True))
+            name = f"{node.name}[{cells}]" if node.dims else node.name
+            cols[name] = np.asarray(da.values[(slice(None),) + idx])
+    return pd.DataFrame(cols, index=pd.Index(ds["sample"].values, name="sample"))

@@ -40,8 +40,12 @@ class UnsupportedConstructError(EnsembleError):
 #   ("call", name, (args...)) | ("lookup", table, a)
 # and, for subscripts (a value with dims (A, B) is an array (|A|, |B|, members)):
 #   ("sub", node, index, dims)        node's value indexed (index: source text), giving dims
+#   ("arr", values, dims, shape)      a subscript used as a value (its positions, from 1)
+#   ("sublookup", table, index, a, dims)  a subscripted table's cells (indexed) at a, per cell
 #   ("align", a, perm, index, dims)   a's axes transposed by perm and expanded to dims
 #   ("reduce", fn, a, axes, shape, dims)  SUM/PROD/VMIN/VMAX of a over axes, giving dims
+#   ("vector", fn, (args...), meta, dims)  VECTOR SELECT/SORT ORDER/RANK/REORDER
+#   ("random", fn, site, (args...), dims, shape)  a RANDOM function (see engine.randoms)
 #   ("full", a, shape)                a broadcast to the shape of its node
 #   ("assemble", shape, parts)        a value defined by parts (``x[a] = ..., x[b] = ...``)
 
@@ -119,6 +123,9 @@ BINARY = {
 #: xarray's, which skip NaN).
 REDUCTIONS = {"sum": "np.nansum", "prod": "np.nanprod", "vmin": "np.nanmin", "vmax": "np.nanmax"}
 
+#: VECTOR functions (PySD's names) -> number of arguments.
+VECTORS = {"vector_select": 5, "vector_sort_order": 2, "vector_rank": 2, "vector_reorder": 2}
+
 #: Stateful kinds: updated by the Euler step (and PySD's DynamicStateful objects).
 STATEFUL_KINDS = ("integ", "smooth", "delay", "delayfixed", "sampleiftrue", "trend", "forecast")
 
@@ -185,6 +192,14 @@ def walk(expr):
             yield from walk(arg)
     elif tag == "lookup":
         yield from walk(expr[2])
+    elif tag == "sublookup":
+        yield from walk(expr[3])
+    elif tag == "vector":
+        for arg in expr[2]:
+            yield from walk(arg)
+    elif tag == "random":
+        for arg in expr[3]:
+            yield from walk(arg)
     elif tag in ("align", "full"):
         yield from walk(expr[1])
     elif tag == "reduce":
@@ -202,6 +217,6 @@ def expr_deps(expr) -> set[str]:
     for e in walk(expr):
         if e[0] in ("ref", "sub"):
             out.add(e[1])
-        elif e[0] == "time" or (e[0] == "call" and e[1] in _TIME_FUNCTIONS):
+        elif e[0] in ("time", "random") or (e[0] == "call" and e[1] in _TIME_FUNCTIONS):
             out.add("time")
     return out

@@ -7,9 +7,12 @@ the subscript axes in front of it (see :mod:`hubsd.engine.subscripts`).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from hubsd.engine.nodes import SMALL_VENSIM
+from hubsd.engine.nodes import SMALL_VENSIM, EnsembleError
+from hubsd.engine.randoms import draw
 
 
 def is_array(x) -> bool:
@@ -82,6 +85,19 @@ def _interp_hold(x, xs, ys):
     return ys[idx]
 
 
+def _interp_cells(x, xs, ys, hold):
+    """A subscripted table: cell ``i`` of ``ys`` (dims, table) interpolated at ``x[i]``."""
+    shape = ys.shape[:-1]
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 0:
+        x = x[None]
+    x = np.broadcast_to(x, shape + (x.shape[-1],))
+    out = np.empty(x.shape)
+    for idx in np.ndindex(*shape):
+        out[idx] = _interp_hold(x[idx], xs, ys[idx]) if hold else np.interp(x[idx], xs, ys[idx])
+    return out
+
+
 def _expand(a, perm, index):
     """``a`` (dims and members) with its dims transposed by ``perm`` and new axes inserted."""
     if np.ndim(a) <= 1:  # the same for every element: broadcasts as it is
@@ -126,6 +142,87 @@ def _reduce(fn, a, axes, shape):
     if a.ndim <= 1:
         a = np.broadcast_to(a if a.ndim else a[None], shape + (a.shape[-1] if a.ndim else 1,))
     return fn(a, axis=axes)
+
+
+def _cells(a, shape):
+    """``a`` as an array ``shape + (members,)`` (a value without dims is broadcast)."""
+    a = np.asarray(a, dtype=float)
+    if a.ndim == 0:
+        a = a[None]
+    if a.ndim == 1:
+        return np.broadcast_to(a, shape + a.shape)
+    return np.broadcast_to(a, shape + (a.shape[-1],))
+
+
+def _vector_select(sel, expr, missing, action, error, axes, shape):
+    """PySD's ``vector_select``: a weighted reduction over the ``!`` dims.
+
+    ``action`` and ``error`` may differ per member (one pass per distinct value); a value
+    outside 0-10 (0-3) is refused as PySD refuses it.
+    """
+    m = max(np.shape(x)[-1] if np.ndim(x) else 1 for x in (sel, expr, missing, action, error))
+    sel = np.broadcast_to(_cells(sel, shape), shape + (m,))
+    expr = np.broadcast_to(_cells(expr, shape), shape + (m,))
+    zero = sel == 0
+    zeros = zero.all(axis=axes)
+    err, acts = np.asarray(error, dtype=float), np.asarray(action, dtype=float)
+    if err.ndim == 0 and err not in (1, 2, 3):
+        pass  # the usual case: no check
+    else:
+        err = np.broadcast_to(err, (m,))
+        if (np.isin(err, (1, 3)) & zeros.reshape(-1, m).any(axis=0)).any():
+            raise EnsembleError("VECTOR SELECT: all the values of the selection array are 0")
+        many = ((~zero).sum(axis=axes) > 1).reshape(-1, m).any(axis=0)
+        if (np.isin(err, (2, 3)) & many).any():
+            raise EnsembleError(
+                "VECTOR SELECT: more than one non-zero value in the selection array"
+            )
+    out = None
+    for act in np.unique(acts) if acts.ndim else [float(acts)]:
+        if act not in range(11):
+            raise EnsembleError(f"VECTOR SELECT: numerical action must be 0-10, got {act:g}")
+        part = _select_action(sel, expr, zero, int(act), axes)
+        out = part if out is None else np.where(acts == act, part, out)
+    return np.where(zeros, missing, out)
+
+
+def _select_action(sel, expr, zero, action, axes):
+    if action < 5:
+        arr = np.where(zero, np.nan, sel * expr)
+    elif action == 5:
+        arr = np.where(zero, np.nan, expr**sel)
+    else:
+        arr = np.where(zero, np.nan, expr)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: replaced by missing
+        fn = {0: np.nansum, 6: np.nansum, 2: np.nanmin, 8: np.nanmin, 3: np.nanmax}
+        fn.update({9: np.nanmax, 4: np.nanmean, 10: np.nanmean})
+        return fn.get(action, np.nanprod)(arr, axis=axes)
+
+
+def _sort_order(v, direction, shape):
+    """PySD's ``vector_sort_order`` with members first: indices along the last subscript."""
+    v = np.moveaxis(_cells(v, shape), -1, 0)
+    order = np.argsort(v, axis=-1)
+    d = np.asarray(direction)
+    flip = (d <= 0).reshape((-1,) + (1,) * len(shape)) if d.ndim else bool(d <= 0)
+    return np.where(flip, np.flip(order, axis=-1), order)
+
+
+def _vector_sort_order(v, direction, shape):
+    return np.moveaxis(_sort_order(v, direction, shape), 0, -1).astype(float)
+
+
+def _vector_rank(v, direction, shape):
+    rank = np.argsort(_sort_order(v, direction, shape), axis=-1) + 1
+    return np.moveaxis(rank, 0, -1).astype(float)
+
+
+def _vector_reorder(v, order, shape):
+    m = max(np.shape(x)[-1] if np.ndim(x) else 1 for x in (v, order))
+    v = np.moveaxis(np.broadcast_to(_cells(v, shape), shape + (m,)), -1, 0)
+    idx = np.moveaxis(np.broadcast_to(_cells(order, shape), shape + (m,)), -1, 0).astype(int)
+    return np.moveaxis(np.take_along_axis(v, idx, axis=-1), 0, -1)
 
 
 class FixedDelay:
@@ -182,9 +279,15 @@ RUNTIME = {
     "_quantum": _quantum,
     "_interp_hold": _interp_hold,
     "_interp": np.interp,
+    "_interp_cells": _interp_cells,
     "_expand": _expand,
     "_full": _full,
     "_assemble": _assemble,
     "_reduce": _reduce,
     "FixedDelay": FixedDelay,
+    "_random": draw,
+    "_vector_select": _vector_select,
+    "_vector_sort_order": _vector_sort_order,
+    "_vector_rank": _vector_rank,
+    "_vector_reorder": _vector_reorder,
 }

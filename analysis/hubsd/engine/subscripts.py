@@ -7,8 +7,10 @@ whose array has at most one axis is the same for every element and broadcasts as
 :class:`Subscripts` resolves what PySD's builder resolves: the dims of an element after merging
 its parts (PySD's ``SubscriptManager.make_merge_list``), the dims of a subscripted reference
 (``pop[Region]``, ``pop[Krakow]``, ``pop[Big]`` for a subrange, ``pop[Region!]`` for an array
-function) and the alignment of operands with different dims. Mappings between ranges, and a
-reference whose dims are not on the left-hand side, are refused.
+function), mappings between ranges (``Origin: a, b -> Region``; a copied range ``B <-> A``),
+subscripts used as values (``Region`` is 1, 2, ... in an equation) and the alignment of
+operands with different dims. A reference whose dims are not on the left-hand side (and map to
+none of its ranges) is refused.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ def dims_of(e) -> tuple:
     tag = e[0]
     if tag in ("num", "ref", "time"):
         return ()
+    if tag == "arr":
+        return e[2]
     if tag == "sub":
         return e[3]
-    if tag in ("align", "reduce"):
+    if tag == "random":
+        return e[4]
+    if tag in ("align", "reduce", "vector"):
         return e[-1]
     if tag in ("neg", "not"):
         return dims_of(e[1])
@@ -33,6 +39,8 @@ def dims_of(e) -> tuple:
         return dims_of(e[2]) or dims_of(e[3])
     if tag == "lookup":
         return dims_of(e[2])
+    if tag == "sublookup":
+        return e[4]
     if tag == "call":
         for arg in e[2]:
             d = dims_of(arg)
@@ -75,16 +83,38 @@ class Subscripts:
     def __init__(self, section, mdl_dir):
         from pysd.builders.python.subscripts import SubscriptManager
 
-        self.ranges = {r.name: list(r.subscripts) for r in section.subscripts if r.subscripts}
-        for r in section.subscripts:
-            if r.mapping:
-                raise UnsupportedConstructError(
-                    f"subscript mapping ({r.name} -> {', '.join(map(str, r.mapping))})",
-                    f"subscript range {r.name}",
-                )
-        self.manager = SubscriptManager(section.subscripts, mdl_dir) if self.ranges else None
+        self.manager = None
+        self.ranges: dict = {}
+        self.mapping: dict = {}
+        if section.subscripts:
+            self.manager = SubscriptManager(section.subscripts, mdl_dir)
+            # copied ranges (``B <-> A``) and ranges defined by subranges are resolved here
+            self.ranges = {k: list(v) for k, v in self.manager.subscripts.items() if len(v)}
+            self.mapping = {k: list(v or []) for k, v in self.manager.mapping.items()}
         self.by_lower = {k.lower(): k for k in self.ranges}
         self.elements = {e for v in self.ranges.values() for e in v}
+
+    def lhs_dims(self, tokens) -> list:
+        """The dims of a left-hand side as PySD names them (``make_coord_dict``)."""
+        if not tokens or self.manager is None:
+            return []
+        return list(self.manager.make_coord_dict(list(tokens)))
+
+    def value(self, reference: str):
+        """A subscript used as a value (``Region``, ``Krakow``): its positions, from 1.
+
+        Returns None when ``reference`` is not a subscript; else ``("arr", values, dims)`` as
+        PySD's ``subscript2num`` gives it (positions in the main range).
+        """
+        if self.manager is None or reference not in self.manager.subscript2num:
+            return None
+        src, coords = self.manager.subscript2num[reference]
+        values = eval(src, {"np": np, "_subscript_dict": self.manager.subscripts})  # noqa: S307
+        values = np.asarray(values, dtype=float)
+        if not coords:
+            return ("num", float(values), True)
+        shape = tuple(len(v) for v in coords.values())
+        return ("arr", tuple(values.ravel().tolist()), tuple(coords), shape)
 
     def range_name(self, name: str) -> str | None:
         """The range a (PySD-lowercased) name refers to, if any."""
@@ -144,8 +174,14 @@ class Subscripts:
 
     # -- references ----------------------------------------------------------------------------
 
-    def reference(self, node: Node, tokens: list, where: str):
-        """``node[tokens]`` as an expression with its dims."""
+    def reference(self, node: Node, tokens: list, where: str, lhs=()):
+        """``node[tokens]`` as an expression with its dims.
+
+        ``lhs``: the dims of the equation's left-hand side. A range that is not among them is
+        read through a subscript mapping (``Origin: ... -> Region``) to a range that is, as
+        PySD's ``ReferenceBuilder``: the values keep their order and take the mapped range's
+        elements.
+        """
         if len(tokens) != len(node.dims):
             raise UnsupportedConstructError(
                 f"{node.element} with {len(tokens)} subscripts (it has {len(node.dims)})", where
@@ -159,7 +195,7 @@ class Subscripts:
                 elems = self.ranges[name]
                 if any(e not in own for e in elems):
                     raise UnsupportedConstructError(
-                        f"subscript {name} of {node.element} (a range mapping)", where
+                        f"subscript {name} of {node.element} (elements outside {dim})", where
                     )
                 idx = [own.index(e) for e in elems]
                 if idx == list(range(len(own))):
@@ -169,7 +205,7 @@ class Subscripts:
                 else:
                     basic.append(":")
                     fancy.append((len(out), idx))
-                out.append(token)
+                out.append(token if bang or name in lhs else self._mapped(name, lhs, tokens, where))
             elif name in own:
                 basic.append(str(own.index(name)))
             else:
@@ -183,6 +219,18 @@ class Subscripts:
             return ("ref", node.name)
         return ("sub", node.name, index, tuple(out))
 
+    def _mapped(self, name: str, lhs, tokens, where: str) -> str:
+        """The left-hand side range that range ``name`` maps to (itself if none)."""
+        for mapped in self.mapping.get(name, []):
+            if mapped in lhs and mapped not in tokens:
+                if len(self.ranges[mapped]) != len(self.ranges[name]):
+                    raise EnsembleError(
+                        f"subscript mapping {name} -> {mapped} joins ranges of different "
+                        f"sizes, in {where!r}"
+                    )
+                return mapped
+        return name
+
     def reduce(self, fn: str, arg, where: str):
         """SUM/PROD/VMIN/VMAX over the dims marked with ``!``."""
         src = dims_of(arg)
@@ -192,6 +240,53 @@ class Subscripts:
         shape = tuple(len(self.ranges[d.rstrip("!")]) for d in src)
         out = tuple(d for d in src if not d.endswith("!"))
         return ("reduce", fn, arg, axes, shape, out)
+
+    def vector(self, fn: str, args: list, where: str):
+        """VECTOR SELECT, SORT ORDER, RANK and REORDER (PySD's ``functions.vector_*``).
+
+        SELECT reduces over the dims marked with ``!`` (``("vector", "select", (sel, expr,
+        missing, action, error), (axes, shape), dims)``; the actions may change with time, as
+        PySD allows); the others act along the vector's last subscript and keep its dims.
+        """
+        if fn == "vector_select":
+            sel, expr, missing, action, error = args
+            for what, arg in (("numerical action", action), ("error action", error)):
+                if dims_of(arg):
+                    raise UnsupportedConstructError(
+                        f"VECTOR SELECT with a subscripted {what}", where
+                    )
+            for what, arg, top in (("numerical", action, 10), ("error", error, 3)):
+                if arg[0] == "num" and arg[1] not in range(top + 1):
+                    raise EnsembleError(
+                        f"VECTOR SELECT in {where!r}: {what} action must be 0-{top}, got {arg[1]:g}"
+                    )
+            sel, expr = aligned_args([sel, expr])
+            src = union([dims_of(sel), dims_of(expr)])
+            axes = tuple(i for i, d in enumerate(src) if d.endswith("!"))
+            if not axes or dims_of(missing):
+                raise UnsupportedConstructError(
+                    "VECTOR SELECT without a dim marked with ! (or a subscripted missing value)",
+                    where,
+                )
+            shape = tuple(len(self.ranges[d.rstrip("!")]) for d in src)
+            out = tuple(d for d in src if not d.endswith("!"))
+            return ("vector", "select", (sel, expr, missing, action, error), (axes, shape), out)
+        vec, other = args
+        dims = dims_of(vec)
+        if not dims or any(d.endswith("!") for d in dims):
+            raise UnsupportedConstructError(
+                f"{fn.upper().replace('_', ' ')} of a value without subscripts (or with !)", where
+            )
+        if fn == "vector_reorder":
+            if set(dims_of(other)) != set(dims):
+                raise UnsupportedConstructError(
+                    "VECTOR REORDER of two vectors with different subscripts", where
+                )
+            other = align(other, dims)
+        elif dims_of(other):
+            raise UnsupportedConstructError(f"{fn.upper()} with a subscripted direction", where)
+        shape = tuple(len(self.ranges[d]) for d in dims)
+        return ("vector", fn[len("vector_") :], (vec, other), (shape,), dims)
 
     def check_iteration(self, e, iter_dims: tuple, where: str):
         """The part's equation aligned to its iteration dims (refused if it has others)."""
