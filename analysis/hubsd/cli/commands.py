@@ -474,6 +474,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(res.text)
     print()
     print("Files: " + ", ".join(res.files) + f", {MANIFEST}")
+    if res.replaced:
+        print(f"Note: {res.replaced}")
     print(f"Wall time: {time.perf_counter() - started:.1f} s")
     print(f"Output folder: {res.target}")
     return 0

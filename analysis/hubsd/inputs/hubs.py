@@ -23,7 +23,7 @@ from hubsd.core.errors import HubsdError
 from hubsd.core.hints import did_you_mean
 from hubsd.core.paths import HUBS_DIR
 from hubsd.core.yamlio import read_yaml as core_read_yaml
-from hubsd.inputs.calibrated import CalibrationError, load_calibrated, versions
+from hubsd.inputs.calibrated import CalibrationError, check_version, load_calibrated, versions
 from hubsd.model.parameters import ParameterError, check_parameters
 
 #: The hub used when none is named.
@@ -201,7 +201,8 @@ def _load_calibrated_hub(name: str, hubs_dir: Path) -> dict:
     base_name, _, version = name.partition("@")
     base = load_hub(base_name, hubs_dir)
     try:
-        doc = load_calibrated(base["hub"], version.strip().lower() or "latest")
+        version = check_version(base["hub"], version)
+        doc = load_calibrated(base["hub"], version)
     except CalibrationError as exc:
         raise HubError(str(exc)) from None
     ver = str(doc.get("version", Path(doc["file"]).stem))

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hubsd.core.atomic import atomic_folder
+from hubsd.core.atomic import atomic_folder, folder_lock, replaced_note
+from hubsd.core.paths import OUTPUTS_DIR
 from hubsd.core.errors import HubsdError
 from hubsd.core.version import __version__
 from hubsd.engine.pysd_runner import model_controls, run_scenarios, save
@@ -202,6 +203,8 @@ class RunFolder:
     table: pd.DataFrame
     text: str
     files: list[str]
+    #: The line saying an earlier run's folder was replaced, or None.
+    replaced: str | None = None
 
 
 def run_folder(
@@ -262,43 +265,49 @@ def run_folder(
             raise CliError(f"scenario {scen!r} with the --set values: {exc}") from None
     controls = model_controls(load())
     final = parse_final_time(final_time, controls["initial_time"])
-    target = check_out_dir(out if out is not None else Path("outputs") / f"run-{name}")
+    target = check_out_dir(out if out is not None else OUTPUTS_DIR / f"run-{name}")
+    with folder_lock(target):  # one writer per folder, from the check to the rename
+        replacing = replaced_note(target, MANIFEST)
 
-    # --- run ---------------------------------------------------------------------------------
-    if not quiet:
-        print(f"Running {hub_def['name']} ({name}): {', '.join(names)} ...", file=sys.stderr)
-    ds = run_scenarios(name, names, overrides, final_time=final)
-    ds.attrs["hub_name"] = hub_def["name"]
-    ds.attrs["command"] = command or f"hubsd.run_folder({name!r})"
-    table = summary_table(ds)
-    title = (
-        f"{hub_def['name']} ({name}), {len(names)} scenario(s), "
-        f"{float(ds['time'].values[0]):g}-{float(ds['time'].values[-1]):g}"
-        + (f", --set {' '.join(f'{k}={v:g}' for k, v in overrides.items())}" if overrides else "")
-    )
-    text = format_summary(table, ds, title)
+        # --- run ---------------------------------------------------------------------------------
+        if not quiet:
+            print(f"Running {hub_def['name']} ({name}): {', '.join(names)} ...", file=sys.stderr)
+        ds = run_scenarios(name, names, overrides, final_time=final)
+        ds.attrs["hub_name"] = hub_def["name"]
+        ds.attrs["command"] = command or f"hubsd.run_folder({name!r})"
+        table = summary_table(ds)
+        title = (
+            f"{hub_def['name']} ({name}), {len(names)} scenario(s), "
+            f"{float(ds['time'].values[0]):g}-{float(ds['time'].values[-1]):g}"
+            + (
+                f", --set {' '.join(f'{k}={v:g}' for k, v in overrides.items())}"
+                if overrides
+                else ""
+            )
+        )
+        text = format_summary(table, ds, title)
 
-    # --- write into a temporary folder beside the target, then rename into place --------
-    with atomic_folder(target) as tmp:
-        files = [save(ds, tmp / f"{name}_scenarios.nc")]
-        if figures:
-            files += save_figures(ds, tmp, prefix=f"{name}_")
-        csv = tmp / f"{name}_summary.csv"
-        table.to_csv(csv, float_format="%.6g")
-        files.append(csv)
-        manifest = {
-            "command": ds.attrs["command"],
-            "hub": name,
-            "hub_name": hub_def["name"],
-            "scenarios": names,
-            "set": overrides,
-            "final_time": float(ds["time"].values[-1]),
-            "files": [p.name for p in files],
-            "hubsd_version": __version__,
-            "pysd_version": ds.attrs.get("pysd_version"),
-            "model_sha256": ds.attrs.get("model_sha256"),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "wall_time_s": round(time.perf_counter() - started, 2),
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return RunFolder(target, ds, table, text, [p.name for p in files])
+        # --- write into a temporary folder beside the target, then rename into place --------
+        with atomic_folder(target) as tmp:
+            files = [save(ds, tmp / f"{name}_scenarios.nc")]
+            if figures:
+                files += save_figures(ds, tmp, prefix=f"{name}_")
+            csv = tmp / f"{name}_summary.csv"
+            table.to_csv(csv, float_format="%.6g")
+            files.append(csv)
+            manifest = {
+                "command": ds.attrs["command"],
+                "hub": name,
+                "hub_name": hub_def["name"],
+                "scenarios": names,
+                "set": overrides,
+                "final_time": float(ds["time"].values[-1]),
+                "files": [p.name for p in files],
+                "hubsd_version": __version__,
+                "pysd_version": ds.attrs.get("pysd_version"),
+                "model_sha256": ds.attrs.get("model_sha256"),
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "wall_time_s": round(time.perf_counter() - started, 2),
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return RunFolder(target, ds, table, text, [p.name for p in files], replacing)
