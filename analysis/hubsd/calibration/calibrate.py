@@ -57,7 +57,7 @@ import xarray as xr
 from hubsd.calibration.fit import Fit, Objective, Profiles, fit, profile
 from hubsd.calibration.spec import CalibrationError, Point, Spec, load_spec
 from hubsd.core import stats
-from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL, REPO
+from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL, REPO, WORKSPACE
 from hubsd.engine.pysd_runner import run
 from hubsd.inputs.calibrated import load_calibrated, versions
 from hubsd.inputs.hubs import hub_file
@@ -304,7 +304,9 @@ def calibrate(
         "model_equations_sha256": equations_hash(mdl),
         "spec": _relative(sp.path),
         "spec_sha256": file_hash(sp.path),
-        "hub_file_sha256": file_hash(hub_file(sp.hub)),
+        "hub_file": _relative(hub_file(sp.hub.partition("@")[0])),
+        "hub_file_sha256": file_hash(hub_file(sp.hub.partition("@")[0])),
+        "workspace": str(WORKSPACE) if WORKSPACE is not None else None,
         "data": {_relative(p): file_hash(p) for p in sp.data_files},
         "versions": _versions(),
         "optimiser": "scipy.optimize.least_squares (trf, bounds, forward-difference Jacobian "
