@@ -135,6 +135,8 @@ class Spec:
     final_time: float
     data_files: list[Path] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    #: The model the spec was checked against (its parameter table and outputs).
+    mdl: Path = DEFAULT_MODEL
 
     @property
     def name(self) -> str:
@@ -483,4 +485,5 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
         float(final_time),
         data_files,
         dropped,
+        Path(mdl),
     )

@@ -30,7 +30,8 @@ from hubsd.core.version import __version__
 from hubsd.engine.pysd_runner import available_outputs, model_controls, run_scenarios, save
 from hubsd.inputs.hubs import DEFAULT_HUB, load_hub
 from hubsd.inputs.scenarios import load_scenarios, scenario_parameters
-from hubsd.model.parameters import ParameterError, check_parameters
+from hubsd.model.parameters import CONTROL, ParameterError, check_parameters
+from hubsd.model.parameters import table as parameter_table
 from hubsd.model.pysd_model import load
 from hubsd.plots.figures import save_figures
 
@@ -205,6 +206,12 @@ SUMMARY_OUTPUTS = (
 )
 
 
+def model_outputs(mdl) -> list[str]:
+    """The variables of a model of one's own that a run keeps: not its parameters or controls."""
+    params = set(parameter_table(mdl).index) | CONTROL
+    return [o for o in available_outputs(mdl) if o not in params]
+
+
 def final_values(ds) -> pd.DataFrame:
     """One row per scenario: every variable's value at the final time (a model of one's own)."""
     last = ds.isel(time=-1)
@@ -319,7 +326,7 @@ def run_folder(
             hub,
             names,
             overrides,
-            None if hub_like else "all",
+            None if hub_like else model_outputs(mdl),
             scenario_file,
             final_time=final,
             mdl=mdl,

@@ -65,7 +65,8 @@ def init_workspace(folder: str | os.PathLike, model: str | os.PathLike | None = 
         The workspace folder; it must not exist or be empty.
     model : path, optional
         A Vensim model of one's own, copied into the workspace and named in ``hubsd.toml``
-        (default: the bundled hub model).
+        (default: the bundled hub model). The hub model's files are then not copied: the
+        folders start empty, for the model's own parameter files, specs and data.
 
     Returns
     -------
@@ -91,6 +92,10 @@ def init_workspace(folder: str | os.PathLike, model: str | os.PathLike | None = 
         target.rmdir()  # empty: the workspace is built beside it and renamed in
     with atomic_folder(target) as tmp:
         for name, source in COPIES.items():
+            if model is not None:  # the bundled files are the hub model's: empty folders
+                if source.is_dir():
+                    (tmp / name).mkdir()
+                continue
             if source.is_dir():
                 shutil.copytree(
                     source, tmp / name, ignore=shutil.ignore_patterns(".*", "__pycache__")
