@@ -13,7 +13,7 @@ import pandas as pd
 
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.engine.ensemble import compile_model
-from hubsd.inputs.hubs import HubError, load_hub
+from hubsd.inputs.hubs import HubError, load_hub_or_parameters
 from hubsd.model.parameters import ParameterError
 from hubsd.model.pysd_model import load
 from hubsd.validation.settings import SIGNED_STOCKS, ValidationInputError
@@ -115,11 +115,7 @@ def _model_hub_fits(engine, hub: str, mdl=DEFAULT_MODEL) -> list[str]:
     The file is read against the default model's table first (a hub file for the hub
     model), then against ``mdl``'s (a parameter file of a model of one's own).
     """
-    try:
-        names = load_hub(hub)["parameters"]
-    except (HubError, ParameterError):
-        names = load_hub(hub, mdl=mdl)["parameters"]
-    return sorted(set(names) - set(engine.constants))
+    return sorted(set(load_hub_or_parameters(hub, mdl)["parameters"]) - set(engine.constants))
 
 
 def prepare(mdl, hub, samples, seed) -> Context:
@@ -154,7 +150,8 @@ def prepare(mdl, hub, samples, seed) -> Context:
     if hub is not None:
         try:
             lacking = _model_hub_fits(engine, hub, mdl)
-            base.update(load_hub(hub, mdl=mdl)["parameters"])
+            if not lacking:
+                base.update(load_hub_or_parameters(hub, mdl)["parameters"])
         except (HubError, ParameterError) as exc:
             raise ValidationInputError(" ".join(str(exc).split())) from None
         if lacking:
