@@ -57,7 +57,7 @@ import xarray as xr
 from hubsd.calibration.fit import Fit, Objective, Profiles, fit, profile
 from hubsd.calibration.spec import CalibrationError, Point, Spec, load_spec
 from hubsd.core import stats
-from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL, REPO
+from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL, REPO, WORKSPACE
 from hubsd.engine.pysd_runner import run
 from hubsd.inputs.calibrated import load_calibrated, versions
 from hubsd.inputs.hubs import hub_file
@@ -161,7 +161,7 @@ class Calibration:
             ]
         )
         lines += [
-            f"Calibration of {self.spec.hub!r}: cost {self.fit.cost:.4g} "
+            f"Calibration of {self.spec.name!r}: cost {self.fit.cost:.4g} "
             f"({len([p for p in self.spec.points])} figures, {len(self.spec.free)} free), "
             f"{self.seconds:.1f} s"
         ]
@@ -235,7 +235,7 @@ def calibrate(
     holdout: bool = True,
     starts: int | None = None,
     profile_points: int | None = None,
-    mdl=DEFAULT_MODEL,
+    mdl=None,
 ) -> Calibration:
     """Fit a hub (its spec in ``data/calibration/``), with intervals and a holdout test.
 
@@ -259,8 +259,9 @@ def calibrate(
         Local fits from the best screened points (default: the spec's ``starts``).
     profile_points : int, optional
         Grid points per profile (default: the spec's ``profile_points``).
-    mdl : path
-        The Vensim model (default ``models/hub.mdl``).
+    mdl : path, optional
+        The Vensim model (default: the spec's, i.e. the model it was read against; for a spec
+        named by hub or path, the default model).
 
     Returns
     -------
@@ -285,7 +286,9 @@ def calibrate(
     >>> print(cal.summary())
     """
     t0 = time.perf_counter()
-    sp = spec if isinstance(spec, Spec) else load_spec(spec, data, mdl)
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec, data, DEFAULT_MODEL if mdl is None else mdl)
+    sp, mdl = spec, spec.mdl if mdl is None else mdl
     best = fit(sp, starts=starts, mdl=mdl)
     prof = profile(best, profile_points) if intervals else None
     pts = point_table(best)
@@ -304,7 +307,9 @@ def calibrate(
         "model_equations_sha256": equations_hash(mdl),
         "spec": _relative(sp.path),
         "spec_sha256": file_hash(sp.path),
-        "hub_file_sha256": file_hash(hub_file(sp.hub)),
+        "hub_file": _relative(hub_file(sp.hub.partition("@")[0])),
+        "hub_file_sha256": file_hash(hub_file(sp.hub.partition("@")[0])),
+        "workspace": str(WORKSPACE) if WORKSPACE is not None else None,
         "data": {_relative(p): file_hash(p) for p in sp.data_files},
         "versions": _versions(),
         "optimiser": "scipy.optimize.least_squares (trf, bounds, forward-difference Jacobian "

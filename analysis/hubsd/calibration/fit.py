@@ -96,10 +96,9 @@ class BatchBroker:
 class Objective:
     """Weighted relative residuals of a spec's figures, for many parameter vectors at once."""
 
-    def __init__(self, spec: Spec, points: list[Point] | None = None, mdl=DEFAULT_MODEL):
-
+    def __init__(self, spec: Spec, points: list[Point] | None = None, mdl=None):
         self.spec = spec
-        self.engine = compile_model(mdl)
+        self.engine = compile_model(spec.mdl if mdl is None else mdl)
         self.points = spec.points if points is None else points
         self.free = spec.free
         self.outputs = sorted({p.output for p in spec.points})

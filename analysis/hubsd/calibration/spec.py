@@ -40,8 +40,9 @@ from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL
 from hubsd.core.yamlio import LineLoader
 from hubsd.engine.ensemble import compile_model
 from hubsd.inputs.calibrated import CalibrationError
-from hubsd.inputs.hubs import HubError, load_hub
+from hubsd.inputs.hubs import HubError, hub_name, is_path, load_hub
 from hubsd.inputs.observations import DataError, bundled_files, load_observations
+from hubsd.model.parameters import ParameterError
 from hubsd.model.parameters import table as parameter_table
 
 KINDS = ("observed", "approximate", "forecast", "stylised")
@@ -134,6 +135,13 @@ class Spec:
     final_time: float
     data_files: list[Path] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    #: The model the spec was checked against (its parameter table and outputs).
+    mdl: Path = DEFAULT_MODEL
+
+    @property
+    def name(self) -> str:
+        """The hub's name: ``hub`` itself, or the stem of a parameter file given as a path."""
+        return hub_name(self.hub)
 
 
 def _fail(path, line, msg):
@@ -216,10 +224,12 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
     for key in ("hub", "free", "series"):
         if key not in doc:
             _fail(path, 1, f"missing {key!r}")
-    hub = str(doc["hub"])
+    hub = str(doc["hub"]).strip()
+    if is_path(hub.partition("@")[0]) and not Path(hub).expanduser().is_absolute():
+        hub = str(path.parent / hub)  # a parameter file of one's own, beside the spec
     try:
-        load_hub(hub)
-    except HubError as exc:
+        load_hub(hub, mdl=mdl)
+    except (HubError, ParameterError) as exc:
         _fail(path, doc.get("__line__", 1), str(exc))
 
     table = parameter_table(mdl)
@@ -475,4 +485,5 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
         float(final_time),
         data_files,
         dropped,
+        Path(mdl),
     )

@@ -68,9 +68,9 @@ def calibrated_document(cal: Calibration, version: str) -> dict:
         for k, row in cal.statistics.to_dict(orient="index").items()
     }
     doc = {
-        "hub": sp.hub,
+        "hub": sp.name,
         "version": version,
-        "name": f"{sp.hub} calibrated {version}",
+        "name": f"{sp.name} calibrated {version}",
         "description": sp.description,
         "parameters": params,
         "shares": shares,
@@ -99,9 +99,9 @@ def calibrated_document(cal: Calibration, version: str) -> dict:
 def save_calibrated(cal: Calibration, directory: Path | None = None) -> Path:
     """Save as the hub's next version (``data/calibrated/<hub>/vN.yaml``); never overwrites."""
     directory = Path(directory or CALIBRATED_DIR)
-    folder = directory / cal.spec.hub
+    folder = directory / cal.spec.name
     folder.mkdir(parents=True, exist_ok=True)
-    known = versions(cal.spec.hub, directory)
+    known = versions(cal.spec.name, directory)
     number = int(known[-1][1:]) + 1 if known else 1
     while True:
         version = f"v{number}"

@@ -14,6 +14,10 @@
                     [--no-intervals] [--no-holdout] [--no-save]
     hubsd validate [--hub H] [--checks FILE] [--model MDL] [--samples N] [--seed S] [--out DIR]
     hubsd claims [--hub H ...] [--members N] [--seed S] [--claims FILE] [--out DIR]
+    hubsd init DIR [--model MDL]
+
+Hubs, specs, scenario, checks and observation files and models may be paths of one's own;
+inside a workspace (``hubsd init DIR``) every command uses its files (:mod:`hubsd.core.paths`).
 
 ``hubsd run`` is the main job: one hub under the baseline, each policy lever and their mix
 (every scenario of ``data/scenarios.yaml`` unless ``--scenario`` picks some). It writes into
@@ -62,12 +66,19 @@ from hubsd.calibration.calibrate import calibrate
 from hubsd.calibration.spec import load_spec, spec_file
 from hubsd.calibration.store import check_report_dir, save_calibrated, write_report
 from hubsd.cli.claims_cmd import add_claims_parser
-from hubsd.core.atomic import atomic_folder
-from hubsd.core.paths import CALIBRATED_DIR, DEFAULT_MODEL, HUBS_DIR
+from hubsd.cli.init_cmd import add_init_parser
+from hubsd.core.atomic import OutputLocked, atomic_folder, folder_lock, replaced_note
+from hubsd.core.paths import (
+    DEFAULT_MODEL,
+    HUBS_DIR,
+    OUTPUTS_DIR,
+    WorkspaceError,
+    writable_calibrated_dir,
+)
 from hubsd.core.version import __version__
 from hubsd.engine.pysd_runner import sector_inputs, sectors
 from hubsd.inputs.calibrated import CalibrationError, versions
-from hubsd.inputs.hubs import HubError, available, load_hub
+from hubsd.inputs.hubs import HubError, available, hub_name, load_hub, load_hub_or_parameters
 from hubsd.inputs.observations import bundled_files
 from hubsd.model.parameters import (
     ParameterError,
@@ -132,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--hub",
         default="krakow",
-        help="hub file in data/hubs/ (default: krakow; `hubsd hubs` lists them)",
+        help="hub name in data/hubs/ (default: krakow; `hubsd hubs` lists them) or the path of "
+        "a hub file of your own; NAME@vN or NAME@calibrated for a calibrated set",
     )
     run.add_argument(
         "--scenario",
@@ -158,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         "in the current folder); replaced if it holds an earlier hubsd run",
     )
     run.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    run.add_argument("--model", metavar="MDL", help="Vensim model (--hub: its parameter file)")
+    run.add_argument("--scenario-file", metavar="FILE", help="scenarios (--model: baseline)")
     run.add_argument(
         "--final-time",
         metavar="YEAR",
@@ -315,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="report folder (default: "
         "outputs/calibrate-<hub>); replaced if it holds an earlier report",
     )
+    cal.add_argument("--model", metavar="MDL", help="Vensim model (default: the hub model)")
     cal.add_argument("--no-intervals", action="store_true", help="skip the profiles")
     cal.add_argument("--no-holdout", action="store_true", help="skip the out-of-sample fit")
     cal.add_argument("--no-save", action="store_true", help="do not save a calibrated version")
@@ -366,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         "validation report",
     )
     val.set_defaults(func=cmd_validate)
+    add_init_parser(sub)  # hubsd init (hubsd.cli.init_cmd)
     add_claims_parser(sub)  # hubsd claims (hubsd.cli.claims_cmd)
     return parser
 
@@ -388,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (CliError, ParameterError, HubError) as exc:
+    except (CliError, ParameterError, HubError, OutputLocked, WorkspaceError) as exc:
         _error(str(exc))
         return 2
     except KeyboardInterrupt:
@@ -470,10 +486,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.out,
         figures=not args.no_figures,
         command=shlex.join([PROG, *args.argv]),
+        mdl=args.model or DEFAULT_MODEL,
+        scenario_file=args.scenario_file,
     )
     print(res.text)
     print()
     print("Files: " + ", ".join(res.files) + f", {MANIFEST}")
+    if res.replaced:
+        print(f"Note: {res.replaced}")
     print(f"Wall time: {time.perf_counter() - started:.1f} s")
     print(f"Output folder: {res.target}")
     return 0
@@ -576,7 +596,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except SweepError as exc:
         raise CliError(str(exc)) from None
     out = Path(
-        args.out if args.out is not None else Path("outputs") / f"sweep-{Path(args.notebook).stem}"
+        args.out if args.out is not None else OUTPUTS_DIR / f"sweep-{Path(args.notebook).stem}"
     )
     if not str(out).strip():
         raise CliError("--out is empty; give a folder path")
@@ -651,15 +671,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for path in args.data:
         if not Path(path).is_file():
             raise CliError(f"--data {path!r}: no such file")
+    mdl = Path(args.model) if args.model else DEFAULT_MODEL
+    if not mdl.is_file():
+        raise CliError(f"--model {str(mdl)!r}: no such file (give a Vensim .mdl file)")
     try:
         spec_path = Path(args.spec) if args.spec else spec_file(args.hub)
-        spec = load_spec(spec_path, [*bundled_files(), *args.data])
+        # the bundled observations are for the hub model; a model of one's own brings its own
+        observed = bundled_files() if mdl == DEFAULT_MODEL else []
+        spec = load_spec(spec_path, [*observed, *args.data], mdl)
+        save_dir = None if args.no_save else (args.save_dir or writable_calibrated_dir())
     except CalibrationError as exc:
         raise CliError(str(exc)) from None
-    if args.spec and spec.hub != args.hub and "--hub" in args.argv:
+    if args.spec and spec.name != args.hub and "--hub" in args.argv:
         raise CliError(f"--spec {args.spec!r} is for hub {spec.hub!r}, not {args.hub!r}")
     try:
-        out = check_report_dir(args.out or Path("outputs") / f"calibrate-{spec.hub}")
+        out = check_report_dir(args.out or OUTPUTS_DIR / f"calibrate-{spec.name}")
     except CalibrationError as exc:
         raise CliError(f"--out {exc}") from None
     print(
@@ -667,17 +693,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        cal = calibrate(
-            spec, intervals=not args.no_intervals, holdout=not args.no_holdout, starts=args.starts
-        )
+        opts = {"intervals": not args.no_intervals, "holdout": not args.no_holdout}
+        with folder_lock(out):
+            cal = calibrate(spec, **opts, starts=args.starts, mdl=mdl)
+            replacing = replaced_note(out, "report.md")
+            report = write_report(cal, out)
     except CalibrationError as exc:
         _error(str(exc))
         return 1
-    report = write_report(cal, out)
     print(cal.summary())
     if not args.no_save:
-        saved = save_calibrated(cal, Path(args.save_dir) if args.save_dir else CALIBRATED_DIR)
-        print(f"Calibrated set: {saved} (run it with `hubsd run --hub {spec.hub}@{saved.stem}`)")
+        saved = save_calibrated(cal, Path(save_dir))
+        print(f"Calibrated set: {saved} (run it with `hubsd run --hub {spec.name}@{saved.stem}`)")
+    if replacing:
+        print(f"Note: {replacing}")
     print(f"Wall time: {time.perf_counter() - started:.1f} s")
     print(f"Report: {report / 'report.md'}")
     return 0
@@ -708,11 +737,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     elif args.hub.strip().lower() == "none":
         hub = None
     else:
-        load_hub(args.hub)  # HubError names the known hubs
+        load_hub_or_parameters(args.hub, mdl)  # HubError names the known hubs
         hub = args.hub.strip()
-    name = (hub or mdl.stem).replace("@", "-")
+    name = (hub_name(hub) if hub else mdl.stem).replace("@", "-")
     target = check_out_dir(
-        args.out if args.out is not None else Path("outputs") / f"validate-{name}",
+        args.out if args.out is not None else OUTPUTS_DIR / f"validate-{name}",
         VALIDATE_MANIFEST,
     )
     try:
@@ -734,6 +763,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
     # --- write into a temporary folder beside the target, then rename into place --------
+    replacing = replaced_note(target, VALIDATE_MANIFEST)
     with atomic_folder(target) as tmp:
         files = report.write(tmp)
         manifest = {
@@ -758,6 +788,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(report.format_table())
     print()
     print("Files: " + ", ".join(p.name for p in files) + f", {VALIDATE_MANIFEST}")
+    if replacing:
+        print(f"Note: {replacing}")
     print(f"Wall time: {time.perf_counter() - started:.1f} s")
     print(f"Report: {target / 'validation.md'}")
     return 0 if report.passed else 1

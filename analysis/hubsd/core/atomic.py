@@ -8,6 +8,13 @@ place only once every file is complete; if anything fails on the way, the tempor
 any parent folder created for it are removed and the target is untouched. An existing target
 is first renamed aside, the new folder renamed in, then the old one deleted, so a reader sees
 either the complete old or the complete new folder.
+
+**One writer per folder.** :func:`folder_lock` holds ``.<name>.lock`` beside the target (an
+advisory ``flock`` on POSIX, released by the kernel when the process ends) with the owner's
+process id; another hubsd process asking for the same folder is refused with
+:class:`OutputLocked` naming that process. A lock file left by a process that ended (a stale
+lock) is taken over, and said so. :func:`atomic_folder` takes the lock itself unless this
+process already holds it, so a command that checks, runs, then writes holds it throughout.
 """
 
 from __future__ import annotations
@@ -15,10 +22,157 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+
+from hubsd.core.errors import HubsdError
+
+try:  # POSIX; elsewhere folders are not locked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+
+class OutputLocked(HubsdError):
+    """An output folder that another hubsd process is writing."""
+
+
+#: Lock files this process holds (a second request from the same process is a no-op).
+_HELD: set[Path] = set()
+
+
+def lock_path(target: str | os.PathLike) -> Path:
+    """The lock file of an output folder: ``.<name>.lock`` beside it."""
+    target = Path(target).absolute()
+    return target.parent / f".{target.name}.lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _read_owner(fd: int) -> dict:
+    os.lseek(fd, 0, os.SEEK_SET)
+    raw = os.read(fd, 4096).decode("utf-8", "replace")
+    try:
+        owner = json.loads(raw)
+    except ValueError:
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+@contextmanager
+def folder_lock(target: str | os.PathLike, note=None) -> Iterator[Path]:
+    """Hold the lock of output folder ``target`` while the block runs (see module doc).
+
+    Parameters
+    ----------
+    target : path
+        The output folder (it need not exist; its parent is created if missing).
+    note : callable, optional
+        Called with one line when a stale lock (of a process that has ended) is taken over;
+        default: printed on stderr.
+
+    Raises
+    ------
+    OutputLocked
+        Another live process holds the lock; the message names its process id, command and
+        the lock file.
+    """
+    path = lock_path(target)
+    if fcntl is None or path in _HELD:
+        yield path
+        return
+    created: list[Path] = []
+    missing = path.parent
+    while not missing.exists():
+        created.append(missing)
+        missing = missing.parent
+    created.reverse()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = _read_owner(fd)
+            os.close(fd)
+            _remove_created(created)
+            pid = owner.get("pid", "?")
+            raise OutputLocked(
+                f"output folder {str(Path(target))!r} is being written by another hubsd process "
+                f"(pid {pid}, started {owner.get('started', '?')}: {owner.get('command', '?')}); "
+                f"wait for it to finish or give another --out (lock file {path})"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the file was removed by its owner between our open and lock: retry
+    try:
+        old = _read_owner(fd)
+        if old.get("pid") and old.get("pid") != os.getpid():
+            line = (
+                f"took over a stale lock of {Path(target).name!r} left by pid {old['pid']} "
+                f"(started {old.get('started', '?')}), which is no longer running"
+                if not _pid_alive(int(old["pid"]))
+                else f"took over the lock of {Path(target).name!r} from pid {old['pid']}, "
+                "which no longer holds it"
+            )
+            (note or (lambda m: print(f"hubsd: {m}", file=sys.stderr)))(line)
+        owner = {
+            "pid": os.getpid(),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+        }
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps(owner).encode("utf-8"))
+        _HELD.add(path)
+        yield path
+    finally:
+        _HELD.discard(path)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+        if not Path(target).exists():
+            _remove_created(created)
+
+
+def replaced_note(target: str | os.PathLike, marker: str) -> str | None:
+    """A line saying that writing ``target`` replaces an earlier result, or None.
+
+    Parameters
+    ----------
+    target : path
+        The output folder about to be written.
+    marker : str
+        The manifest file (JSON with ``created``) of the command that wrote it.
+    """
+    target = Path(target)
+    if not target.is_dir() or not any(target.iterdir()):
+        return None
+    created = None
+    try:
+        created = json.loads((target / marker).read_text(encoding="utf-8")).get("created")
+    except (OSError, ValueError, AttributeError):
+        pass
+    when = f" (written {created})" if created else ""
+    return f"replacing the earlier results in {target}{when}"
 
 
 def _remove_created(created: list[Path]) -> None:
@@ -57,15 +211,19 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
         missing = missing.parent
     created.reverse()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
-        yield tmp
-        install(tmp, target)
+        with folder_lock(target):
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+            try:
+                umask = os.umask(0)
+                os.umask(umask)
+                tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is ordinary
+                yield tmp
+                install(tmp, target)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         if not target.exists():
             _remove_created(created)
         raise

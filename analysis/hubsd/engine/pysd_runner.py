@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from hubsd.core.hints import did_you_mean
-from hubsd.core.paths import DEFAULT_MODEL
+from hubsd.core.paths import DEFAULT_MODEL, SCENARIOS_FILE
 from hubsd.core.version import __version__
 from hubsd.inputs.hubs import load_hub
 from hubsd.inputs.scenarios import scenario_parameters
@@ -127,7 +127,7 @@ def resolve_parameters(hub: str | None, params: Mapping | None, mdl=DEFAULT_MODE
     """Full parameter vector: model defaults, then the hub file, then ``params``."""
     values = defaults(mdl)
     if hub is not None:
-        values.update(load_hub(hub)["parameters"])
+        values.update(load_hub(hub, mdl=mdl)["parameters"])
     values.update(check_parameters(params, mdl))
     return values
 
@@ -260,6 +260,7 @@ def run_scenarios(
     scenarios: list[str] | None = None,
     params: Mapping[str, float] | None = None,
     outputs: Iterable[str] | str | None = None,
+    scenario_file: str | Path | None = SCENARIOS_FILE,
     **kwargs,
 ) -> xr.Dataset:
     """Run a hub under several policy scenarios; results stacked along a ``scenario`` dim.
@@ -279,6 +280,9 @@ def run_scenarios(
         own levers are applied first, so ``params`` win.
     outputs : list of str, ``"all"`` or None
         Variables to return; ``None`` gives :data:`KEY_OUTPUTS`.
+    scenario_file : path or None
+        The scenario file (default ``data/scenarios.yaml``); ``None`` as in
+        :func:`hubsd.inputs.scenarios.load_scenarios` (a baseline only for another model).
     **kwargs
         Passed to :func:`run` (``time_step``, ``final_time`` [Year], ``saveper`` [Year],
         ``mdl``).
@@ -303,11 +307,12 @@ def run_scenarios(
     >>> ds = run_scenarios("krakow", ["baseline", "reskilling"], outputs=["junior_staff"])
     >>> ds["junior_staff"].sel(time=2040).to_series()   # Person, one value per scenario
     """
-    hub_def = load_hub(hub)
-    per_scenario = scenario_parameters(hub_def, scenarios)
-    checked = check_parameters(params)
+    mdl = kwargs.get("mdl", DEFAULT_MODEL)
+    hub_def = load_hub(hub, mdl=mdl)
+    per_scenario = scenario_parameters(hub_def, scenarios, scenario_file, mdl)
+    checked = check_parameters(params, mdl)
     for overrides in per_scenario.values():  # all checks before any run
-        check_parameters({**overrides, **checked})
+        check_parameters({**overrides, **checked}, mdl)
     runs = []
     for _name, overrides in per_scenario.items():
         ds = run(hub, {**overrides, **checked}, outputs, **kwargs)

@@ -21,6 +21,38 @@ class CalibrationError(HubsdError):
     """A malformed spec or calibrated set, data the model cannot be fitted to, or a failed fit."""
 
 
+def check_version(hub: str, version: str) -> str:
+    """A version string of ``<hub>@<version>``, checked strictly.
+
+    Parameters
+    ----------
+    hub : str
+        The hub's name, for the message.
+    version : str
+        What follows ``@``: ``vN`` (N a whole number from 1, no leading zero), or
+        ``calibrated`` / ``latest`` for the newest saved set (any case).
+
+    Returns
+    -------
+    str
+        The version in lower case.
+
+    Raises
+    ------
+    CalibrationError
+        For anything else (``krakow@``, ``krakow@v``, ``krakow@1.5``, ``krakow@v01``), naming
+        the valid forms.
+    """
+    key = str(version).strip().lower()
+    if key in ("calibrated", "latest") or re.fullmatch(r"v[1-9]\d*", key):
+        return key
+    what = "an empty version" if not key else f"version {version!r}"
+    raise CalibrationError(
+        f"{hub}@{version}: {what} is not valid; give {hub}@vN (a saved version, N = 1, 2, ...) "
+        f"or {hub}@calibrated (the newest saved version)"
+    )
+
+
 def versions(hub: str, directory: Path | None = None) -> list[str]:
     """Saved calibrated versions of a hub, oldest first (``["v1", "v2"]``)."""
     folder = Path(directory or CALIBRATED_DIR) / hub

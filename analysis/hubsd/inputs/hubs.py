@@ -17,13 +17,14 @@ Everything is validated against the parameter table when it is read.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hubsd.core.errors import HubsdError
 from hubsd.core.hints import did_you_mean
-from hubsd.core.paths import HUBS_DIR
+from hubsd.core.paths import DEFAULT_MODEL, HUBS_DIR
 from hubsd.core.yamlio import read_yaml as core_read_yaml
-from hubsd.inputs.calibrated import CalibrationError, load_calibrated, versions
+from hubsd.inputs.calibrated import CalibrationError, check_version, load_calibrated, versions
 from hubsd.model.parameters import ParameterError, check_parameters
 
 #: The hub used when none is named.
@@ -61,8 +62,36 @@ def available(hubs_dir: Path = HUBS_DIR) -> list[str]:
     return sorted(p.stem for p in Path(hubs_dir).glob("*.yaml"))
 
 
+def is_path(name: object) -> bool:
+    """Whether a hub (or spec) name is a file path rather than a bundled name.
+
+    A path ends in ``.yaml``/``.yml`` or contains a folder separator (``./lodz.yaml``,
+    ``hubs/lodz.yaml``); a bare name (``krakow``) is looked up in the hubs folder.
+    """
+    text = str(name).strip()
+    return text.lower().endswith((".yaml", ".yml")) or "/" in text or os.sep in text
+
+
+def hub_name(hub: str) -> str:
+    """The name a hub is known by: the stem of a hub file given as a path, else ``hub``."""
+    base, at, version = str(hub).strip().partition("@")
+    return (Path(base).stem if is_path(base) else base) + at + version
+
+
 def hub_file(hub: str, hubs_dir: Path = HUBS_DIR) -> Path:
-    """Path of a hub's parameter file; an unknown hub raises with the known ones."""
+    """Path of a hub's parameter file; an unknown hub raises with the known ones.
+
+    ``hub`` is a hub name of ``hubs_dir`` or the path of a hub file of the user's own
+    (:func:`is_path`); its name is then the file's stem.
+    """
+    if is_path(hub):
+        path = Path(str(hub).strip()).expanduser()
+        if not path.is_file():
+            raise HubError(
+                f"hub file {str(hub)!r} not found (a hub is a name of {hubs_dir}: "
+                f"{', '.join(available(hubs_dir))}, or the path of a hub YAML file)"
+            )
+        return path.resolve()
     known = available(hubs_dir)
     key = str(hub).strip().lower()
     if key not in known:
@@ -79,7 +108,9 @@ def check_mapping(obj: object, where: str) -> dict:
     return obj
 
 
-def _parameter_entries(params: object, where: str, strict: bool = True) -> tuple[dict, dict, dict]:
+def _parameter_entries(
+    params: object, where: str, strict: bool = True, mdl=DEFAULT_MODEL
+) -> tuple[dict, dict, dict]:
     """Validated values, sources and ranges of a ``parameters:`` mapping.
 
     Each entry is ``name: {value, source}`` with an optional ``range: [low, high]``: the
@@ -105,7 +136,7 @@ def _parameter_entries(params: object, where: str, strict: bool = True) -> tuple
         if "range" in entry:
             ranges[name] = entry["range"]
     try:
-        checked = check_parameters(values)
+        checked = check_parameters(values, mdl)
     except ParameterError as exc:
         raise ParameterError(f"{where}: {exc}") from None
     keys = dict(zip(values, checked, strict=False))
@@ -122,8 +153,8 @@ def _parameter_entries(params: object, where: str, strict: bool = True) -> tuple
             )
         lo, hi = (float(v) for v in rng)
         try:
-            check_parameters({keys[name]: lo})
-            check_parameters({keys[name]: hi})
+            check_parameters({keys[name]: lo}, mdl)
+            check_parameters({keys[name]: hi}, mdl)
         except ParameterError as exc:
             raise ParameterError(f"{where}: parameter {name!r}: range {rng}: {exc}") from None
         if not lo <= checked[keys[name]] <= hi:
@@ -135,7 +166,7 @@ def _parameter_entries(params: object, where: str, strict: bool = True) -> tuple
     return checked, {k: sources[n] for n, k in keys.items()}, out_ranges
 
 
-def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
+def load_hub(hub: str, hubs_dir: Path = HUBS_DIR, mdl=DEFAULT_MODEL) -> dict:
     """A hub's definition: ``name``, ``parameters`` (validated values) and ``sources``.
 
     ``"<hub>@<version>"`` (``krakow@v1``, or ``krakow@calibrated`` for the newest) is the hub
@@ -145,9 +176,13 @@ def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
     Parameters
     ----------
     hub : str
-        Hub name (``"krakow"``, any case) or ``"<hub>@<version>"``.
+        Hub name (``"krakow"``, any case), the path of a hub file of one's own
+        (``"./lodz.yaml"``), either followed by ``@<version>``.
     hubs_dir : path
-        Folder of the hub files (default ``data/hubs/``).
+        Folder of the hub files (default ``data/hubs/``, or the workspace's).
+    mdl : path
+        The model whose parameter table the values are checked against (default: the hub
+        model, or the workspace's model).
 
     Returns
     -------
@@ -176,10 +211,10 @@ def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
     'krakow@v1'
     """
     if "@" in str(hub):
-        return _load_calibrated_hub(str(hub), hubs_dir)
+        return _load_calibrated_hub(str(hub), hubs_dir, mdl)
     path = hub_file(hub, hubs_dir)
     doc = check_mapping(read_yaml(path), str(path))
-    checked, sources, ranges = _parameter_entries(doc.get("parameters"), str(path))
+    checked, sources, ranges = _parameter_entries(doc.get("parameters"), str(path), mdl=mdl)
     scen = check_mapping(doc.get("scenarios") or {}, f"{path}: 'scenarios'")
     return {
         "hub": path.stem,
@@ -189,24 +224,42 @@ def load_hub(hub: str, hubs_dir: Path = HUBS_DIR) -> dict:
         "sources": sources,
         "ranges": ranges,
         "scenarios": {
-            k: check_parameters(check_mapping(v, f"{path}: scenario {k!r}"))
+            k: check_parameters(check_mapping(v, f"{path}: scenario {k!r}"), mdl)
             for k, v in scen.items()
         },
         "file": str(path),
     }
 
 
-def _load_calibrated_hub(name: str, hubs_dir: Path) -> dict:
+def load_hub_or_parameters(hub: str, mdl=DEFAULT_MODEL) -> dict:
+    """A hub file of the hub model, else a parameter file of ``mdl`` (a model of one's own).
 
-    base_name, _, version = name.partition("@")
-    base = load_hub(base_name, hubs_dir)
+    Raises
+    ------
+    HubError, ParameterError
+        As :func:`load_hub` with ``mdl`` (or with the default model when ``mdl`` is missing).
+    """
     try:
-        doc = load_calibrated(base["hub"], version.strip().lower() or "latest")
+        return load_hub(hub)
+    except (HubError, ParameterError):
+        if not Path(mdl).is_file():
+            raise
+        return load_hub(hub, mdl=mdl)
+
+
+def _load_calibrated_hub(name: str, hubs_dir: Path, mdl=DEFAULT_MODEL) -> dict:
+    base_name, _, version = name.partition("@")
+    base = load_hub(base_name, hubs_dir, mdl)
+    try:
+        version = check_version(base["hub"], version)
+        doc = load_calibrated(base["hub"], version)
     except CalibrationError as exc:
         raise HubError(str(exc)) from None
     ver = str(doc.get("version", Path(doc["file"]).stem))
     try:
-        checked, sources, _ = _parameter_entries(doc["parameters"], doc["file"], strict=False)
+        checked, sources, _ = _parameter_entries(
+            doc["parameters"], doc["file"], strict=False, mdl=mdl
+        )
     except ParameterError as exc:
         newest = versions(base["hub"])[-1]
         raise HubError(

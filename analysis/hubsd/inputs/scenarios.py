@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hubsd.core.hints import did_you_mean
-from hubsd.core.paths import SCENARIOS_FILE
+from hubsd.core.paths import DEFAULT_MODEL, SCENARIOS_FILE
 from hubsd.inputs.hubs import HubError, check_mapping, read_yaml
 from hubsd.model.parameters import ParameterError, check_parameters
 
@@ -26,23 +26,50 @@ STRESS = {
 }
 
 
-def load_scenarios(path: Path = SCENARIOS_FILE) -> dict[str, dict]:
-    """Policy scenarios: name -> ``{"description": str, "parameters": dict}`` (validated)."""
+#: The one scenario of a model of one's own run without a scenario file.
+BASELINE_ONLY = {"baseline": {"description": "the model's own values", "parameters": {}}}
+
+
+def load_scenarios(path: Path | None = SCENARIOS_FILE, mdl=DEFAULT_MODEL) -> dict[str, dict]:
+    """Policy scenarios: name -> ``{"description": str, "parameters": dict}`` (validated).
+
+    Parameters
+    ----------
+    path : path or None
+        A scenario file (default ``data/scenarios.yaml``, or the workspace's). ``None``: that
+        file for the default model, and only a ``baseline`` without overrides for another
+        model (the bundled scenarios set the hub model's policy levers).
+    mdl : path
+        The model whose parameter table the values are checked against.
+    """
+    if path is None:
+        same = Path(mdl).resolve() == Path(DEFAULT_MODEL).resolve()
+        if not (same and Path(SCENARIOS_FILE).is_file()):
+            return {k: dict(v) for k, v in BASELINE_ONLY.items()}
+        path = SCENARIOS_FILE
+    path = Path(path)
+    if not path.is_file():
+        raise HubError(f"scenario file {str(path)!r} not found")
     doc = check_mapping(read_yaml(path), str(path))
     out = {}
     for name, entry in doc.items():
         entry = check_mapping(entry, f"{path}: scenario {name!r}")
         try:
-            params = check_parameters(entry.get("parameters") or {})
+            params = check_parameters(entry.get("parameters") or {}, mdl)
         except ParameterError as exc:
             raise ParameterError(f"{path}: scenario {name!r}: {exc}") from None
         out[str(name)] = {"description": str(entry.get("description", "")), "parameters": params}
     return out
 
 
-def scenario_parameters(hub: dict, names: list[str] | None = None) -> dict[str, dict]:
-    """Parameter overrides of each scenario for a hub (hub file overrides win)."""
-    scenarios = load_scenarios()
+def scenario_parameters(
+    hub: dict, names: list[str] | None = None, path: Path | None = SCENARIOS_FILE, mdl=DEFAULT_MODEL
+) -> dict[str, dict]:
+    """Parameter overrides of each scenario for a hub (hub file overrides win).
+
+    ``path`` and ``mdl`` as in :func:`load_scenarios`.
+    """
+    scenarios = load_scenarios(path, mdl)
     names = list(scenarios) if names is None else names
     out = {}
     for name in names:

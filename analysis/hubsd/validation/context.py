@@ -13,7 +13,7 @@ import pandas as pd
 
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.engine.ensemble import compile_model
-from hubsd.inputs.hubs import HubError, load_hub
+from hubsd.inputs.hubs import HubError, load_hub_or_parameters
 from hubsd.model.parameters import ParameterError
 from hubsd.model.pysd_model import load
 from hubsd.validation.settings import SIGNED_STOCKS, ValidationInputError
@@ -109,9 +109,13 @@ def _translation_error(mdl: Path, exc: BaseException, what: str) -> ValidationIn
     return ValidationInputError(f"{where}: {what}: {msg}")
 
 
-def _model_hub_fits(engine, hub: str) -> list[str]:
-    """Parameters of a hub file that the model does not have."""
-    return sorted(set(load_hub(hub)["parameters"]) - set(engine.constants))
+def _model_hub_fits(engine, hub: str, mdl=DEFAULT_MODEL) -> list[str]:
+    """Parameters of a hub file that the model does not have.
+
+    The file is read against the default model's table first (a hub file for the hub
+    model), then against ``mdl``'s (a parameter file of a model of one's own).
+    """
+    return sorted(set(load_hub_or_parameters(hub, mdl)["parameters"]) - set(engine.constants))
 
 
 def prepare(mdl, hub, samples, seed) -> Context:
@@ -145,8 +149,9 @@ def prepare(mdl, hub, samples, seed) -> Context:
     base = table["default"].to_dict()
     if hub is not None:
         try:
-            lacking = _model_hub_fits(engine, hub)
-            base.update(load_hub(hub)["parameters"])
+            lacking = _model_hub_fits(engine, hub, mdl)
+            if not lacking:
+                base.update(load_hub_or_parameters(hub, mdl)["parameters"])
         except (HubError, ParameterError) as exc:
             raise ValidationInputError(" ".join(str(exc).split())) from None
         if lacking:
@@ -163,7 +168,7 @@ def prepare(mdl, hub, samples, seed) -> Context:
 def default_hub(mdl=DEFAULT_MODEL) -> str | None:
     """``"krakow"`` when the model has every parameter of the Kraków hub file, else None."""
     try:
-        return None if _model_hub_fits(compile_model(mdl), "krakow") else "krakow"
+        return None if _model_hub_fits(compile_model(mdl), "krakow", mdl) else "krakow"
     except Exception:  # a model that does not compile: validate() reports it properly
         return None
 

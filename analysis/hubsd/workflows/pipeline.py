@@ -36,7 +36,7 @@ from pathlib import Path
 
 from hubsd.core.atomic import write_json
 from hubsd.core.errors import HubsdError
-from hubsd.core.paths import REPO
+from hubsd.core.paths import NOTEBOOKS
 from hubsd.inputs.hubs import DEFAULT_HUB, HubError, available, calibrated_or_file
 from hubsd.studies.claims import MANIFEST as CLAIMS_MANIFEST
 from hubsd.studies.claims import MEMBERS as CLAIMS_MEMBERS
@@ -49,7 +49,6 @@ from hubsd.workflows.runfolder import run_folder
 from hubsd.workflows.sweep import notebook_parameters as declared
 from hubsd.workflows.sweep import prepare, run_sweep
 
-NOTEBOOKS = REPO / "notebooks"
 MANIFEST = "pipeline.json"
 #: Cheap settings of the sensitivity notebook for the sweep (members, Sobol base sample, ...).
 SWEEP_FIXED = {"samples": 100, "sobol_n": 32, "morris_trajectories": 4}

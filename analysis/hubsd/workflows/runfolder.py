@@ -23,13 +23,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hubsd.core.atomic import atomic_folder
+from hubsd.core.atomic import atomic_folder, folder_lock, replaced_note
 from hubsd.core.errors import HubsdError
+from hubsd.core.paths import DEFAULT_MODEL, OUTPUTS_DIR, SCENARIOS_FILE
 from hubsd.core.version import __version__
-from hubsd.engine.pysd_runner import model_controls, run_scenarios, save
+from hubsd.engine.pysd_runner import available_outputs, model_controls, run_scenarios, save
 from hubsd.inputs.hubs import DEFAULT_HUB, load_hub
 from hubsd.inputs.scenarios import load_scenarios, scenario_parameters
-from hubsd.model.parameters import ParameterError, check_parameters
+from hubsd.model.parameters import CONTROL, ParameterError, check_parameters
+from hubsd.model.parameters import table as parameter_table
 from hubsd.model.pysd_model import load
 from hubsd.plots.figures import save_figures
 
@@ -63,9 +65,11 @@ def parse_final_time(text: str | None, initial_time: float) -> float | None:
     return value
 
 
-def scenario_names(requested: Sequence[str] | None) -> list[str]:
-    """Scenarios to run: all of data/scenarios.yaml if none requested, else each one once."""
-    known = list(load_scenarios())
+def scenario_names(
+    requested: Sequence[str] | None, path: Path | None = SCENARIOS_FILE, mdl=DEFAULT_MODEL
+) -> list[str]:
+    """Scenarios to run: all of the scenario file if none requested, else each one once."""
+    known = list(load_scenarios(path, mdl))
     if not requested:
         return known
     names = []
@@ -193,6 +197,39 @@ def format_summary(table, ds, title: str) -> str:
     return "\n".join(lines)
 
 
+#: Outputs the hub summary needs; a model without them gets :func:`final_values` instead.
+SUMMARY_OUTPUTS = (
+    "total_hub_staff",
+    "displaced_hub_workers",
+    "youth_unemployment_rate",
+    "cumulative_policy_cost",
+)
+
+
+def model_outputs(mdl) -> list[str]:
+    """The variables of a model of one's own that a run keeps: not its parameters or controls."""
+    params = set(parameter_table(mdl).index) | CONTROL
+    return [o for o in available_outputs(mdl) if o not in params]
+
+
+def final_values(ds) -> pd.DataFrame:
+    """One row per scenario: every variable's value at the final time (a model of one's own)."""
+    last = ds.isel(time=-1)
+    rows = {
+        str(s): {v: float(last[v].sel(scenario=s)) for v in ds.data_vars}
+        for s in ds["scenario"].values
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "scenario"
+    return table
+
+
+def _final_text(table: pd.DataFrame, title: str) -> str:
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        body = table.T.to_string(float_format=lambda v: f"{v:.6g}")
+    return f"{title}\nvalues at the final time:\n{body}"
+
+
 @dataclass
 class RunFolder:
     """What :func:`run_folder` wrote: the folder, the results and the printed summary."""
@@ -202,6 +239,8 @@ class RunFolder:
     table: pd.DataFrame
     text: str
     files: list[str]
+    #: The line saying an earlier run's folder was replaced, or None.
+    replaced: str | None = None
 
 
 def run_folder(
@@ -213,6 +252,8 @@ def run_folder(
     figures: bool = True,
     command: str | None = None,
     quiet: bool = False,
+    mdl: str | os.PathLike = DEFAULT_MODEL,
+    scenario_file: str | os.PathLike | None = SCENARIOS_FILE,
 ) -> RunFolder:
     """Run a hub under its scenarios into a folder, atomically; every input checked first.
 
@@ -235,6 +276,13 @@ def run_folder(
         The command line recorded in the manifest and the Dataset's attrs.
     quiet : bool
         Do not print the "Running ..." line on stderr.
+    mdl : path
+        The Vensim model (default: the hub model, or the workspace's). A model without the hub
+        model's summary outputs (``total_hub_staff`` ...) is run for every variable, without
+        the summary's hub columns and the figures.
+    scenario_file : path or None
+        Scenario file (default ``data/scenarios.yaml``, or the workspace's); ``None``: that
+        file for the default model, a baseline only for another model.
 
     Returns
     -------
@@ -251,54 +299,76 @@ def run_folder(
     started = time.perf_counter()
     overrides = dict(overrides or {})
     # --- every check before anything runs or is written --------------------------------
-    hub_def = load_hub(hub)  # HubError names the known hubs
+    mdl = Path(mdl)
+    if not mdl.is_file():
+        raise CliError(f"--model {str(mdl)!r}: no such file (give a Vensim .mdl file)")
+    hub_def = load_hub(hub, mdl=mdl)  # HubError names the known hubs
     name = hub_def["hub"]
-    names = scenario_names(scenarios)
-    per_scenario = scenario_parameters(hub_def, names)  # HubError for an unknown one
+    names = scenario_names(scenarios, scenario_file, mdl)
+    # HubError for an unknown one
+    per_scenario = scenario_parameters(hub_def, names, scenario_file, mdl)
     for scen, params in per_scenario.items():
         try:
-            check_parameters({**params, **overrides})
+            check_parameters({**params, **overrides}, mdl)
         except ParameterError as exc:
             raise CliError(f"scenario {scen!r} with the --set values: {exc}") from None
-    controls = model_controls(load())
+    hub_like = set(SUMMARY_OUTPUTS) <= set(available_outputs(mdl))
+    controls = model_controls(load(mdl))
     final = parse_final_time(final_time, controls["initial_time"])
-    target = check_out_dir(out if out is not None else Path("outputs") / f"run-{name}")
+    target = check_out_dir(out if out is not None else OUTPUTS_DIR / f"run-{name}")
+    with folder_lock(target):  # one writer per folder, from the check to the rename
+        replacing = replaced_note(target, MANIFEST)
 
-    # --- run ---------------------------------------------------------------------------------
-    if not quiet:
-        print(f"Running {hub_def['name']} ({name}): {', '.join(names)} ...", file=sys.stderr)
-    ds = run_scenarios(name, names, overrides, final_time=final)
-    ds.attrs["hub_name"] = hub_def["name"]
-    ds.attrs["command"] = command or f"hubsd.run_folder({name!r})"
-    table = summary_table(ds)
-    title = (
-        f"{hub_def['name']} ({name}), {len(names)} scenario(s), "
-        f"{float(ds['time'].values[0]):g}-{float(ds['time'].values[-1]):g}"
-        + (f", --set {' '.join(f'{k}={v:g}' for k, v in overrides.items())}" if overrides else "")
-    )
-    text = format_summary(table, ds, title)
+        # --- run ---------------------------------------------------------------------------------
+        if not quiet:
+            print(f"Running {hub_def['name']} ({name}): {', '.join(names)} ...", file=sys.stderr)
+        ds = run_scenarios(
+            hub,
+            names,
+            overrides,
+            None if hub_like else model_outputs(mdl),
+            scenario_file,
+            final_time=final,
+            mdl=mdl,
+        )
+        ds.attrs["hub_name"] = hub_def["name"]
+        ds.attrs["command"] = command or f"hubsd.run_folder({name!r})"
+        table = summary_table(ds) if hub_like else final_values(ds)
+        title = (
+            f"{hub_def['name']} ({name}), {len(names)} scenario(s), "
+            f"{float(ds['time'].values[0]):g}-{float(ds['time'].values[-1]):g}"
+            + (
+                f", --set {' '.join(f'{k}={v:g}' for k, v in overrides.items())}"
+                if overrides
+                else ""
+            )
+        )
+        text = format_summary(table, ds, title) if hub_like else _final_text(table, title)
 
-    # --- write into a temporary folder beside the target, then rename into place --------
-    with atomic_folder(target) as tmp:
-        files = [save(ds, tmp / f"{name}_scenarios.nc")]
-        if figures:
-            files += save_figures(ds, tmp, prefix=f"{name}_")
-        csv = tmp / f"{name}_summary.csv"
-        table.to_csv(csv, float_format="%.6g")
-        files.append(csv)
-        manifest = {
-            "command": ds.attrs["command"],
-            "hub": name,
-            "hub_name": hub_def["name"],
-            "scenarios": names,
-            "set": overrides,
-            "final_time": float(ds["time"].values[-1]),
-            "files": [p.name for p in files],
-            "hubsd_version": __version__,
-            "pysd_version": ds.attrs.get("pysd_version"),
-            "model_sha256": ds.attrs.get("model_sha256"),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "wall_time_s": round(time.perf_counter() - started, 2),
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return RunFolder(target, ds, table, text, [p.name for p in files])
+        # --- write into a temporary folder beside the target, then rename into place --------
+        with atomic_folder(target) as tmp:
+            files = [save(ds, tmp / f"{name}_scenarios.nc")]
+            if figures and hub_like:
+                files += save_figures(ds, tmp, prefix=f"{name}_")
+            csv = tmp / f"{name}_summary.csv"
+            table.to_csv(csv, float_format="%.6g")
+            files.append(csv)
+            manifest = {
+                "command": ds.attrs["command"],
+                "hub": name,
+                "hub_name": hub_def["name"],
+                "scenarios": names,
+                "set": overrides,
+                "final_time": float(ds["time"].values[-1]),
+                "files": [p.name for p in files],
+                "hubsd_version": __version__,
+                "pysd_version": ds.attrs.get("pysd_version"),
+                "model": str(mdl),
+                "model_sha256": ds.attrs.get("model_sha256"),
+                "hub_file": hub_def.get("base_file", hub_def["file"]),
+                "scenario_file": str(scenario_file) if scenario_file else None,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "wall_time_s": round(time.perf_counter() - started, 2),
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return RunFolder(target, ds, table, text, [p.name for p in files], replacing)
