@@ -31,7 +31,7 @@ from hubsd.inputs.hubs import calibrated_or_file, load_hub
 from hubsd.inputs.scenarios import scenario_parameters
 from hubsd.studies.claims_data import satisfies
 from hubsd.studies.claims_spec import Claim
-from hubsd.studies.policies import lhs_parameters, uncertain_ranges
+from hubsd.studies.policies import draw_ensemble
 
 #: The no-AI counterfactual: no centre ever adopts.
 NO_AI = {"bass_innovation_coefficient": 0.0, "initial_adopting_share": 0.0}
@@ -147,9 +147,8 @@ class HubRuns:
     runs: dict = field(default_factory=dict, init=False)
 
     def __post_init__(self):
-        self.params = lhs_parameters(
-            self.members, self.seed, hub=self.hub, ranges=uncertain_ranges(self.hub)
-        )
+        # calibrated parameters jointly from their posterior, the other priors by LHS
+        self.params = draw_ensemble(self.hub, self.members, self.seed)
         self.levers = scenario_parameters(load_hub(self.hub))
 
     def overrides(self, key: str) -> dict[str, float]:

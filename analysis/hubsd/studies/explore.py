@@ -46,7 +46,7 @@ from hubsd.inputs.hubs import available, calibrated_or_file, load_hub
 from hubsd.inputs.scenarios import scenario_parameters
 from hubsd.model.parameters import table
 from hubsd.plots.fans import TIERS, FanFigure, number
-from hubsd.studies.policies import lhs_parameters, uncertain_ranges
+from hubsd.studies.policies import draw_ensemble, uncertain_ranges
 
 #: Policy levers: name -> (label, on/off, intensity parameter, further parameters).
 LEVERS = {
@@ -221,9 +221,9 @@ class Explorer:
     def set_hub(self, hub: str) -> Explorer:
         """Switch to another hub: new ensemble, its levers and uncertainties at their values."""
         resolved = load_hub(hub)["hub"]
-        ranges = uncertain_ranges(resolved)
-        names = [n for n in ranges if n not in UNCERTAINTIES]
-        draw = lhs_parameters(self.samples, self.seed, names, hub=resolved, ranges=ranges)
+        # calibrated parameters jointly from their posterior, the other priors by LHS
+        draw = draw_ensemble(resolved, self.samples, self.seed)
+        names = [n for n in draw.columns if n not in UNCERTAINTIES]
         self.hub = resolved
         # the hub's values, passed with every run (the engine would read the hub file each time)
         self.hub_values = {k: float(v) for k, v in load_hub(resolved)["parameters"].items()}
