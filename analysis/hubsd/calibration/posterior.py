@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.special import expit, gammaln, logit, logsumexp
+from scipy.stats import chi2
 
 from hubsd.calibration.fit import FD_STEP, Objective
 from hubsd.calibration.spec import CalibrationError, load_spec
@@ -92,6 +93,9 @@ class _Problem:
             if not f.units and not f.share and f.name in tab.index:
                 f.units = str(tab.loc[f.name, "units"])
         values = resolve_parameters(self.hub, None, mdl)
+        # the calibrated hub's own values, passed with every run (the engine would read its
+        # files each time)
+        self.hub_values = {k: float(v) for k, v in load_hub(self.hub)["parameters"].items()}
         shares = {k: float(v["value"]) for k, v in (doc.get("shares") or {}).items()}
         centre = []
         for f in self.free:
@@ -107,14 +111,24 @@ class _Problem:
     def residuals(self, u: np.ndarray) -> np.ndarray:
         """Weighted residuals ``(k, m)`` of the spec's figures at unit-cube points."""
         x = self.natural(np.atleast_2d(u))
-        params = pd.DataFrame(
-            {f.name: x[:, j] for j, f in enumerate(self.free) if not f.share}, dtype=float
+        return self.residuals_at(
+            x, {f.name: x[:, j] for j, f in enumerate(self.free) if not f.share}
         )
+
+    def residuals_at(self, x: np.ndarray, columns: dict) -> np.ndarray:
+        """Weighted residuals ``(k, m)`` of :meth:`predictions_at`."""
+        return self.objective.residuals_from(self.predictions_at(x, columns))
+
+    def predictions_at(self, x: np.ndarray, columns: dict) -> np.ndarray:
+        """Model values ``(k, m)`` at the figures for members ``columns`` (name -> values).
+
+        ``x`` holds the members' drawn quantities (the shares divide a larger region's series).
+        """
         self.evaluations += len(x)
         ds = self.objective.engine.run(
-            params=params,
+            params={**self.hub_values, **columns},
             outputs=self.objective.outputs,
-            hub=self.hub,
+            hub=None,
             final_time=self.spec.final_time,
             saveper=1.0,
             workers=1,
@@ -124,7 +138,7 @@ class _Problem:
         for i, p in enumerate(self.objective.points):
             val = ds[p.output].sel(time=p.year, method="nearest").to_numpy()
             pred[:, i] = val / x[:, share_col[p.share]] if p.share is not None else val
-        return self.objective.residuals_from(pred)
+        return pred
 
 
 def _jacobian(prob: _Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -387,3 +401,67 @@ def model_parameters(post: xr.Dataset) -> pd.DataFrame:
     """
     names = [n for n, v in post.data_vars.items() if v.attrs.get("kind") == "calibrated"]
     return pd.DataFrame({n: post[n].to_numpy() for n in names})
+
+
+def data_consistency(
+    hub: str, params: pd.DataFrame, shares: pd.DataFrame | None = None, mdl=DEFAULT_MODEL
+) -> xr.Dataset:
+    """How well each member of an ensemble meets the figures of the hub's calibration spec.
+
+    Parameters
+    ----------
+    hub : str
+        The calibrated hub the members start from (``"krakow"``: the newest set).
+    params : pandas.DataFrame
+        One row per member, one column per parameter (e.g. :func:`hubsd.studies.draw_ensemble`).
+    shares : pandas.DataFrame, optional
+        Each member's value of the spec's shares (a series of a larger region is divided by
+        it); missing shares are the calibrated set's.
+    mdl : path
+        The Vensim model.
+
+    Returns
+    -------
+    xarray.Dataset
+        Along ``sample``: ``within_error`` (share of the figures met within their stated relative
+        error, a bound only when broken), ``cost`` (0.5 x the sum of squared weighted
+        residuals), ``in_region`` (1 when ``2 (cost - fit cost) <= chi2_95(p)``, the joint 95 %
+        likelihood-ratio region of the spec's ``p`` free quantities), all units 1; along
+        ``sample`` x ``figure``: ``residual`` (weighted) and ``relative_error`` (model /
+        figure - 1). Attrs: ``hub``, ``fit_cost``, ``region_threshold``.
+    """
+    base, version, doc = _resolve(hub)
+    prob = _Problem(base, version, doc, mdl)
+    shares = pd.DataFrame(index=params.index) if shares is None else shares
+    u = np.tile(prob.centre, (len(params), 1))
+    extra = {}
+    for j, f in enumerate(prob.free):
+        col = shares if f.share else params
+        if f.name in col:
+            u[:, j] = f.to_unit(col[f.name].to_numpy(float))
+    for name in params.columns:
+        if name not in {f.name for f in prob.free}:
+            extra[name] = params[name].to_numpy(float)
+    x = prob.natural(u)
+    columns = {f.name: x[:, j] for j, f in enumerate(prob.free) if not f.share}
+    pred = prob.predictions_at(x, {**columns, **extra})
+    res = prob.objective.residuals_from(pred)
+    fit_cost = 0.5 * float(np.sum(prob.residuals(prob.centre[None, :]) ** 2))
+    cost = 0.5 * np.sum(res**2, axis=1)
+    threshold = float(chi2.ppf(0.95, len(prob.free)))
+    labels = [f"{p.label} {p.year:g}" for p in prob.objective.points]
+    return xr.Dataset(
+        {
+            "within_error": ("sample", np.mean(np.abs(res) <= 1.0, axis=1), {"units": "1"}),
+            "cost": ("sample", cost, {"units": "1"}),
+            "in_region": (
+                "sample",
+                (2 * (cost - fit_cost) <= threshold).astype(float),
+                {"units": "1"},
+            ),
+            "residual": (("sample", "figure"), res, {"units": "1"}),
+            "relative_error": (("sample", "figure"), pred / prob.objective.obs - 1, {"units": "1"}),
+        },
+        coords={"sample": np.arange(len(params)), "figure": labels},
+        attrs={"hub": prob.hub, "fit_cost": fit_cost, "region_threshold": threshold},
+    )

@@ -1,8 +1,8 @@
 """Part (b) of the claims ledger: the model's answer for each claim, member by member.
 
-One hub's members are a Latin hypercube over its uncertain parameters
-(:func:`hubsd.studies.lhs_parameters` over :func:`hubsd.studies.uncertain_ranges`: the
-calibrated parameters over their 95 % intervals, the others over the parameter table). The same
+One hub's members come from :func:`hubsd.studies.draw_ensemble`: the calibrated parameters
+jointly from their posterior given the hub's data (so every member reproduces the history),
+every other uncertain parameter by a Latin hypercube over its range. The same
 members are run, as needed, with no policy (``baseline``), without AI (``no_ai``: no adopter
 ever, ``bass_innovation_coefficient = initial_adopting_share = 0``), and under a policy scenario
 of ``data/scenarios.yaml`` at the hub's own lever sizes (``reskilling``, ``attraction``, and

@@ -5,8 +5,9 @@
 >>> Explorer("krakow@calibrated").set(reskilling_policy_capacity=5000).headline   # no widgets
 
 An ensemble of ``samples`` members (at least 500) is drawn once per hub with
-:func:`hubsd.studies.lhs_parameters` over :func:`hubsd.studies.uncertain_ranges` (a calibrated
-parameter over its 95 % interval, every other uncertain parameter over the table's range).
+:func:`hubsd.studies.draw_ensemble` (for a calibrated set the calibrated parameters jointly
+from their posterior given the hub's data, every other uncertain parameter by a Latin
+hypercube over :func:`hubsd.studies.uncertain_ranges`).
 Every change of a lever or of one of the four key AI uncertainties reruns the whole ensemble on
 the vectorised engine with the new values overriding their columns, and redraws fan charts
 (median, 50 % and 90 % bands) of hub jobs by tier, youth unemployment, enrolments, local service

@@ -184,7 +184,8 @@ def draw_ensemble(hub: str, members: int, seed: int = 0, **posterior) -> pd.Data
     pandas.DataFrame
         One column per parameter (Python names, the parameter table's units), one row per
         member: what :func:`hubsd.run_ensemble` takes. ``attrs["method"]`` says how it was drawn;
-        ``attrs["posterior"]`` holds the posterior draw's attrs (ESS, acceptance ...).
+        ``attrs["posterior"]`` holds the posterior draw's attrs (ESS, acceptance ...) and
+        ``attrs["shares"]`` each member's draw of the spec's shares (not model parameters).
     """
     ranges = uncertain_ranges(hub)
     joint = None
@@ -204,6 +205,11 @@ def draw_ensemble(hub: str, members: int, seed: int = 0, **posterior) -> pd.Data
             "Latin hypercube over uncertain_ranges"
         )
         out.attrs["posterior"] = dict(post.attrs)
+        out.attrs["shares"] = {
+            n: post[n].to_numpy().tolist()
+            for n, v in post.data_vars.items()
+            if v.attrs.get("kind") == "share"
+        }
     return out
 
 
