@@ -25,7 +25,8 @@ Method (recorded in the result's ``method`` attribute):
   mixture weights), so no round's draws are thrown away.
 * Resampling and moves. ``members`` draws by systematic resampling with the seed, then
   ``moves`` random-walk Metropolis steps of every member at once (resample-move, Gilks and
-  Berzuini 2001; scale ``2.38^2 / d`` times the draws' covariance in logit coordinates): the
+  Berzuini 2001; scale ``2.38^2 / d`` times the members' covariance in logit coordinates,
+  re-estimated every :data:`RETUNE` moves once the members have spread): the
   steps leave the posterior invariant and spread the duplicates a large weight leaves along
   the curved ridges (start x maturation x potential) that no Gaussian proposal follows.
 
@@ -61,6 +62,8 @@ WIDEN = 1.2
 #: Degrees of freedom of the proposal's multivariate t (assumption: heavy tails cover the
 #: exponential tails a parameter at its bound has in logit coordinates).
 DF = 4.0
+#: The Metropolis moves re-estimate their step from the members' spread every this many moves.
+RETUNE = 5
 #: Largest logit coordinate drawn (u within 2e-9 of a bound).
 ZMAX = 20.0
 #: A centre on a bound is moved this far into the unit cube (logit coordinates need an inside).
@@ -204,8 +207,8 @@ def sample_posterior(
     *,
     proposals: int | None = None,
     min_ess: float | None = None,
-    rounds: int = 3,
-    moves: int = 10,
+    rounds: int = 2,
+    moves: int = 20,
     mdl=DEFAULT_MODEL,
 ) -> xr.Dataset:
     """Joint draws of a hub's calibrated parameters from the posterior given its data.
@@ -224,7 +227,7 @@ def sample_posterior(
     seed : int
         Seed of every random choice; the same seed gives the same draws.
     proposals : int, optional
-        Draws per round (default ``max(2 * members, 1000)``).
+        Draws per round (default ``max(members, 1000)``).
     min_ess : float, optional
         Effective sample size to reach before resampling (default ``min(members, 1000) / 2``);
         rounds stop at ``rounds`` regardless, the ESS reached is in the attrs.
@@ -264,7 +267,7 @@ def sample_posterior(
         raise CalibrationError(f"members must be a whole number of at least 2, got {members!r}")
     base, version, doc = _resolve(hub)
     prob = _Problem(base, version, doc, mdl)
-    n_round = int(proposals or max(2 * members, 1000))
+    n_round = int(proposals or max(members, 1000))
     target = float(min_ess if min_ess is not None else min(members, 1000) / 2)
     rng = np.random.default_rng(seed)
 
@@ -330,10 +333,12 @@ def sample_posterior(
     res = np.full((members, len(r0)), np.nan)
     # resample-move: Metropolis steps that leave the posterior invariant, all members at once
     step_cov = cov_w if len(comps) > 1 else cov
-    spread = np.cov(z.T) if np.unique(pick).size > len(idx) else step_cov
-    chol = _chol((2.38**2 / len(idx)) * spread)
     accepted = 0
-    for _ in range(moves):
+    for step in range(moves):
+        if step % RETUNE == 0:  # the moving cloud's own spread, once it has spread out
+            distinct = np.unique(z, axis=0).shape[0]
+            spread = np.cov(z.T) if distinct > 2 * len(idx) else step_cov
+            chol = _chol((2.38**2 / len(idx)) * np.atleast_2d(spread))
         prop = np.clip(z + rng.standard_normal(z.shape) @ chol.T, -ZMAX, ZMAX)
         u = expit(prop)
         r_new = prob.residuals(u)
@@ -370,8 +375,8 @@ def sample_posterior(
         f"{1 - DEFENSIVE:g} multivariate t (df {DF:g}, Laplace at the calibrated set, then "
         f"refitted to the weighted draws, sd x {WIDEN:g}); deterministic-mixture weights; "
         f"systematic resampling; "
-        f"{moves} random-walk Metropolis moves per member (scale 2.38^2/d x the draws' "
-        f"covariance in logit coordinates)"
+        f"{moves} random-walk Metropolis moves per member (scale 2.38^2/d x the members' "
+        f"covariance in logit coordinates, re-estimated every {RETUNE} moves)"
     )
     return xr.Dataset(
         data,
