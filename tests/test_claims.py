@@ -23,7 +23,7 @@ from scipy.stats import spearmanr
 
 import hubsd
 from hubsd.cli.commands import main
-from hubsd.studies import draw_ensemble
+from hubsd.studies import lhs_parameters, uncertain_ranges
 from hubsd.studies.claims import CATEGORIES, MANIFEST, claims_ledger, save_ledger
 from hubsd.studies.claims_model import resolve_hub_set
 from hubsd.studies.claims_spec import CLAIMS_FILE, ClaimsError, load_claims
@@ -208,7 +208,7 @@ def test_prim_edge_cases():
 def members_run():
     """The Kraków members the ledger samples, run directly with hubsd.run_ensemble."""
     hub, _ = resolve_hub_set("krakow")
-    params = draw_ensemble(hub, MEMBERS, SEED)
+    params = lhs_parameters(MEMBERS, SEED, hub=hub, ranges=uncertain_ranges(hub))
     ds = hubsd.run_ensemble(
         hub,
         params,
