@@ -4,6 +4,7 @@ from hubsd.inputs.scenarios import STRESS
 from hubsd.studies.claims import claims_ledger
 from hubsd.studies.explore import Explorer
 from hubsd.studies.policies import (
+    draw_ensemble,
     lhs_parameters,
     policy_effects,
     quantiles,
@@ -17,6 +18,7 @@ __all__ = [
     "STRESS",
     "Explorer",
     "claims_ledger",
+    "draw_ensemble",
     "lhs_parameters",
     "policy_effects",
     "quantiles",

@@ -2,7 +2,12 @@
 
 One hub's members are a Latin hypercube over its uncertain parameters
 (:func:`hubsd.studies.lhs_parameters` over :func:`hubsd.studies.uncertain_ranges`: the
-calibrated parameters over their 95 % intervals, the others over the parameter table). The same
+calibrated parameters over their 95 % intervals, the others over the parameter table). The
+ledger keeps these independent draws rather than :func:`hubsd.studies.draw_ensemble`'s joint
+posterior draws for now: the posterior draw costs about 16 plain ensemble runs (every member
+moved 20 times on the engine; ``benchmarks/bench_posterior.py``), which took the five-hub
+ledger over its two-minute budget on a shared machine (289 s), and its PRIM boxes (part c)
+read best over independent inputs. The same
 members are run, as needed, with no policy (``baseline``), without AI (``no_ai``: no adopter
 ever, ``bass_innovation_coefficient = initial_adopting_share = 0``), and under a policy scenario
 of ``data/scenarios.yaml`` at the hub's own lever sizes (``reskilling``, ``attraction``, and

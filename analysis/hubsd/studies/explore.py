@@ -5,8 +5,9 @@
 >>> Explorer("krakow@calibrated").set(reskilling_policy_capacity=5000).headline   # no widgets
 
 An ensemble of ``samples`` members (at least 500) is drawn once per hub with
-:func:`hubsd.studies.lhs_parameters` over :func:`hubsd.studies.uncertain_ranges` (a calibrated
-parameter over its 95 % interval, every other uncertain parameter over the table's range).
+:func:`hubsd.studies.draw_ensemble` (for a calibrated set the calibrated parameters jointly
+from their posterior given the hub's data, every other uncertain parameter by a Latin
+hypercube over :func:`hubsd.studies.uncertain_ranges`).
 Every change of a lever or of one of the four key AI uncertainties reruns the whole ensemble on
 the vectorised engine with the new values overriding their columns, and redraws fan charts
 (median, 50 % and 90 % bands) of hub jobs by tier, youth unemployment, enrolments, local service
@@ -46,7 +47,7 @@ from hubsd.inputs.hubs import available, calibrated_or_file, load_hub
 from hubsd.inputs.scenarios import scenario_parameters
 from hubsd.model.parameters import table
 from hubsd.plots.fans import TIERS, FanFigure, number
-from hubsd.studies.policies import lhs_parameters, uncertain_ranges
+from hubsd.studies.policies import draw_ensemble, uncertain_ranges
 
 #: Policy levers: name -> (label, on/off, intensity parameter, further parameters).
 LEVERS = {
@@ -221,9 +222,9 @@ class Explorer:
     def set_hub(self, hub: str) -> Explorer:
         """Switch to another hub: new ensemble, its levers and uncertainties at their values."""
         resolved = load_hub(hub)["hub"]
-        ranges = uncertain_ranges(resolved)
-        names = [n for n in ranges if n not in UNCERTAINTIES]
-        draw = lhs_parameters(self.samples, self.seed, names, hub=resolved, ranges=ranges)
+        # calibrated parameters jointly from their posterior, the other priors by LHS
+        draw = draw_ensemble(resolved, self.samples, self.seed)
+        names = [n for n in draw.columns if n not in UNCERTAINTIES]
         self.hub = resolved
         # the hub's values, passed with every run (the engine would read the hub file each time)
         self.hub_values = {k: float(v) for k, v in load_hub(resolved)["parameters"].items()}

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from hubsd.calibration.posterior import model_parameters, sample_posterior
 from hubsd.core import sampling
 from hubsd.engine.pysd_runner import resolve_parameters, run
 from hubsd.inputs.hubs import load_hub
@@ -219,6 +220,65 @@ def lhs_parameters(
         bad = names[int(np.flatnonzero(outside)[0])]
         raise ParameterError(f"range of {bad!r} must be increasing and inside the table's")
     return pd.DataFrame(sampling.lhs(low, high, int(samples), seed), columns=names)
+
+
+def draw_ensemble(hub: str, members: int, seed: int = 0, **posterior) -> pd.DataFrame:
+    """Parameter sets of a Monte Carlo ensemble of ``hub``, consistent with its data.
+
+    For a calibrated hub (``"krakow@calibrated"``, ``"krakow@v2"``) the calibrated parameters
+    are drawn jointly from their posterior given the hub's data
+    (:func:`hubsd.calibration.posterior.sample_posterior`), so that every member reproduces the
+    history within the figures' errors; every other uncertain parameter of
+    :func:`uncertain_ranges` (the parameter table's sourced ranges and the hub file's evidence
+    ``ranges``) by a Latin hypercube with the same seed. A hub without ``@`` is the hub file's
+    values: there is no fit to condition on, so every uncertain parameter is drawn by the
+    Latin hypercube. Sobol and Morris keep :func:`uncertain_ranges` with independent draws:
+    their indices are defined for independent inputs.
+
+    Parameters
+    ----------
+    hub : str
+        Hub name, with ``@<version>`` for a calibrated set.
+    members : int
+        Number of members (at least 2).
+    seed : int
+        Seed of both draws.
+    **posterior
+        Passed to :func:`~hubsd.calibration.posterior.sample_posterior` (``proposals``,
+        ``moves`` ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per parameter (Python names, the parameter table's units), one row per
+        member: what :func:`hubsd.run_ensemble` takes. ``attrs["method"]`` says how it was drawn;
+        ``attrs["posterior"]`` holds the posterior draw's attrs (ESS, acceptance ...) and
+        ``attrs["shares"]`` each member's draw of the spec's shares (not model parameters).
+    """
+    ranges = uncertain_ranges(hub)
+    joint = None
+    if "@" in str(hub):
+        post = sample_posterior(hub, members, seed, **posterior)
+        joint = model_parameters(post)
+        ranges = {k: v for k, v in ranges.items() if k not in joint.columns}
+    prior = lhs_parameters(members, seed, list(ranges), ranges=ranges)
+    out = prior if joint is None else pd.concat([joint, prior], axis=1)
+    if joint is None:
+        out.attrs["method"] = (
+            "independent Latin hypercube over uncertain_ranges (no calibrated set)"
+        )
+    else:
+        out.attrs["method"] = (
+            "calibrated parameters: " + post.attrs["method"] + "; other uncertain parameters: "
+            "Latin hypercube over uncertain_ranges"
+        )
+        out.attrs["posterior"] = dict(post.attrs)
+        out.attrs["shares"] = {
+            n: post[n].to_numpy().tolist()
+            for n, v in post.data_vars.items()
+            if v.attrs.get("kind") == "share"
+        }
+    return out
 
 
 def quantiles(
