@@ -470,3 +470,53 @@ def data_consistency(
         coords={"sample": np.arange(len(params)), "figure": labels},
         attrs={"hub": prob.hub, "fit_cost": fit_cost, "region_threshold": threshold},
     )
+
+
+#: A prior whose range moves some calibration figure by more than this many of the figure's
+#: stated errors (weighted residual) is held at the value the fit assumed (see
+#: :func:`history_shifts`).
+HISTORY_SHIFT = 0.5
+
+
+def history_shifts(hub: str, ranges: dict, mdl=DEFAULT_MODEL) -> dict[str, float]:
+    """How far each uncalibrated prior, moved across its range, moves the hub's fitted history.
+
+    At the calibrated estimate, each parameter of ``ranges`` is set to its low and to its high
+    end (one batched engine run of two members per parameter) and the calibration figures'
+    weighted residuals are compared with those at the estimate.
+
+    Parameters
+    ----------
+    hub : str
+        A calibrated hub (``"krakow@calibrated"``, ``"krakow@v3"``).
+    ranges : dict
+        Parameter -> (low, high), e.g. :func:`hubsd.studies.uncertain_ranges` without the
+        calibrated parameters.
+    mdl : path
+        The Vensim model.
+
+    Returns
+    -------
+    dict
+        Parameter -> the largest absolute change of any figure's weighted residual (in units of
+        the figure's stated error). The calibration held these parameters at the hub's values,
+        so a prior that moves the history by more than :data:`HISTORY_SHIFT` cannot vary freely
+        without leaving the data: the data speak to it and the spec does not free it.
+    """
+    base, version, doc = _resolve(hub)
+    prob = _Problem(base, version, doc, mdl)
+    names = [n for n in ranges if n not in {f.name for f in prob.free}]
+    if not names:
+        return {}
+    k = 1 + 2 * len(names)
+    x = prob.natural(np.tile(prob.centre, (k, 1)))
+    columns = {f.name: x[:, j] for j, f in enumerate(prob.free) if not f.share}
+    for i, name in enumerate(names):
+        default = float(prob.hub_values.get(name, parameter_table(mdl).loc[name, "default"]))
+        col = np.full(k, default)
+        col[1 + 2 * i] = float(ranges[name][0])
+        col[2 + 2 * i] = float(ranges[name][1])
+        columns[name] = col
+    res = prob.objective.residuals_from(prob.predictions_at(x, columns))
+    shift = np.max(np.abs(res[1:] - res[0]), axis=1)
+    return {n: float(max(shift[2 * i], shift[2 * i + 1])) for i, n in enumerate(names)}

@@ -14,7 +14,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hubsd.calibration.posterior import model_parameters, sample_posterior
+from hubsd.calibration.posterior import (
+    HISTORY_SHIFT,
+    history_shifts,
+    model_parameters,
+    sample_posterior,
+)
 from hubsd.core import sampling
 from hubsd.engine.pysd_runner import resolve_parameters, run
 from hubsd.inputs.hubs import load_hub
@@ -232,7 +237,11 @@ def draw_ensemble(hub: str, members: int, seed: int = 0, **posterior) -> pd.Data
     :func:`uncertain_ranges` (the parameter table's sourced ranges and the hub file's evidence
     ``ranges``) by a Latin hypercube with the same seed. A hub without ``@`` is the hub file's
     values: there is no fit to condition on, so every uncertain parameter is drawn by the
-    Latin hypercube. Sobol and Morris keep :func:`uncertain_ranges` with independent draws:
+    Latin hypercube. An uncalibrated prior that moves some calibration figure by more than
+    :data:`~hubsd.calibration.posterior.HISTORY_SHIFT` of its stated error across its range
+    (:func:`~hubsd.calibration.posterior.history_shifts`) is held at the value the fit assumed:
+    drawn freely it would take the member off the data (``attrs["held_by_the_data"]`` lists
+    them with their shifts); freeing it in the calibration spec is the way to let it vary. Sobol and Morris keep :func:`uncertain_ranges` with independent draws:
     their indices are defined for independent inputs.
 
     Parameters
@@ -257,10 +266,15 @@ def draw_ensemble(hub: str, members: int, seed: int = 0, **posterior) -> pd.Data
     """
     ranges = uncertain_ranges(hub)
     joint = None
+    held: dict[str, float] = {}
     if "@" in str(hub):
         post = sample_posterior(hub, members, seed, **posterior)
         joint = model_parameters(post)
         ranges = {k: v for k, v in ranges.items() if k not in joint.columns}
+        # priors the fitted history speaks to stay at the values the fit assumed
+        shifts = history_shifts(hub, ranges)
+        held = {k: round(v, 3) for k, v in shifts.items() if v > HISTORY_SHIFT}
+        ranges = {k: v for k, v in ranges.items() if k not in held}
     prior = lhs_parameters(members, seed, list(ranges), ranges=ranges)
     out = prior if joint is None else pd.concat([joint, prior], axis=1)
     if joint is None:
@@ -270,8 +284,11 @@ def draw_ensemble(hub: str, members: int, seed: int = 0, **posterior) -> pd.Data
     else:
         out.attrs["method"] = (
             "calibrated parameters: " + post.attrs["method"] + "; other uncertain parameters: "
-            "Latin hypercube over uncertain_ranges"
+            "Latin hypercube over uncertain_ranges, except those that move a calibration "
+            f"figure by more than {HISTORY_SHIFT:g} stated error across their range (held at "
+            "the values the fit assumed)"
         )
+        out.attrs["held_by_the_data"] = held
         out.attrs["posterior"] = dict(post.attrs)
         out.attrs["shares"] = {
             n: post[n].to_numpy().tolist()
