@@ -62,6 +62,7 @@ from hubsd.calibration.calibrate import calibrate
 from hubsd.calibration.spec import load_spec, spec_file
 from hubsd.calibration.store import check_report_dir, save_calibrated, write_report
 from hubsd.cli.claims_cmd import add_claims_parser
+from hubsd.cli.policy_cmd import add_policy_parser
 from hubsd.core.atomic import atomic_folder
 from hubsd.core.paths import CALIBRATED_DIR, DEFAULT_MODEL, HUBS_DIR
 from hubsd.core.version import __version__
@@ -367,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     val.set_defaults(func=cmd_validate)
     add_claims_parser(sub)  # hubsd claims (hubsd.cli.claims_cmd)
+    add_policy_parser(sub)  # hubsd policy (hubsd.cli.policy_cmd)
     return parser
 
 
