@@ -76,15 +76,19 @@ class PolicyStudy:
             f"  mean discounted cost {row['discounted_cost_mean'] / 1e6:,.1f} million EUR "
             f"(worst tenth {row['discounted_cost_p90'] / 1e6:,.1f}).",
         ]
-        if len(self.boxes.boxes):
-            b = self.boxes.boxes.iloc[0]
+        described = self.boxes.boxes[self.boxes.boxes["restricted"] > 0]
+        if len(described):
+            b = described.iloc[0]
             lines.append(
                 f"  It still fails ({self.boxes.cases} of {self.boxes.members} members) mostly "
                 f"where {b['description']} (coverage {b['coverage']:.2f}, density "
                 f"{b['density']:.2f})."
             )
         else:
-            lines.append(f"  It fails in {self.boxes.cases} of {self.boxes.members} members.")
+            lines.append(
+                f"  It fails in {self.boxes.cases} of {self.boxes.members} members; no box of "
+                "uncertain parameters with a significant restriction separates them."
+            )
         return "\n".join(lines)
 
 
