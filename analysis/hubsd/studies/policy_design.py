@@ -470,7 +470,7 @@ def optimise(
     F = np.atleast_2d(res.F)
     _, keep = np.unique(X, axis=0, return_index=True)
     X, F = X[np.sort(keep)], F[np.sort(keep)]
-    order = np.lexsort(tuple(F[:, j] for j in reversed(range(F.shape[1]))) + ())
+    order = np.lexsort(tuple(F[:, j] for j in reversed(range(F.shape[1]))))
     return X[order], F[order]
 
 
