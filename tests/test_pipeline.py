@@ -47,7 +47,8 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
     out = tmp_path / "pipe"
     kwargs = {"hubs": ["krakow"], "workers": 1, "notebooks": ["01_model_tour.ipynb",
                                                                "05_hubs.ipynb"],
-              "sweep_fixed": {"samples": 20, "sobol_n": 8, "morris_trajectories": 2}}
+              "sweep_fixed": {"samples": 20, "sobol_n": 8, "morris_trajectories": 2},
+              "policy_settings": {"members": 8, "generations": 1, "population": 4}}
     real = _workflows_pipeline._execute
     calls = []
 
@@ -78,6 +79,9 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
     assert (out / "sweep" / "sweep.nc").is_file()
     hub = manifest["hubs"][0]
     assert (out / "runs" / hub.replace("@", "_") / "hubsd-run.json").is_file()
+    if "@" in hub:  # the policy design step runs for calibrated hubs and the report shows it
+        assert (out / "policy" / hub.replace("@", "_") / "hubsd-policy.json").is_file()
+        assert "Robust policy design" in index.read_text(encoding="utf-8")
 
     # without --resume the earlier pipeline is replaced: everything runs again
     _workflows_pipeline.run_pipeline(out, **kwargs)

@@ -67,6 +67,7 @@ from hubsd.calibration.spec import load_spec, spec_file
 from hubsd.calibration.store import check_report_dir, save_calibrated, write_report
 from hubsd.cli.claims_cmd import add_claims_parser
 from hubsd.cli.init_cmd import add_init_parser
+from hubsd.cli.policy_cmd import add_policy_parser
 from hubsd.core.atomic import OutputLocked, atomic_folder, folder_lock, replaced_note
 from hubsd.core.paths import (
     DEFAULT_MODEL,
@@ -376,13 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument(
         "--out",
         metavar="DIR",
-        help="report folder (default: "
-        "outputs/validate-<hub or model name>); replaced if it holds an earlier "
-        "validation report",
+        help="report folder (default: outputs/validate-<hub or model name>); replaced if it "
+        "holds an earlier validation report",
     )
     val.set_defaults(func=cmd_validate)
     add_init_parser(sub)  # hubsd init (hubsd.cli.init_cmd)
     add_claims_parser(sub)  # hubsd claims (hubsd.cli.claims_cmd)
+    add_policy_parser(sub)  # hubsd policy (hubsd.cli.policy_cmd)
     return parser
 
 

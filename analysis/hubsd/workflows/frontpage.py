@@ -5,7 +5,9 @@ pipeline folder (``hubsd pipeline``): for every hub run in ``runs/<hub>/`` its h
 (each policy against the baseline: hub jobs by tier and year, youth unemployment, young
 migration, cost), its figures, and the quality of the calibrated set it ran (fit statistics and
 holdout errors of ``data/calibrated/<hub>/vN.yaml``); the claims ledger
-(``claims/claims.csv``) where one exists; and the notebooks with their summaries rendered from
+(``claims/claims.csv``) where one exists; the robust policy design of each calibrated hub
+(``policy/<hub>/``: front, recommended mix, where it still fails) where one exists; and the
+notebooks with their summaries rendered from
 Markdown. Everything is embedded (figures as base64 PNG, styles inline): the page can be mailed
 or published as it is.
 """
@@ -23,6 +25,7 @@ import xarray as xr
 
 from hubsd.core.errors import HubsdError
 from hubsd.inputs.calibrated import load_calibrated
+from hubsd.workflows.policyrun import MANIFEST as POLICY_MANIFEST
 
 #: Scenario years of the headline table.
 YEARS = (2035, 2045)
@@ -248,6 +251,50 @@ def claims_section(path: Path) -> str:
     )
 
 
+#: Columns of a policy front shown (front.csv has every outcome's statistics).
+POLICY_COLUMNS = [
+    "policy_text",
+    "youth_unemployment_peak_p90",
+    "satisficing_share",
+    "max_regret",
+    "net_young_migration_p10",
+    "discounted_cost_mean",
+    "recommended",
+]
+
+
+def policy_section(folder: Path) -> str:
+    """Robust policy design of the hubs (``<pipeline>/policy/<hub>/``): front and mix per hub."""
+    hubs = sorted(p for p in folder.iterdir() if (p / POLICY_MANIFEST).is_file())
+    if not hubs:
+        return ""
+    parts = [
+        '<section id="policy"><h2>Robust policy design</h2>',
+        '<p class="note">Per hub: the Pareto front of lever mixes found by NSGA-II, each scored '
+        "over an ensemble of the hub's uncertain parameters and AI capability (worst tenth of "
+        "futures, share of futures with youth unemployment at or below the threshold, regret "
+        "against the best front policy in each future, mean discounted cost); the recommended "
+        "mix has the least maximum regret on the youth unemployment peak. Small ensembles and "
+        "few generations in the pipeline (see each folder's manifest): indicative, not final."
+        "</p>",
+    ]
+    for hub in hubs:
+        manifest = json.loads((hub / POLICY_MANIFEST).read_text(encoding="utf-8"))
+        rec = json.loads((hub / "recommended.json").read_text(encoding="utf-8"))
+        front = pd.read_csv(hub / "front.csv", index_col=0)
+        front = front[[c for c in POLICY_COLUMNS if c in front]]
+        mix = pd.DataFrame({"value": pd.Series(rec["parameters"])})
+        mix.index.name = "parameter"
+        parts.append(f'<div class="hub"><h3>{html.escape(hub.name)}</h3>')
+        parts.append(f"<pre>{html.escape(manifest.get('summary', ''))}</pre>")
+        parts.append("<p>Recommended mix:</p>" + _table(mix))
+        if (hub / "front.png").is_file():
+            parts.append(f"<figure>{_png(hub / 'front.png')}</figure>")
+        parts.append(_table(front) + "</div>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
 def front_page(
     entries: list[dict], pipeline: Path | None, source: str, created: str, markdown
 ) -> str:
@@ -279,6 +326,12 @@ def front_page(
     if claims is not None and claims.is_file():
         sections.append(claims_section(claims))
         toc.append('<a href="#claims">claims ledger</a>')
+    policy = pipeline / "policy" if pipeline is not None else None
+    if policy is not None and policy.is_dir():
+        section = policy_section(policy)
+        if section:
+            sections.append(section)
+            toc.append('<a href="#policy">robust policy design</a>')
     items = "\n".join(
         f'<li><a href="{html.escape(e["file"])}">{html.escape(e["title"])}</a> '
         f"<code>{html.escape(e['notebook'])}</code>"

@@ -11,6 +11,8 @@
                            combined in sweep/sweep.nc
     notebooks/             every notebook of notebooks/ executed by papermill for the calibrated
                            Kraków hub (02_calibration fits Kraków afresh, without saving a set)
+    policy/<hub>/          robust policy design (hubsd policy) for every calibrated hub, with
+                           cheap settings (POLICY_SETTINGS): front, recommended mix, PRIM boxes
     claims/                the claims ledger over the hubs (hubsd claims): claims.csv,
                            claims.nc, claims_boxes.csv; the report's front page shows the table
     report/index.html      findings per hub (headline table, figures, calibration quality),
@@ -43,6 +45,8 @@ from hubsd.studies.claims import MEMBERS as CLAIMS_MEMBERS
 from hubsd.studies.claims import SEED as CLAIMS_SEED
 from hubsd.studies.claims import claims_ledger, save_ledger
 from hubsd.workflows.kernels import kernel_options
+from hubsd.workflows.policyrun import MANIFEST as POLICY_MANIFEST
+from hubsd.workflows.policyrun import policy_study, save_policy
 from hubsd.workflows.report import build_report
 from hubsd.workflows.runfolder import MANIFEST as RUN_MANIFEST
 from hubsd.workflows.runfolder import run_folder
@@ -52,6 +56,8 @@ from hubsd.workflows.sweep import prepare, run_sweep
 MANIFEST = "pipeline.json"
 #: Cheap settings of the sensitivity notebook for the sweep (members, Sobol base sample, ...).
 SWEEP_FIXED = {"samples": 100, "sobol_n": 32, "morris_trajectories": 4}
+#: Cheap settings of the robust policy design step (``hubsd policy`` defaults are larger).
+POLICY_SETTINGS = {"members": 200, "generations": 10, "population": 16, "seed": 0}
 
 
 class PipelineError(HubsdError):
@@ -132,10 +138,13 @@ def run_pipeline(
     sweep_fixed: dict | None = None,
     notebooks: list[str] | None = None,
     claims_members: int = CLAIMS_MEMBERS,
+    policy_settings: dict | None = None,
 ) -> dict:
     """Run every step (see the module docstring); returns the manifest written.
 
-    ``claims_members`` is the ensemble size per hub of the claims ledger step.
+    ``claims_members`` is the ensemble size per hub of the claims ledger step;
+    ``policy_settings`` replaces :data:`POLICY_SETTINGS` of the policy design step
+    (``members``, ``generations``, ``population``, ``seed``, ``budget``).
     """
     started = time.perf_counter()
     out = Path(out).resolve()
@@ -212,6 +221,19 @@ def run_pipeline(
         _execute(NOTEBOOKS / name, target, notebook_parameters(name, lead, "outputs"), kernel)
         record(f"notebook {name}", time.perf_counter() - t0)
         _say(f"  notebooks/{name}: {time.perf_counter() - t0:.0f} s")
+
+    # 4a. robust policy design for every calibrated hub, before the report that shows it
+    settings = {**POLICY_SETTINGS, **(policy_settings or {})}
+    for hub in (n for n in names if "@" in n):
+        target = out / "policy" / hub.replace("@", "_")
+        if resume and (target / POLICY_MANIFEST).is_file():
+            _say(f"  policy/{target.name}: done before, kept")
+            continue
+        t0 = time.perf_counter()
+        study = policy_study(hub, **settings)
+        save_policy(study, target, command=f"hubsd pipeline (policy design step, {settings})")
+        record(f"policy {hub}", time.perf_counter() - t0, folder=str(target))
+        _say(f"  policy/{target.name}: {time.perf_counter() - t0:.0f} s")
 
     # 4. the claims ledger, before the report whose front page shows it
     claims_dir = out / "claims"
