@@ -34,7 +34,7 @@ from pymoo.optimize import minimize
 from hubsd.engine.ensemble import EnsembleModel, compile_model
 from hubsd.inputs.hubs import load_hub
 from hubsd.model.parameters import table as parameter_table
-from hubsd.studies.policies import lhs_parameters, uncertain_ranges
+from hubsd.studies.policies import draw_ensemble, lhs_parameters, uncertain_ranges
 from hubsd.studies.policy_spec import (
     DEFAULT_OBJECTIVES,
     OUTCOMES,
@@ -46,17 +46,17 @@ from hubsd.studies.policy_spec import (
     load_design,
 )
 
-#: Deep uncertainty about AI capability: named groups of parameters, each varied over the
-#: parameter table's whole range (its sourced plausible range, see models/parameters.md)
-#: rather than a calibrated or evidence interval, since no data up to 2025 narrow them.
+#: Deep uncertainty about AI capability: named groups of the model's ``Scenario`` sector
+#: (changes from the scenario start year, 2026), each varied over the parameter table's whole
+#: range, since no data up to 2025 narrow them; as futures they leave the fitted history as it
+#: is (issue 17), unlike varying the fitted parameters themselves.
 AI_CAPABILITY: dict[str, tuple[str, ...]] = {
-    "adoption_speed": (
-        "bass_innovation_coefficient",
-        "bass_imitation_coefficient",
-        "ai_implementation_delay",
+    "adoption_speed": ("ai_adoption_speed_multiplier",),
+    "automatable_shares": ("change_in_automatable_junior_share", "change_in_automatable_mid_share"),
+    "augmentation_share": (
+        "change_in_baseline_human_centred_ai_share",
+        "augmentation_productivity_gain",
     ),
-    "automatable_shares": ("automatable_junior_share", "automatable_mid_share"),
-    "augmentation_share": ("baseline_human_centred_ai_share", "augmentation_productivity_gain"),
 }
 #: Default ensemble size of :func:`policy_ensemble`.
 MEMBERS = 10_000
@@ -111,16 +111,31 @@ def policy_ensemble(
     for group in ai_capability:
         for name in AI_CAPABILITY[group]:
             ranges[name] = (float(tab.loc[name, "low"]), float(tab.loc[name, "high"]))
-    frame = _draw(hub, int(members), int(seed), ranges)
+    deep = [n for group in ai_capability for n in AI_CAPABILITY[group]]
+    frame = _draw(hub, int(members), int(seed), ranges, deep)
     frame.index.name = "member"
     frame.attrs["ai_capability"] = list(ai_capability)
     return frame
 
 
-def _draw(hub: str, members: int, seed: int, ranges: dict) -> pd.DataFrame:
-    # THE one call site of the draw. When the joint posterior lands, replace this line by
-    # ``draw_ensemble(hub, members, seed)`` (and override the AI-capability columns as above).
-    return lhs_parameters(members, seed, list(ranges), hub=hub, ranges=ranges)
+def _draw(hub: str, members: int, seed: int, ranges: dict, deep: Sequence[str]) -> pd.DataFrame:
+    """The one call site of the draw: joint posterior for a calibrated hub, plus the futures.
+
+    A calibrated hub's members come from :func:`hubsd.studies.draw_ensemble` (calibrated
+    parameters jointly from the fit's likelihood, the other priors by Latin hypercube unless the
+    history speaks to them); the deep-uncertainty ``deep`` parameters are drawn by a Latin
+    hypercube of their own (seed + 1) over ``ranges``. A hub file without a fit: one Latin
+    hypercube over ``ranges``.
+    """
+    if "@" not in str(hub):
+        return lhs_parameters(members, seed, list(ranges), hub=hub, ranges=ranges)
+    frame = draw_ensemble(hub, members, seed)
+    extra = {n: ranges[n] for n in deep}
+    if extra:
+        futures = lhs_parameters(members, seed + 1, list(extra), ranges=extra)
+        for name in futures.columns:
+            frame[name] = futures[name].to_numpy()
+    return frame
 
 
 # --------------------------------------------------------------------------------------------
