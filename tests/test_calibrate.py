@@ -7,6 +7,7 @@ Kraków calibration through the command line) takes about half a minute.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 import threading
@@ -27,6 +28,7 @@ import hubsd.core.paths as _core_paths
 import hubsd.inputs.calibrated as _inputs_calibrated
 import hubsd.inputs.observations as _inputs_observations
 import hubsd.model.pysd_model as _model_pysd_model
+from hubsd.core.errors import HubsdError
 from hubsd.core.paths import REPO
 from hubsd.inputs.hubs import HubError, load_hub
 
@@ -455,3 +457,54 @@ def test_cli_refuses_an_out_folder_that_is_not_a_report(tmp_path, capsys):
     assert code == 2 and "is not an earlier calibration report" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+# -- an identical refit is not a new version (issue 15) ---------------------------------------
+
+
+def test_an_identical_refit_is_recognised_and_a_changed_one_is_not(small_cal, tmp_path):
+    assert _calibration_store.identical_version(small_cal, tmp_path) is None  # no set yet
+    first = _calibration_store.save_calibrated(small_cal, tmp_path)
+    assert _calibration_store.identical_version(small_cal, tmp_path) == first
+    # another estimate, another data file, another model: each makes a new set
+    moved = dataclasses.replace(small_cal.fit, u=np.clip(small_cal.fit.u + 0.01, 0, 1))
+    other_data = {**small_cal.provenance["data"], "data/observed/mine.csv": "0" * 64}
+    for changed in (
+        dataclasses.replace(small_cal, fit=moved),
+        dataclasses.replace(small_cal, provenance={**small_cal.provenance, "data": other_data}),
+        dataclasses.replace(
+            small_cal, provenance={**small_cal.provenance, "model_equations_sha256": "1" * 64}
+        ),
+    ):
+        assert _calibration_store.identical_version(changed, tmp_path) is None
+
+
+def test_cli_says_an_identical_refit_is_unchanged_and_saves_nothing(
+    small_cal, tmp_path, capsys, monkeypatch
+):
+    spec = _write(tmp_path, SMALL)
+    saves = tmp_path / "calibrated"
+    _calibration_store.save_calibrated(small_cal, saves)
+    monkeypatch.setattr(_cli_commands, "calibrate", lambda *a, **k: small_cal)
+    code = _cli_commands.main(
+        ["calibrate", "--spec", str(spec), "--out", str(tmp_path / "r"), "--save-dir", str(saves)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Calibrated set: unchanged; the refit is identical to krakow@v1" in out
+    assert "no new version was saved" in out
+    assert _inputs_calibrated.versions("krakow", saves) == ["v1"]
+
+
+def test_progress_bars_are_silent_unless_asked_for(small_spec, capsys, monkeypatch):
+    """Not a terminal (tests, notebooks, papermill): no bar; HUBSD_PROGRESS=1: a bar per step."""
+    monkeypatch.delenv("HUBSD_PROGRESS", raising=False)
+    _calibration_fit.fit(small_spec, starts=1)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("HUBSD_PROGRESS", "1")
+    _calibration_fit.fit(small_spec, starts=1)
+    err = capsys.readouterr().err
+    assert "krakow: fit" in err and "1/1" in err
+    monkeypatch.setenv("HUBSD_PROGRESS", "maybe")
+    with pytest.raises(HubsdError, match=r"HUBSD_PROGRESS='maybe': use 1 .* or 0"):
+        _calibration_fit.fit(small_spec, starts=1)

@@ -236,6 +236,7 @@ def calibrate(
     starts: int | None = None,
     profile_points: int | None = None,
     mdl=DEFAULT_MODEL,
+    progress: bool | None = None,
 ) -> Calibration:
     """Fit a hub (its spec in ``data/calibration/``), with intervals and a holdout test.
 
@@ -261,6 +262,9 @@ def calibrate(
         Grid points per profile (default: the spec's ``profile_points``).
     mdl : path
         The Vensim model (default ``models/hub.mdl``).
+    progress : bool, optional
+        Progress bars for the fit, the profiles and the holdout fit on standard error; by
+        default drawn only in a terminal (``HUBSD_PROGRESS=1``/``0`` forces them on or off).
 
     Returns
     -------
@@ -286,14 +290,16 @@ def calibrate(
     """
     t0 = time.perf_counter()
     sp = spec if isinstance(spec, Spec) else load_spec(spec, data, mdl)
-    best = fit(sp, starts=starts, mdl=mdl)
-    prof = profile(best, profile_points) if intervals else None
+    best = fit(sp, starts=starts, mdl=mdl, progress=progress)
+    prof = profile(best, profile_points, progress=progress) if intervals else None
     pts = point_table(best)
     st = series_statistics(pts[pts.role == "series"])
     hold_tab, hold_fit = None, None
     if holdout and sp.holdout_from is not None:
         train = [p for p in sp.points if not p.holdout]
-        hold_fit = fit(sp, points=train, starts=starts, mdl=mdl)
+        hold_fit = fit(
+            sp, points=train, starts=starts, mdl=mdl, progress=progress, desc="holdout fit"
+        )
         tab = point_table(hold_fit)
         hold_tab = tab[tab.holdout].reset_index(drop=True)
 
@@ -358,11 +364,15 @@ def recovery(
     seed: int = 0,
     starts: int | None = None,
     profile_points: int | None = None,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Fit synthetic data made from known parameters; one row per parameter with coverage."""
+    """Fit synthetic data made from known parameters; one row per parameter with coverage.
+
+    ``progress`` forces the progress bars on or off (default: on in a terminal).
+    """
     fake, true = synthetic_spec(spec, truth, noise, seed)
-    best = fit(fake, starts=starts)
-    prof = profile(best, profile_points)
+    best = fit(fake, starts=starts, progress=progress, desc="recovery fit")
+    prof = profile(best, profile_points, progress=progress)
     tab = prof.table.copy()
     tab.insert(0, "truth", pd.Series(true))
     tab["covered"] = (tab.low95 <= tab.truth) & (tab.truth <= tab.high95)

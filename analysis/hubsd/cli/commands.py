@@ -60,10 +60,16 @@ import pandas as pd
 
 from hubsd.calibration.calibrate import calibrate
 from hubsd.calibration.spec import load_spec, spec_file
-from hubsd.calibration.store import check_report_dir, save_calibrated, write_report
+from hubsd.calibration.store import (
+    check_report_dir,
+    identical_version,
+    save_calibrated,
+    write_report,
+)
 from hubsd.cli.claims_cmd import add_claims_parser
 from hubsd.core.atomic import atomic_folder
 from hubsd.core.paths import CALIBRATED_DIR, DEFAULT_MODEL, HUBS_DIR
+from hubsd.core.progress import ProgressError, wanted
 from hubsd.core.version import __version__
 from hubsd.engine.pysd_runner import sector_inputs, sectors
 from hubsd.inputs.calibrated import CalibrationError, versions
@@ -84,6 +90,7 @@ from hubsd.validation.battery import (
     validate_model,
 )
 from hubsd.validation.context import default_hub
+from hubsd.workflows.kernels import KernelError, check_kernel
 from hubsd.workflows.pipeline import PipelineError, run_pipeline
 from hubsd.workflows.report import ReportError, build_report
 from hubsd.workflows.runfolder import (
@@ -231,7 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
         "finished points are kept, unfinished and failed ones run again",
     )
     sweep.add_argument(
-        "--kernel", metavar="NAME", help="Jupyter kernel (default: the notebook's own)"
+        "--kernel",
+        metavar="NAME",
+        help="installed Jupyter kernel to run the points in (default: this Python, whatever "
+        "the notebook's metadata names)",
     )
     sweep.set_defaults(func=cmd_sweep)
 
@@ -292,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(data/calibration/<hub>.yaml) to its observed series and point targets; report "
         "estimates with 95 % profile-likelihood intervals, identifiability, fit statistics "
         "and an out-of-sample test, and save the result as the hub's next calibrated version "
-        "(data/calibrated/<hub>/vN.yaml, run it with --hub <hub>@vN or <hub>@calibrated).",
+        "(data/calibrated/<hub>/vN.yaml, run it with --hub <hub>@vN or <hub>@calibrated); "
+        "a refit identical to the newest version (same model, spec, data and estimates) "
+        "saves nothing. Progress bars in a terminal (HUBSD_PROGRESS=0 turns them off).",
     )
     cal.add_argument(
         "--hub", default="krakow", help="hub with a spec in data/calibration/ (default: krakow)"
@@ -387,8 +399,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
 
     try:
+        wanted()  # a bad HUBSD_PROGRESS is refused before anything runs
         return args.func(args)
-    except (CliError, ParameterError, HubError) as exc:
+    except (CliError, ParameterError, HubError, ProgressError) as exc:
         _error(str(exc))
         return 2
     except KeyboardInterrupt:
@@ -573,7 +586,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise CliError("--workers is for local processes; the --scheduler's cluster has its own")
     try:
         plan = prepare(args.notebook, args.spec)
-    except SweepError as exc:
+        check_kernel(args.kernel)
+    except (SweepError, KernelError) as exc:
         raise CliError(str(exc)) from None
     out = Path(
         args.out if args.out is not None else Path("outputs") / f"sweep-{Path(args.notebook).stem}"
@@ -676,8 +690,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     report = write_report(cal, out)
     print(cal.summary())
     if not args.no_save:
-        saved = save_calibrated(cal, Path(args.save_dir) if args.save_dir else CALIBRATED_DIR)
-        print(f"Calibrated set: {saved} (run it with `hubsd run --hub {spec.hub}@{saved.stem}`)")
+        save_dir = Path(args.save_dir) if args.save_dir else CALIBRATED_DIR
+        same = identical_version(cal, save_dir)
+        if same is not None:  # a new version would change every @calibrated output for nothing
+            print(
+                f"Calibrated set: unchanged; the refit is identical to {spec.hub}@{same.stem} "
+                f"({same}: same model, spec and data, same estimates), so no new version was "
+                f"saved (run it with `hubsd run --hub {spec.hub}@{same.stem}`)"
+            )
+        else:
+            saved = save_calibrated(cal, save_dir)
+            print(
+                f"Calibrated set: {saved} (run it with `hubsd run --hub {spec.hub}@{saved.stem}`)"
+            )
     print(f"Wall time: {time.perf_counter() - started:.1f} s")
     print(f"Report: {report / 'report.md'}")
     return 0

@@ -56,6 +56,7 @@ import xarray as xr
 
 from hubsd.core.hints import did_you_mean
 from hubsd.core.paths import DEFAULT_MODEL
+from hubsd.core.progress import progress_bar
 from hubsd.core.version import __version__
 from hubsd.engine.codegen import Program, generate, static_names, time_grid
 from hubsd.engine.ir import (
@@ -199,6 +200,7 @@ class EnsembleModel:
         chunk_size: int | None = None,
         workers: int | None = None,
         scheduler=None,
+        progress: bool | None = None,
     ) -> xr.Dataset:
         """Run every parameter set as one member of a vectorised simulation.
 
@@ -224,6 +226,9 @@ class EnsembleModel:
             Worker processes for the chunks (default: the CPUs available, 1 for small N).
         scheduler : None, "dask", a scheduler address or a ``dask.distributed.Client``
             Run the chunks on dask.distributed instead (``"dask"``: a LocalCluster).
+        progress : bool, optional
+            A progress bar over the chunks (when there are several) on standard error; by
+            default only in a terminal (``HUBSD_PROGRESS=1``/``0`` forces it on or off).
 
         Returns
         -------
@@ -271,14 +276,19 @@ class EnsembleModel:
         prog = self.program(outputs)
         bounds = _chunks(nsamp, chunk_size, bool(varied))
         job = _Job(self.mdl, self.sha256, outputs, values, ctrl, steps, save_steps)
-        if scheduler is not None:
-            result = np.empty((output_rows(self.nodes, outputs)[-1][1], len(stamps), nsamp))
-            parts = _run_dask(scheduler, job, varied, bounds)
-            for (lo, hi), part in zip(bounds, parts, strict=True):
-                result[:, :, lo:hi] = part
-        else:
-            nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
-            result = _run_local(self, job, varied, bounds, nworkers, prog, nsamp)
+        many = len(bounds) > 1 and bool(varied)
+        bar = progress_bar(
+            len(bounds), f"ensemble of {nsamp}", "chunk", progress if many else False
+        )
+        with bar:
+            if scheduler is not None:
+                result = np.empty((output_rows(self.nodes, outputs)[-1][1], len(stamps), nsamp))
+                parts = _run_dask(scheduler, job, varied, bounds, bar)
+                for (lo, hi), part in zip(bounds, parts, strict=True):
+                    result[:, :, lo:hi] = part
+            else:
+                nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
+                result = _run_local(self, job, varied, bounds, nworkers, prog, nsamp, bar)
         return self._dataset(result, outputs, stamps, index, varied, values, hub, ctrl)
 
     # -- helpers of run -------------------------------------------------------------------------
@@ -556,7 +566,7 @@ def _slice(varied, lo, hi):
     return {k: v[lo:hi] for k, v in varied.items()}
 
 
-def _run_local(model, job, varied, bounds, nworkers, prog, nsamp) -> np.ndarray:
+def _run_local(model, job, varied, bounds, nworkers, prog, nsamp, bar) -> np.ndarray:
     shape = (output_rows(model.nodes, job.outputs)[-1][1], len(job.save_steps), nsamp)
     if not varied:  # every member is the same: simulate one, copy
         one = _run_chunk(model, job, {}, prog=prog)
@@ -567,6 +577,7 @@ def _run_local(model, job, varied, bounds, nworkers, prog, nsamp) -> np.ndarray:
         result = np.empty(shape)
         for lo, hi in bounds:
             _run_chunk(model, job, _slice(varied, lo, hi), result[:, :, lo:hi], prog)
+            bar.update(1)
         return result
     import mmap
     from concurrent.futures import ProcessPoolExecutor
@@ -587,6 +598,7 @@ def _run_local(model, job, varied, bounds, nworkers, prog, nsamp) -> np.ndarray:
         with pool:
             for future in futures:
                 future.result()
+                bar.update(1)
     finally:
         _FORKED.clear()
     return result
@@ -617,7 +629,7 @@ def _worker(job: _Job, varied: dict) -> np.ndarray:
     return _run_chunk(model, job, varied)
 
 
-def _run_dask(scheduler, job, varied, bounds):
+def _run_dask(scheduler, job, varied, bounds, bar):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as err:  # pragma: no cover - optional dependency
@@ -637,6 +649,8 @@ def _run_dask(scheduler, job, varied, bounds):
     try:
         chunks = [_slice(varied, lo, hi) for lo, hi in bounds]
         futures = client.map(_worker, [job] * len(chunks), chunks, pure=False)
+        for future in futures:
+            future.add_done_callback(lambda _: bar.update(1))
         parts = client.gather(futures)
     finally:
         if own is not None:
