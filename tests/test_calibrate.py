@@ -1,8 +1,9 @@
 """Calibration (``hubsd.calibrate``, ``hubsd calibrate``): spec checks, the solver broker, the
 Kraków fit, profile intervals, recovery of known parameters, holdout, saved versions, bad input.
 
-The fits here run the real model through the ensemble engine; the slowest test (the whole
-Kraków calibration through the command line) takes about half a minute.
+The fits here run the real model through the ensemble engine; the recovery test and the whole
+calibration through the command line are in ``tests/test_calibrate_refits.py`` (run beside these
+on another pytest-xdist worker).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 import yaml
 
 import hubsd
@@ -300,19 +300,6 @@ def test_dataset_has_named_dims_and_units(small_cal):
         _core_paths.DEFAULT_MODEL)
 
 
-def test_recovery_of_known_parameters_at_the_datas_sparsity(small_spec):
-    """Synthetic figures from known parameters plus noise (same years, kinds, errors): the
-    95 % intervals contain the truth, and without noise the fit returns it."""
-    exact = _calibration_calibrate.recovery(small_spec, noise=False, seed=0)
-    assert exact.attrs["cost"] < 1e-8
-    ident = exact[exact.flag == "identified"]
-    assert len(ident) >= 2
-    np.testing.assert_allclose(ident.estimate, ident.truth, rtol=1e-3)
-    for seed in (1, 2):
-        noisy = _calibration_calibrate.recovery(small_spec, noise=True, seed=seed)
-        assert noisy.covered.all(), noisy
-
-
 def test_implausible_target_is_refused_before_fitting(tmp_path):
     spec = _calibration_spec.load_spec(_write(tmp_path, SMALL))
     target = next(p for p in spec.points if p.role == "target")
@@ -365,26 +352,6 @@ def test_saved_versions_never_overwrite_and_load_as_hubs(small_cal, tmp_path, mo
 
 
 # -- the command line -------------------------------------------------------------------------
-
-
-def test_cli_calibrate_writes_report_and_version(tmp_path, capsys):
-    spec = _write(tmp_path, SMALL)
-    out, saves = tmp_path / "report", tmp_path / "calibrated"
-    code = _cli_commands.main(["calibrate", "--spec", str(spec), "--out", str(out), "--save-dir",
-                     str(saves), "--no-holdout", "--starts", "2"])
-    text = capsys.readouterr().out
-    assert code == 0, text
-    assert "krakow_share_of_poland" in text and "Calibrated set:" in text
-    names = sorted(p.name for p in out.iterdir())
-    assert names == ["calibration.nc", "correlation.csv", "correlation.png", "estimates.csv",
-                     "figures.csv", "fit.png", "profiles.png", "report.md", "residuals.png",
-                     "statistics.csv"]
-    report = (out / "report.md").read_text(encoding="utf-8")
-    assert "profile likelihood" in report and "U_M" in report
-    with xr.open_dataset(out / "calibration.nc") as ds:
-        assert "estimate" in ds and ds.attrs["hub"] == "krakow"
-    assert (saves / "krakow" / "v1.yaml").is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.parametrize(
