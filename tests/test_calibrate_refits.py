@@ -36,15 +36,36 @@ def test_recovery_of_known_parameters_at_the_datas_sparsity(small_spec):
 def test_cli_calibrate_writes_report_and_version(tmp_path, capsys):
     spec = _write(tmp_path, SMALL)
     out, saves = tmp_path / "report", tmp_path / "calibrated"
-    code = _cli_commands.main(["calibrate", "--spec", str(spec), "--out", str(out), "--save-dir",
-                     str(saves), "--no-holdout", "--starts", "2"])
+    code = _cli_commands.main(
+        [
+            "calibrate",
+            "--spec",
+            str(spec),
+            "--out",
+            str(out),
+            "--save-dir",
+            str(saves),
+            "--no-holdout",
+            "--starts",
+            "2",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0, text
     assert "krakow_share_of_poland" in text and "Calibrated set:" in text
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["calibration.nc", "correlation.csv", "correlation.png", "estimates.csv",
-                     "figures.csv", "fit.png", "profiles.png", "report.md", "residuals.png",
-                     "statistics.csv"]
+    assert names == [
+        "calibration.nc",
+        "correlation.csv",
+        "correlation.png",
+        "estimates.csv",
+        "figures.csv",
+        "fit.png",
+        "profiles.png",
+        "report.md",
+        "residuals.png",
+        "statistics.csv",
+    ]
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "profile likelihood" in report and "U_M" in report
     with xr.open_dataset(out / "calibration.nc") as ds:
