@@ -39,15 +39,19 @@ error of each kind of figure, is `data/calibration/<hub>.yaml`.
 
 Headless: `papermill 02_calibration.ipynb out.ipynb -p hub manila -p starts 6`.
 """)
-code("""
-# parameters: cheap defaults; papermill overrides them
-hub = "krakow"
+code(
+    """
+# parameters: cheap defaults, run by the test suite; papermill overrides them, and
+# `hubsd pipeline` runs Kraków, 10 free parameters, with hubsd.workflows.pipeline.PIPELINE_02
+hub = "vilnius"  # the smallest spec: 5 free quantities
 starts = 2  # local fits (the spec's own number is used by `hubsd calibrate`)
 profile_points = 5  # grid points per profile
 seed = 1
 recovery_seed = 3  # noise of the synthetic data in the recovery test
 output_dir = "outputs"
-""", ["parameters"])
+""",
+    ["parameters"],
+)
 code("""
 %matplotlib inline
 import dataclasses
@@ -57,9 +61,11 @@ import pandas as pd
 
 from hubsd.calibration.calibrate import calibrate, recovery, to_dataset
 from hubsd.calibration.spec import load_spec
+from hubsd.inputs.hubs import describe
 from hubsd.plots import figures as plots
 
 pd.set_option("display.width", 120)
+print(describe(hub))  # the fit starts from the hub file's values
 spec = dataclasses.replace(load_spec(hub), seed=seed)
 print(spec.description)
 print(f"{len(spec.points)} figures, {len(spec.free)} free; left out: {spec.dropped or 'none'}")
@@ -148,7 +154,13 @@ NAME@calibrated` runs.
 """)
 
 nb = nbf.v4.new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+# the kernel registered by the README's one-liner; nbval and hubsd's papermill runs use the
+# current Python whatever this names (hubsd.workflows.kernels)
+nb.metadata["kernelspec"] = {
+    "name": "hubsd",
+    "display_name": "Python (hubsd)",
+    "language": "python",
+}
 nb.metadata["language_info"] = {"name": "python"}
 out = Path(__file__).resolve().parents[1] / "notebooks" / "02_calibration.ipynb"
 nbf.write(nb, out)

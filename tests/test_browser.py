@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from hubsd.studies.explore import UNCERTAINTIES
+from hubsd.workflows.kernels import NOTEBOOK_KERNEL_DISPLAY, REGISTER
 from hubsd.workflows.report import build_report
 from hubsd.workflows.runfolder import run_folder
 
@@ -90,7 +91,13 @@ def lab(tmp_path_factory):
         JUPYTER_RUNTIME_DIR=str(root / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
+        JUPYTER_PATH=str(root / "share" / "jupyter"),
     )
+    # the README's one-liner registers the kernel the notebook names (into the lab's own folder:
+    # --prefix instead of --user), so JupyterLab starts it without asking
+    register = REGISTER.replace("python ", f"{sys.executable} ", 1)
+    subprocess.run(register.replace("--user", f"--prefix {root}"), shell=True, check=True,
+                   capture_output=True, env=env)
     cmd = [
         sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
         f"--port={port}", f"--IdentityProvider.token={token}",
@@ -147,8 +154,9 @@ def test_explorer_runs_in_jupyterlab_and_a_slider_changes_the_headline(lab, brow
     page.set_default_timeout(60_000)
     page.goto(f"{base}/lab/tree/00_explorer.ipynb?token={token}")
     page.wait_for_selector(".jp-NotebookPanel")
-    # the kernel has started and connected: the status bar says "Python 3 (ipykernel) | Idle"
-    page.wait_for_function("document.body.innerText.includes('| Idle')", timeout=180_000)
+    # the notebook's own kernel has started and connected: "Python (hubsd) | Idle"
+    idle = f"{NOTEBOOK_KERNEL_DISPLAY} | Idle"
+    page.wait_for_function(f"document.body.innerText.includes('{idle}')", timeout=180_000)
     news = page.get_by_role("button", name="No", exact=True)
     if news.count():  # "Would you like to get notified about official Jupyter news?"
         news.first.click()

@@ -1,12 +1,14 @@
 """Calibration (``hubsd.calibrate``, ``hubsd calibrate``): spec checks, the solver broker, the
 Kraków fit, profile intervals, recovery of known parameters, holdout, saved versions, bad input.
 
-The fits here run the real model through the ensemble engine; the slowest test (the whole
-Kraków calibration through the command line) takes about half a minute.
+The fits here run the real model through the ensemble engine; the recovery test and the whole
+calibration through the command line are in ``tests/test_calibrate_refits.py`` (run beside these
+on another pytest-xdist worker).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 import threading
@@ -14,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 import yaml
 
 import hubsd
@@ -27,6 +28,7 @@ import hubsd.core.paths as _core_paths
 import hubsd.inputs.calibrated as _inputs_calibrated
 import hubsd.inputs.observations as _inputs_observations
 import hubsd.model.pysd_model as _model_pysd_model
+from hubsd.core.errors import HubsdError
 from hubsd.core.paths import REPO
 from hubsd.inputs.hubs import HubError, load_hub
 
@@ -298,19 +300,6 @@ def test_dataset_has_named_dims_and_units(small_cal):
         _core_paths.DEFAULT_MODEL)
 
 
-def test_recovery_of_known_parameters_at_the_datas_sparsity(small_spec):
-    """Synthetic figures from known parameters plus noise (same years, kinds, errors): the
-    95 % intervals contain the truth, and without noise the fit returns it."""
-    exact = _calibration_calibrate.recovery(small_spec, noise=False, seed=0)
-    assert exact.attrs["cost"] < 1e-8
-    ident = exact[exact.flag == "identified"]
-    assert len(ident) >= 2
-    np.testing.assert_allclose(ident.estimate, ident.truth, rtol=1e-3)
-    for seed in (1, 2):
-        noisy = _calibration_calibrate.recovery(small_spec, noise=True, seed=seed)
-        assert noisy.covered.all(), noisy
-
-
 def test_implausible_target_is_refused_before_fitting(tmp_path):
     spec = _calibration_spec.load_spec(_write(tmp_path, SMALL))
     target = next(p for p in spec.points if p.role == "target")
@@ -363,26 +352,6 @@ def test_saved_versions_never_overwrite_and_load_as_hubs(small_cal, tmp_path, mo
 
 
 # -- the command line -------------------------------------------------------------------------
-
-
-def test_cli_calibrate_writes_report_and_version(tmp_path, capsys):
-    spec = _write(tmp_path, SMALL)
-    out, saves = tmp_path / "report", tmp_path / "calibrated"
-    code = _cli_commands.main(["calibrate", "--spec", str(spec), "--out", str(out), "--save-dir",
-                     str(saves), "--no-holdout", "--starts", "2"])
-    text = capsys.readouterr().out
-    assert code == 0, text
-    assert "krakow_share_of_poland" in text and "Calibrated set:" in text
-    names = sorted(p.name for p in out.iterdir())
-    assert names == ["calibration.nc", "correlation.csv", "correlation.png", "estimates.csv",
-                     "figures.csv", "fit.png", "profiles.png", "report.md", "residuals.png",
-                     "statistics.csv"]
-    report = (out / "report.md").read_text(encoding="utf-8")
-    assert "profile likelihood" in report and "U_M" in report
-    with xr.open_dataset(out / "calibration.nc") as ds:
-        assert "estimate" in ds and ds.attrs["hub"] == "krakow"
-    assert (saves / "krakow" / "v1.yaml").is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.parametrize(
@@ -455,3 +424,54 @@ def test_cli_refuses_an_out_folder_that_is_not_a_report(tmp_path, capsys):
     assert code == 2 and "is not an earlier calibration report" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+# -- an identical refit is not a new version (issue 15) ---------------------------------------
+
+
+def test_an_identical_refit_is_recognised_and_a_changed_one_is_not(small_cal, tmp_path):
+    assert _calibration_store.identical_version(small_cal, tmp_path) is None  # no set yet
+    first = _calibration_store.save_calibrated(small_cal, tmp_path)
+    assert _calibration_store.identical_version(small_cal, tmp_path) == first
+    # another estimate, another data file, another model: each makes a new set
+    moved = dataclasses.replace(small_cal.fit, u=np.clip(small_cal.fit.u + 0.01, 0, 1))
+    other_data = {**small_cal.provenance["data"], "data/observed/mine.csv": "0" * 64}
+    for changed in (
+        dataclasses.replace(small_cal, fit=moved),
+        dataclasses.replace(small_cal, provenance={**small_cal.provenance, "data": other_data}),
+        dataclasses.replace(
+            small_cal, provenance={**small_cal.provenance, "model_equations_sha256": "1" * 64}
+        ),
+    ):
+        assert _calibration_store.identical_version(changed, tmp_path) is None
+
+
+def test_cli_says_an_identical_refit_is_unchanged_and_saves_nothing(
+    small_cal, tmp_path, capsys, monkeypatch
+):
+    spec = _write(tmp_path, SMALL)
+    saves = tmp_path / "calibrated"
+    _calibration_store.save_calibrated(small_cal, saves)
+    monkeypatch.setattr(_cli_commands, "calibrate", lambda *a, **k: small_cal)
+    code = _cli_commands.main(
+        ["calibrate", "--spec", str(spec), "--out", str(tmp_path / "r"), "--save-dir", str(saves)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Calibrated set: unchanged; the refit is identical to krakow@v1" in out
+    assert "no new version was saved" in out
+    assert _inputs_calibrated.versions("krakow", saves) == ["v1"]
+
+
+def test_progress_bars_are_silent_unless_asked_for(small_spec, capsys, monkeypatch):
+    """Not a terminal (tests, notebooks, papermill): no bar; HUBSD_PROGRESS=1: a bar per step."""
+    monkeypatch.delenv("HUBSD_PROGRESS", raising=False)
+    _calibration_fit.fit(small_spec, starts=1)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("HUBSD_PROGRESS", "1")
+    _calibration_fit.fit(small_spec, starts=1)
+    err = capsys.readouterr().err
+    assert "krakow: fit" in err and "1/1" in err
+    monkeypatch.setenv("HUBSD_PROGRESS", "maybe")
+    with pytest.raises(HubsdError, match=r"HUBSD_PROGRESS='maybe': use 1 .* or 0"):
+        _calibration_fit.fit(small_spec, starts=1)

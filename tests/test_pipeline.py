@@ -36,8 +36,10 @@ def test_hubs_resolve_to_their_newest_calibrated_set():
 
 
 def test_notebook_parameters_follow_each_notebook():
+    # 02 refits the lead hub (not its calibrated set) with the pipeline's settings, not the
+    # notebook's cheaper defaults (Vilnius)
     assert _workflows_pipeline.notebook_parameters("02_calibration.ipynb", "krakow@v1", "o") == {
-        "hub": "krakow", "output_dir": "o"}
+        "hub": "krakow", "output_dir": "o", "starts": 2, "profile_points": 5}
     assert _workflows_pipeline.notebook_parameters("03_policies.ipynb", "krakow@v1", "o") == {
         "hub": "krakow@v1", "output_dir": "o"}
     assert "hub" not in _workflows_pipeline.notebook_parameters("05_hubs.ipynb", "krakow@v1", "o")
@@ -45,16 +47,19 @@ def test_notebook_parameters_follow_each_notebook():
 
 def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeypatch, capsys):
     out = tmp_path / "pipe"
+    # the cheapest settings that still run every step: one hub, a 20-member sweep point, two
+    # notebooks (the second is interrupted), a 20-member claims ledger
     kwargs = {"hubs": ["krakow"], "workers": 1, "notebooks": ["01_model_tour.ipynb",
-                                                               "05_hubs.ipynb"],
+                                                               "03_policies.ipynb"],
               "sweep_fixed": {"samples": 20, "sobol_n": 8, "morris_trajectories": 2},
+              "claims_members": 20,
               "policy_settings": {"members": 8, "generations": 1, "population": 4}}
     real = _workflows_pipeline._execute
     calls = []
 
     def interrupted(notebook, target, params, kernel):
         calls.append(notebook.name)
-        if notebook.name == "05_hubs.ipynb":
+        if notebook.name == "03_policies.ipynb":
             raise KeyboardInterrupt
         real(notebook, target, params, kernel)
 
@@ -62,7 +67,7 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         _workflows_pipeline.run_pipeline(out, **kwargs)
     assert (out / "notebooks" / "01_model_tour.ipynb").is_file()
-    assert not (out / "notebooks" / "05_hubs.ipynb").exists()
+    assert not (out / "notebooks" / "03_policies.ipynb").exists()
     assert not [p for p in (out / "notebooks").iterdir() if p.name.startswith(".")]
     done = json.loads((out / _workflows_pipeline.MANIFEST).read_text(encoding="utf-8"))["steps"]
     assert "notebook 01_model_tour.ipynb" in done and "report" not in done
@@ -73,7 +78,7 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
     log = capsys.readouterr().err
     assert "notebooks/01_model_tour.ipynb: done before, kept" in log
     assert "done before, kept" in log and (out / "runs").stat().st_mtime_ns == run_mtime
-    assert (out / "notebooks" / "05_hubs.ipynb").is_file()
+    assert (out / "notebooks" / "03_policies.ipynb").is_file()
     index = out / "report" / "index.html"
     assert manifest["report"] == str(index) and index.is_file()
     assert (out / "sweep" / "sweep.nc").is_file()
@@ -83,10 +88,12 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
         assert (out / "policy" / hub.replace("@", "_") / "hubsd-policy.json").is_file()
         assert "Robust policy design" in index.read_text(encoding="utf-8")
 
-    # without --resume the earlier pipeline is replaced: everything runs again
-    _workflows_pipeline.run_pipeline(out, **kwargs)
+    # without --resume the earlier pipeline is replaced: everything runs again, and what the
+    # new run does not make (here the second notebook) is gone
+    _workflows_pipeline.run_pipeline(out, **{**kwargs, "notebooks": ["01_model_tour.ipynb"]})
     assert "done before" not in capsys.readouterr().err
     assert (out / "report" / "index.html").is_file()
+    assert not (out / "notebooks" / "03_policies.ipynb").exists()
 
 
 @pytest.mark.parametrize(

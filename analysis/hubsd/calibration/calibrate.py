@@ -236,6 +236,7 @@ def calibrate(
     starts: int | None = None,
     profile_points: int | None = None,
     mdl=None,
+    progress: bool | None = None,
 ) -> Calibration:
     """Fit a hub (its spec in ``data/calibration/``), with intervals and a holdout test.
 
@@ -262,6 +263,9 @@ def calibrate(
     mdl : path, optional
         The Vensim model (default: the spec's, i.e. the model it was read against; for a spec
         named by hub or path, the default model).
+    progress : bool, optional
+        Progress bars for the fit, the profiles and the holdout fit on standard error; by
+        default drawn only in a terminal (``HUBSD_PROGRESS=1``/``0`` forces them on or off).
 
     Returns
     -------
@@ -289,14 +293,16 @@ def calibrate(
     if not isinstance(spec, Spec):
         spec = load_spec(spec, data, DEFAULT_MODEL if mdl is None else mdl)
     sp, mdl = spec, spec.mdl if mdl is None else mdl
-    best = fit(sp, starts=starts, mdl=mdl)
-    prof = profile(best, profile_points) if intervals else None
+    best = fit(sp, starts=starts, mdl=mdl, progress=progress)
+    prof = profile(best, profile_points, progress=progress) if intervals else None
     pts = point_table(best)
     st = series_statistics(pts[pts.role == "series"])
     hold_tab, hold_fit = None, None
     if holdout and sp.holdout_from is not None:
         train = [p for p in sp.points if not p.holdout]
-        hold_fit = fit(sp, points=train, starts=starts, mdl=mdl)
+        hold_fit = fit(
+            sp, points=train, starts=starts, mdl=mdl, progress=progress, desc="holdout fit"
+        )
         tab = point_table(hold_fit)
         hold_tab = tab[tab.holdout].reset_index(drop=True)
 
@@ -363,11 +369,15 @@ def recovery(
     seed: int = 0,
     starts: int | None = None,
     profile_points: int | None = None,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Fit synthetic data made from known parameters; one row per parameter with coverage."""
+    """Fit synthetic data made from known parameters; one row per parameter with coverage.
+
+    ``progress`` forces the progress bars on or off (default: on in a terminal).
+    """
     fake, true = synthetic_spec(spec, truth, noise, seed)
-    best = fit(fake, starts=starts)
-    prof = profile(best, profile_points)
+    best = fit(fake, starts=starts, progress=progress, desc="recovery fit")
+    prof = profile(best, profile_points, progress=progress)
     tab = prof.table.copy()
     tab.insert(0, "truth", pd.Series(true))
     tab["covered"] = (tab.low95 <= tab.truth) & (tab.truth <= tab.high95)

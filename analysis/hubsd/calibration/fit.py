@@ -27,6 +27,7 @@ from hubsd.calibration.spec import (
 )
 from hubsd.core import sampling
 from hubsd.core.paths import DEFAULT_MODEL
+from hubsd.core.progress import progress_bar, wanted
 from hubsd.engine.ensemble import compile_model
 from hubsd.engine.pysd_runner import resolve_parameters
 
@@ -216,11 +217,20 @@ def _solve(
 
 
 def _parallel_solves(
-    objective: Objective, starts: list[tuple[np.ndarray, np.ndarray]], max_nfev: int = 60
+    objective: Objective,
+    starts: list[tuple[np.ndarray, np.ndarray]],
+    max_nfev: int = 60,
+    desc: str = "least squares",
+    progress: bool | None = None,
 ) -> tuple[list, BatchBroker]:
-    """Run least_squares from each (u0, fixed) side by side; returns the results in order."""
+    """Run least_squares from each (u0, fixed) side by side; returns the results in order.
+
+    A progress bar (:func:`hubsd.core.progress.progress_bar`, labelled ``desc``) counts the
+    finished solvers.
+    """
     broker = BatchBroker(objective.residuals, len(starts))
     results: list = [None] * len(starts)
+    bar = progress_bar(len(starts), desc, "solve", progress)
 
     def work(i, u0, fixed):
         try:
@@ -229,6 +239,7 @@ def _parallel_solves(
             results[i] = exc
         finally:
             broker.leave()
+            bar.update(1)
 
     threads = [
         threading.Thread(target=work, args=(i, u0, fx), daemon=True)
@@ -238,6 +249,7 @@ def _parallel_solves(
         t.start()
     for t in threads:
         t.join()
+    bar.close()
     return results, broker
 
 
@@ -268,8 +280,15 @@ def fit(
     starts: int | None = None,
     mdl=DEFAULT_MODEL,
     max_nfev: int = 150,
+    progress: bool | None = None,
+    desc: str = "fit",
 ) -> Fit:
-    """Multi-start least-squares fit of a spec's free parameters to its figures."""
+    """Multi-start least-squares fit of a spec's free parameters to its figures.
+
+    ``progress`` forces the bar over the starts (labelled ``desc``) on or off (default: on in
+    a terminal, :func:`hubsd.core.progress.wanted`).
+    """
+    progress = wanted(progress)  # a bad HUBSD_PROGRESS is refused before anything runs
     obj = Objective(spec, points, mdl)
     p = len(spec.free)
     nstart = spec.starts if starts is None else starts
@@ -287,7 +306,9 @@ def fit(
     costs = 0.5 * np.sum(res**2, axis=1)
     order = [0] + [int(i) for i in np.argsort(costs[1:]) + 1][: max(nstart - 1, 0)]
     fixed = np.zeros(p, dtype=bool)
-    results, broker = _parallel_solves(obj, [(cand[i], fixed) for i in order], max_nfev)
+    results, broker = _parallel_solves(
+        obj, [(cand[i], fixed) for i in order], max_nfev, f"{spec.hub}: {desc}", progress
+    )
     rows, best = [], None
     for k, (i, r) in enumerate(zip(order, results, strict=True)):
         if isinstance(r, BaseException):
@@ -383,8 +404,13 @@ def _crossing(grid, excess, side):
     return (grid[0] if side == "low" else grid[-1]), False
 
 
-def profile(fit_: Fit, points: int | None = None, max_nfev: int = 30) -> Profiles:
-    """Profile-likelihood 95 % intervals of every free parameter (all grids side by side)."""
+def profile(
+    fit_: Fit, points: int | None = None, max_nfev: int = 30, progress: bool | None = None
+) -> Profiles:
+    """Profile-likelihood 95 % intervals of every free parameter (all grids side by side).
+
+    ``progress`` forces the bar over the grid points on or off (default: on in a terminal).
+    """
     spec, obj = fit_.spec, fit_.objective
     p = len(spec.free)
     g = spec.profile_points if points is None else points
@@ -398,7 +424,7 @@ def profile(fit_: Fit, points: int | None = None, max_nfev: int = 30) -> Profile
             fixed[j] = True
             starts.append((u0, fixed))
             where.append((j, k))
-    results, _ = _parallel_solves(obj, starts, max_nfev)
+    results, _ = _parallel_solves(obj, starts, max_nfev, f"{spec.hub}: profiles", progress)
     cost = np.full((p, g), np.nan)
     for n, ((j, k), r) in enumerate(zip(where, results, strict=True)):
         if isinstance(r, BaseException):

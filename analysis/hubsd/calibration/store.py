@@ -15,7 +15,7 @@ from hubsd.calibration.calibrate import Calibration, to_dataset
 from hubsd.calibration.spec import CalibrationError
 from hubsd.core.atomic import atomic_folder
 from hubsd.core.paths import CALIBRATED_DIR
-from hubsd.inputs.calibrated import versions
+from hubsd.inputs.calibrated import load_calibrated, versions
 from hubsd.plots import figures as plots
 
 # -- results as a Dataset, calibrated sets, the report folder -------------------------------------
@@ -94,6 +94,69 @@ def calibrated_document(cal: Calibration, version: str) -> dict:
             ],
         }
     return doc
+
+
+#: Provenance entries that must agree for a refit to be the same set: the model's equations,
+#: the spec, the hub file and every data file (by SHA-256).
+SAME_INPUTS = ("model_equations_sha256", "spec_sha256", "hub_file_sha256", "data")
+#: Entries of each estimated quantity that must agree (its source names the date and version).
+SAME_ESTIMATE = ("value", "low95", "high95", "flag")
+
+
+def _estimates(doc: dict) -> dict:
+    return {
+        group: {
+            name: {k: entry.get(k) for k in SAME_ESTIMATE}
+            for name, entry in (doc.get(group) or {}).items()
+        }
+        for group in ("parameters", "shares")
+    }
+
+
+def identical_version(cal: Calibration, directory: Path | None = None) -> Path | None:
+    """The hub's newest calibrated set if ``cal`` would save the same set again, else None.
+
+    The same set: fitted to the same model equations, spec, hub file and data (their SHA-256 in
+    the provenance) with the same estimates, 95 % intervals and flags as saved (rounded to six
+    significant digits, as :func:`save_calibrated` writes them). ``hubsd calibrate`` then keeps
+    the existing version instead of adding an identical one, so notebooks that run
+    ``<hub>@calibrated`` keep their outputs.
+
+    Parameters
+    ----------
+    cal : Calibration
+        A calibration (:func:`hubsd.calibration.calibrate.calibrate`).
+    directory : path, optional
+        Folder of calibrated sets (default ``data/calibrated/``).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The newest ``<hub>/vN.yaml`` when it is the same set; None when the hub has no set yet,
+        or the newest differs in an input or an estimate.
+
+    Raises
+    ------
+    CalibrationError
+        The newest set cannot be read (malformed YAML, no ``parameters``).
+
+    Examples
+    --------
+    >>> same = identical_version(cal)          # after cal = calibrate("krakow")
+    >>> same.stem if same else "a new version"
+    """
+    directory = Path(directory or CALIBRATED_DIR)
+    known = versions(cal.spec.hub, directory)
+    if not known:
+        return None
+    newest = load_calibrated(cal.spec.hub, known[-1], directory)
+    fresh = yaml.safe_load(yaml.safe_dump(calibrated_document(cal, known[-1]), allow_unicode=True))
+    old_prov, new_prov = newest.get("provenance") or {}, fresh["provenance"]
+    if any(old_prov.get(k) != new_prov.get(k) for k in SAME_INPUTS):
+        return None
+    if _estimates(newest) != _estimates(fresh):
+        return None
+    return Path(newest["file"])
 
 
 def save_calibrated(cal: Calibration, directory: Path | None = None) -> Path:

@@ -62,25 +62,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from hubsd.calibration.calibrate import calibrate
-from hubsd.calibration.spec import load_spec, spec_file
-from hubsd.calibration.store import check_report_dir, save_calibrated, write_report
+from hubsd.cli.calibrate_cmd import cmd_calibrate
 from hubsd.cli.claims_cmd import add_claims_parser
 from hubsd.cli.init_cmd import add_init_parser
 from hubsd.cli.policy_cmd import add_policy_parser
-from hubsd.core.atomic import OutputLocked, atomic_folder, folder_lock, replaced_note
+from hubsd.core.atomic import OutputLocked, atomic_folder, replaced_note
 from hubsd.core.paths import (
     DEFAULT_MODEL,
     HUBS_DIR,
     OUTPUTS_DIR,
     WorkspaceError,
-    writable_calibrated_dir,
 )
+from hubsd.core.progress import ProgressError, wanted
 from hubsd.core.version import __version__
 from hubsd.engine.pysd_runner import sector_inputs, sectors
-from hubsd.inputs.calibrated import CalibrationError, versions
+from hubsd.inputs.calibrated import versions
 from hubsd.inputs.hubs import HubError, available, hub_name, load_hub, load_hub_or_parameters
-from hubsd.inputs.observations import bundled_files
 from hubsd.model.parameters import (
     ParameterError,
     check_parameters,
@@ -96,6 +93,7 @@ from hubsd.validation.battery import (
     validate_model,
 )
 from hubsd.validation.context import default_hub
+from hubsd.workflows.kernels import KernelError, check_kernel
 from hubsd.workflows.pipeline import PipelineError, run_pipeline
 from hubsd.workflows.report import ReportError, build_report
 from hubsd.workflows.runfolder import (
@@ -246,7 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
         "finished points are kept, unfinished and failed ones run again",
     )
     sweep.add_argument(
-        "--kernel", metavar="NAME", help="Jupyter kernel (default: the notebook's own)"
+        "--kernel",
+        metavar="NAME",
+        help="installed Jupyter kernel to run the points in (default: this Python, whatever "
+        "the notebook's metadata names)",
     )
     sweep.set_defaults(func=cmd_sweep)
 
@@ -307,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(data/calibration/<hub>.yaml) to its observed series and point targets; report "
         "estimates with 95 % profile-likelihood intervals, identifiability, fit statistics "
         "and an out-of-sample test, and save the result as the hub's next calibrated version "
-        "(data/calibrated/<hub>/vN.yaml, run it with --hub <hub>@vN or <hub>@calibrated).",
+        "(data/calibrated/<hub>/vN.yaml, run it with --hub <hub>@vN or <hub>@calibrated); "
+        "a refit identical to the newest version (same model, spec, data and estimates) "
+        "saves nothing. Progress bars in a terminal (HUBSD_PROGRESS=0 turns them off).",
     )
     cal.add_argument(
         "--hub", default="krakow", help="hub with a spec in data/calibration/ (default: krakow)"
@@ -404,8 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
 
     try:
+        wanted()  # a bad HUBSD_PROGRESS is refused before anything runs
         return args.func(args)
-    except (CliError, ParameterError, HubError, OutputLocked, WorkspaceError) as exc:
+    except (CliError, ParameterError, HubError, OutputLocked, WorkspaceError, ProgressError) as exc:
         _error(str(exc))
         return 2
     except KeyboardInterrupt:
@@ -594,7 +598,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise CliError("--workers is for local processes; the --scheduler's cluster has its own")
     try:
         plan = prepare(args.notebook, args.spec)
-    except SweepError as exc:
+        check_kernel(args.kernel)
+    except (SweepError, KernelError) as exc:
         raise CliError(str(exc)) from None
     out = Path(
         args.out if args.out is not None else OUTPUTS_DIR / f"sweep-{Path(args.notebook).stem}"
@@ -661,55 +666,6 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         print(f"  {step:<40} {info['seconds']:8.1f} s")
     print(f"Wall time: {manifest['wall_seconds']:.0f} s")
     print(f"Report: {manifest['report']}")
-    return 0
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    """``hubsd calibrate``: check the spec and data, fit, write the report, save a version."""
-    started = time.perf_counter()
-    if args.starts is not None and args.starts < 1:
-        raise CliError(f"--starts must be at least 1, got {args.starts}")
-    for path in args.data:
-        if not Path(path).is_file():
-            raise CliError(f"--data {path!r}: no such file")
-    mdl = Path(args.model) if args.model else DEFAULT_MODEL
-    if not mdl.is_file():
-        raise CliError(f"--model {str(mdl)!r}: no such file (give a Vensim .mdl file)")
-    try:
-        spec_path = Path(args.spec) if args.spec else spec_file(args.hub)
-        # the bundled observations are for the hub model; a model of one's own brings its own
-        observed = bundled_files() if mdl == DEFAULT_MODEL else []
-        spec = load_spec(spec_path, [*observed, *args.data], mdl)
-        save_dir = None if args.no_save else (args.save_dir or writable_calibrated_dir())
-    except CalibrationError as exc:
-        raise CliError(str(exc)) from None
-    if args.spec and spec.name != args.hub and "--hub" in args.argv:
-        raise CliError(f"--spec {args.spec!r} is for hub {spec.hub!r}, not {args.hub!r}")
-    try:
-        out = check_report_dir(args.out or OUTPUTS_DIR / f"calibrate-{spec.name}")
-    except CalibrationError as exc:
-        raise CliError(f"--out {exc}") from None
-    print(
-        f"Calibrating {spec.hub}: {len(spec.free)} free, {len(spec.points)} figures ...",
-        file=sys.stderr,
-    )
-    try:
-        opts = {"intervals": not args.no_intervals, "holdout": not args.no_holdout}
-        with folder_lock(out):
-            cal = calibrate(spec, **opts, starts=args.starts, mdl=mdl)
-            replacing = replaced_note(out, "report.md")
-            report = write_report(cal, out)
-    except CalibrationError as exc:
-        _error(str(exc))
-        return 1
-    print(cal.summary())
-    if not args.no_save:
-        saved = save_calibrated(cal, Path(save_dir))
-        print(f"Calibrated set: {saved} (run it with `hubsd run --hub {spec.name}@{saved.stem}`)")
-    if replacing:
-        print(f"Note: {replacing}")
-    print(f"Wall time: {time.perf_counter() - started:.1f} s")
-    print(f"Report: {report / 'report.md'}")
     return 0
 
 

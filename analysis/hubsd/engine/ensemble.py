@@ -58,6 +58,7 @@ import xarray as xr
 
 from hubsd.core.hints import did_you_mean
 from hubsd.core.paths import DEFAULT_MODEL
+from hubsd.core.progress import progress_bar
 from hubsd.core.version import __version__
 from hubsd.engine.codegen import Program, generate, static_names, time_grid
 from hubsd.engine.ir import (
@@ -209,6 +210,7 @@ class EnsembleModel:
         workers: int | None = None,
         scheduler=None,
         seed: int = 0,
+        progress: bool | None = None,
     ) -> xr.Dataset:
         """Run every parameter set as one member of a vectorised simulation.
 
@@ -238,6 +240,9 @@ class EnsembleModel:
         seed : int
             Seed of the RANDOM functions' streams (one per member, see
             :mod:`hubsd.engine.randoms`): the same seed gives the same run.
+        progress : bool, optional
+            A progress bar over the chunks (when there are several) on standard error; by
+            default only in a terminal (``HUBSD_PROGRESS=1``/``0`` forces it on or off).
 
         Returns
         -------
@@ -289,14 +294,19 @@ class EnsembleModel:
         members = dict(varied, __member__=np.arange(nsamp)) if prog.random else varied
         bounds = _chunks(nsamp, chunk_size, bool(members))
         job = _Job(self.mdl, self.sha256, outputs, values, ctrl, steps, save_steps)
-        if scheduler is not None:
-            result = np.empty((output_rows(self.nodes, outputs)[-1][1], len(stamps), nsamp))
-            parts = _run_dask(scheduler, job, members, bounds)
-            for (lo, hi), part in zip(bounds, parts, strict=True):
-                result[:, :, lo:hi] = part
-        else:
-            nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
-            result = _run_local(self, job, members, bounds, nworkers, prog, nsamp)
+        many = len(bounds) > 1 and bool(members)
+        bar = progress_bar(
+            len(bounds), f"ensemble of {nsamp}", "chunk", progress if many else False
+        )
+        with bar:
+            if scheduler is not None:
+                result = np.empty((output_rows(self.nodes, outputs)[-1][1], len(stamps), nsamp))
+                parts = _run_dask(scheduler, job, members, bounds, bar)
+                for (lo, hi), part in zip(bounds, parts, strict=True):
+                    result[:, :, lo:hi] = part
+            else:
+                nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
+                result = _run_local(self, job, members, bounds, nworkers, prog, nsamp, bar)
         return self._dataset(result, outputs, stamps, index, varied, values, hub, ctrl)
 
     # -- helpers of run -------------------------------------------------------------------------
@@ -578,7 +588,7 @@ def _slice(varied, lo, hi):
     return {k: v[lo:hi] for k, v in varied.items()}
 
 
-def _run_local(model, job, varied, bounds, nworkers, prog, nsamp) -> np.ndarray:
+def _run_local(model, job, varied, bounds, nworkers, prog, nsamp, bar) -> np.ndarray:
     shape = (output_rows(model.nodes, job.outputs)[-1][1], len(job.save_steps), nsamp)
     if not varied:  # every member is the same: simulate one, copy
         one = _run_chunk(model, job, {}, prog=prog)
@@ -589,6 +599,7 @@ def _run_local(model, job, varied, bounds, nworkers, prog, nsamp) -> np.ndarray:
         result = np.empty(shape)
         for lo, hi in bounds:
             _run_chunk(model, job, _slice(varied, lo, hi), result[:, :, lo:hi], prog)
+            bar.update(1)
         return result
     import mmap
     from concurrent.futures import ProcessPoolExecutor
@@ -609,6 +620,7 @@ def _run_local(model, job, varied, bounds, nworkers, prog, nsamp) -> np.ndarray:
         with pool:
             for future in futures:
                 future.result()
+                bar.update(1)
     finally:
         _FORKED.clear()
     return result
@@ -639,7 +651,7 @@ def _worker(job: _Job, varied: dict) -> np.ndarray:
     return _run_chunk(model, job, varied)
 
 
-def _run_dask(scheduler, job, varied, bounds):
+def _run_dask(scheduler, job, varied, bounds, bar):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as err:  # pragma: no cover - optional dependency
@@ -659,6 +671,8 @@ def _run_dask(scheduler, job, varied, bounds):
     try:
         chunks = [_slice(varied, lo, hi) for lo, hi in bounds]
         futures = client.map(_worker, [job] * len(chunks), chunks, pure=False)
+        for future in futures:
+            future.add_done_callback(lambda _: bar.update(1))
         parts = client.gather(futures)
     finally:
         if own is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hubsd.core.errors import HubsdError
 from hubsd.core.hints import did_you_mean
-from hubsd.core.paths import DEFAULT_MODEL, HUBS_DIR
+from hubsd.core.paths import DEFAULT_MODEL, HUBS_DIR, REPO
 from hubsd.core.yamlio import read_yaml as core_read_yaml
 from hubsd.inputs.calibrated import CalibrationError, check_version, load_calibrated, versions
 from hubsd.model.parameters import ParameterError, check_parameters
@@ -286,6 +286,50 @@ def calibrated_or_file(hub: str) -> str:
     name = hub_file(hub).stem
     found = versions(name)
     return f"{name}@{found[-1]}" if found else name
+
+
+def _shown(path: str | Path) -> str:
+    """A file as notebooks print it: relative to the repository when inside it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+
+
+def describe(hub: str) -> str:
+    """One line naming what a hub name resolves to: the calibrated version and its files.
+
+    Notebooks print it first, so an executed notebook says which calibrated set it ran
+    (``krakow@calibrated`` resolved to ``krakow@v2``), and a new calibrated version shows up
+    as a visible change in that line rather than as unexplained changes in numbers.
+
+    Parameters
+    ----------
+    hub : str
+        Hub name (``"krakow"``) or ``"<hub>@<version>"`` (``krakow@v2``, ``krakow@calibrated``).
+
+    Returns
+    -------
+    str
+        ``"hub: krakow@calibrated = krakow@v2 (data/calibrated/krakow/v2.yaml over
+        data/hubs/krakow.yaml)"``, ``"hub: krakow@v2 (...)"`` for a named version, or
+        ``"hub: krakow (data/hubs/krakow.yaml, the hub file)"``.
+
+    Raises
+    ------
+    HubError
+        Unknown hub or calibrated version (with the known ones), or a malformed file.
+
+    Examples
+    --------
+    >>> describe("krakow")
+    'hub: krakow (data/hubs/krakow.yaml, the hub file)'
+    """
+    found = load_hub(hub)
+    if "base_file" not in found:
+        return f"hub: {found['hub']} ({_shown(found['file'])}, the hub file)"
+    asked = str(hub).strip()
+    resolved = found["hub"]
+    head = resolved if asked == resolved else f"{asked} = {resolved}"
+    return f"hub: {head} ({_shown(found['file'])} over {_shown(found['base_file'])})"
 
 
 def exists(hub: str) -> bool:

@@ -241,8 +241,9 @@ def draw_ensemble(hub: str, members: int, seed: int = 0, **posterior) -> pd.Data
     :data:`~hubsd.calibration.posterior.HISTORY_SHIFT` of its stated error across its range
     (:func:`~hubsd.calibration.posterior.history_shifts`) is held at the value the fit assumed:
     drawn freely it would take the member off the data (``attrs["held_by_the_data"]`` lists
-    them with their shifts); freeing it in the calibration spec is the way to let it vary. Sobol and Morris keep :func:`uncertain_ranges` with independent draws:
-    their indices are defined for independent inputs.
+    them with their shifts); freeing it in the calibration spec is the way to let it vary.
+    Sobol and Morris keep :func:`uncertain_ranges` with independent draws: their indices are
+    defined for independent inputs.
 
     Parameters
     ----------

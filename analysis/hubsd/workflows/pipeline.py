@@ -44,7 +44,7 @@ from hubsd.studies.claims import MANIFEST as CLAIMS_MANIFEST
 from hubsd.studies.claims import MEMBERS as CLAIMS_MEMBERS
 from hubsd.studies.claims import SEED as CLAIMS_SEED
 from hubsd.studies.claims import claims_ledger, save_ledger
-from hubsd.workflows.kernels import kernel_options
+from hubsd.workflows.kernels import check_kernel, kernel_options, papermill_kernel
 from hubsd.workflows.policyrun import MANIFEST as POLICY_MANIFEST
 from hubsd.workflows.policyrun import policy_study, save_policy
 from hubsd.workflows.report import build_report
@@ -58,6 +58,9 @@ MANIFEST = "pipeline.json"
 SWEEP_FIXED = {"samples": 100, "sobol_n": 32, "morris_trajectories": 4}
 #: Cheap settings of the robust policy design step (``hubsd policy`` defaults are larger).
 POLICY_SETTINGS = {"members": 200, "generations": 10, "population": 16, "seed": 0}
+#: The calibration notebook's settings in the pipeline (it refits the lead hub, Kraków); the
+#: notebook's own defaults are cheaper (Vilnius, the smallest spec) for the test suite.
+PIPELINE_02 = {"starts": 2, "profile_points": 5}
 
 
 class PipelineError(HubsdError):
@@ -108,9 +111,9 @@ def _execute(notebook: Path, target: Path, params: dict, kernel: str | None) -> 
             str(notebook),
             tmp,
             parameters=params,
-            kernel_name=kernel,
             cwd=str(target.parent),
             progress_bar=False,
+            **papermill_kernel(kernel),  # None: the Python that runs hubsd
             **kernel_options(),  # encrypted kernels: no transport warning in the console
         )
         os.replace(tmp, target)
@@ -124,6 +127,7 @@ def notebook_parameters(name: str, hub: str, output_dir: str) -> dict:
     wanted = {"hub": hub, "output_dir": output_dir}
     if name.startswith("02_"):  # calibration starts from the hub file, not a calibrated set
         wanted["hub"] = hub.split("@")[0]
+        wanted.update(PIPELINE_02)
     if name.startswith("05_"):
         wanted.pop("hub")
     return {k: v for k, v in wanted.items() if k in nb_params}
@@ -154,6 +158,7 @@ def run_pipeline(
     missing = [n for n in nb_names if not (NOTEBOOKS / n).is_file()]
     if missing:
         raise PipelineError(f"no notebook {missing[0]!r} in {NOTEBOOKS}")
+    check_kernel(kernel)
     if earlier and not resume:  # every input is good: start again from scratch, as hubsd run
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -195,7 +200,7 @@ def run_pipeline(
         workers=workers,
         resume=resume and sweep_dir.exists(),
         kernel=kernel,
-        progress=False,
+        progress=None,  # a bar over the points in a terminal, silent otherwise
     )
     if res["failed"]:
         raise RuntimeError(

@@ -66,12 +66,13 @@ from hubsd.core import sampling
 from hubsd.core.atomic import write_json
 from hubsd.core.errors import HubsdError
 from hubsd.core.hints import did_you_mean
+from hubsd.core.progress import progress_bar
 from hubsd.engine.pysd_runner import save
 from hubsd.inputs.hubs import HubError, available, read_yaml
 from hubsd.inputs.hubs import exists as hub_exists
 from hubsd.inputs.scenarios import load_scenarios
 from hubsd.model.parameters import ParameterError, check_parameters, resolve_name
-from hubsd.workflows.kernels import kernel_options
+from hubsd.workflows.kernels import check_kernel, kernel_options, papermill_kernel
 
 SPEC_KINDS = ("grid", "list", "lhs")
 SPEC_KEYS = (*SPEC_KINDS, "fixed")
@@ -369,9 +370,9 @@ def run_point(
             str(out_nb),
             parameters=params,
             cwd=str(tmp),
-            kernel_name=kernel,
             progress_bar=False,
             log_output=False,
+            **papermill_kernel(kernel),  # None: the Python that runs hubsd
             **kernel_options(),  # encrypted kernels: no transport warning in the console
         )
         (tmp / "point.json").write_text(
@@ -448,7 +449,7 @@ def run_sweep(
     scheduler=None,
     resume: bool = False,
     kernel: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     runner: Callable | None = None,
 ) -> dict:
     """Run every point of a plan (:func:`prepare`) not yet done, then combine them.
@@ -461,6 +462,9 @@ def run_sweep(
         Run the points on this dask.distributed scheduler instead.
     resume : bool
         Continue a sweep in ``out``: temporary folders are removed, finished points kept.
+    progress : bool, optional
+        A progress bar over the points on standard error; by default only in a terminal
+        (``HUBSD_PROGRESS=1``/``0`` forces it on or off).
 
     Returns
     -------
@@ -470,6 +474,7 @@ def run_sweep(
         ``seconds`` (per point run now).
     """
     out = Path(out).resolve()
+    check_kernel(kernel)
     _check_out(out, plan, resume)
     points_dir = out / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
@@ -523,9 +528,7 @@ def _quiet_worker(log_dir: str | None) -> None:
 
 
 def _execute(runner, args, workers, scheduler, progress, log_dir=None) -> list[dict]:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(args), desc="sweep", unit="point", disable=not progress, file=sys.stderr)
+    bar = progress_bar(len(args), "sweep", "point", progress)
     results = []
     try:
         if scheduler is not None:
