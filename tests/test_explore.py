@@ -75,7 +75,9 @@ def test_bad_settings_are_refused_and_change_nothing(explorer):
 
 def test_explorer_time_step_keeps_the_medians_of_the_model_time_step(explorer):
     """The explorer integrates with a coarse TIME STEP for speed; its fans match the model's own."""
-    assert explorer.time_step == TIME_STEPS[0]
+    # the coarsest step every member integrates stably (Kraków's draw needs 1/8: a member's
+    # applicant search time is below 1/6 year)
+    assert explorer.time_step in TIME_STEPS
     explorer.set(reskilling=True, human_centred=True)
     full = Explorer(HUB, time_step=None)
     full.set(**explorer.values, **explorer.on)
