@@ -23,6 +23,7 @@ import hubsd.calibration.calibrate as _calibration_calibrate
 import hubsd.calibration.fit as _calibration_fit
 import hubsd.calibration.spec as _calibration_spec
 import hubsd.calibration.store as _calibration_store
+import hubsd.cli.calibrate_cmd as _cli_calibrate_cmd
 import hubsd.cli.commands as _cli_commands
 import hubsd.core.paths as _core_paths
 import hubsd.inputs.calibrated as _inputs_calibrated
@@ -452,7 +453,7 @@ def test_cli_says_an_identical_refit_is_unchanged_and_saves_nothing(
     spec = _write(tmp_path, SMALL)
     saves = tmp_path / "calibrated"
     _calibration_store.save_calibrated(small_cal, saves)
-    monkeypatch.setattr(_cli_commands, "calibrate", lambda *a, **k: small_cal)
+    monkeypatch.setattr(_cli_calibrate_cmd, "calibrate", lambda *a, **k: small_cal)
     code = _cli_commands.main(
         ["calibrate", "--spec", str(spec), "--out", str(tmp_path / "r"), "--save-dir", str(saves)]
     )

@@ -277,7 +277,8 @@ def test_a_failing_check_exits_1_with_the_report(in_tmp, capsys):
     model = str(MODELS / "leaky.mdl")
     assert _cli_commands.main(["validate", "--model", model, "--samples", "8", "--out", str(out)]) == 1
     text = capsys.readouterr().out
-    assert "FAIL conservation of people: " in text and "1 of 13 checks FAIL" in text
+    assert "FAIL conservation of people: " in text
+    assert re.search(r"\b1 of \d+ checks FAIL", text), text
     assert (out / "validation.md").is_file() and (out / "hubsd-validate.json").is_file()
     manifest = json.loads((out / "hubsd-validate.json").read_text(encoding="utf-8"))
     assert manifest["passed"] is False and manifest["hub"] is None  # no hub fits this model
