@@ -93,13 +93,7 @@ def folder_lock(target: str | os.PathLike, note=None) -> Iterator[Path]:
     if fcntl is None or path in _HELD:
         yield path
         return
-    created: list[Path] = []
-    missing = path.parent
-    while not missing.exists():
-        created.append(missing)
-        missing = missing.parent
-    created.reverse()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(path)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -175,6 +169,18 @@ def replaced_note(target: str | os.PathLike, marker: str) -> str | None:
     return f"replacing the earlier results in {target}{when}"
 
 
+def _make_parents(path: Path) -> list[Path]:
+    """Create the missing folders above ``path``; return them, outermost first."""
+    created: list[Path] = []
+    missing = path.parent
+    while not missing.exists():
+        created.append(missing)
+        missing = missing.parent
+    created.reverse()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return created
+
+
 def _remove_created(created: list[Path]) -> None:
     for folder in reversed(created):
         try:
@@ -204,13 +210,7 @@ def install(tmp: Path, target: Path) -> None:
 def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder to fill; on success it becomes ``target`` (see module doc)."""
     target = Path(target)
-    created: list[Path] = []
-    missing = target.parent
-    while not missing.exists():
-        created.append(missing)
-        missing = missing.parent
-    created.reverse()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(target)
     try:
         with folder_lock(target):
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
