@@ -145,3 +145,85 @@ def test_a_bad_file_is_refused_with_its_line(tmp_path, text, says):
         city_comparison("krakow@v3", path)
     assert says in str(err.value) and str(path) in str(err.value)
     assert isinstance(err.value, HubsdError)
+
+
+# ------------------------------------------------ youth unemployment keeps its historical range
+
+HISTORY = """\
+history:
+  why: test
+  hubs:
+    krakow: {{region: {region}, series: {series}, concept: test concept}}
+"""
+
+
+def _history_file(tmp_path, region, series):
+    text = KRAKOW_YOUTH.format(low=0.5, high=2) + HISTORY.format(region=region, series=series)
+    return _write(tmp_path, text)
+
+
+def test_krakow_baseline_keeps_polands_scaled_range():
+    """Kraków v3's baseline 2026-2045 stays inside Poland's 2010-2025 youth unemployment range
+    (9.7-27.6 %), scaled by the model/observed ratio of means over those years."""
+    from hubsd.validation.city import history_range, history_range_row
+
+    res = history_range("krakow@v3")
+    a = res.attrs
+    obs = load_observations()
+    poland = obs[(obs.region == "Poland") & (obs.series == "youth_unemployment_rate_15_24")]
+    assert res["observed"].size == len(poland) >= 10
+    sim = res["simulated"]
+    model_mean = float(sim.sel(time=res["observed"].year.values.astype(float)).mean())
+    assert a["scale"] == pytest.approx(model_mean / poland.value.mean(), rel=1e-9)
+    assert a["low"] == pytest.approx(a["scale"] * poland.value.min(), rel=1e-9)
+    assert a["high"] == pytest.approx(a["scale"] * poland.value.max(), rel=1e-9)
+    assert a["start"] == 2026.0
+    row = history_range_row("krakow@v3")
+    assert row["status"] == "pass" and row["figure"] == 1.0, row["details"]
+    assert "inside" in row["details"] and "Poland/youth_unemployment_rate_15_24" in row["details"]
+
+
+def test_a_narrow_history_makes_the_row_fail(tmp_path):
+    """Małopolska's two figures (13.8 % and 10.5 %) give a range the declining baseline leaves:
+    the row fails with the ratio to the crossed edge below 1."""
+    from hubsd.validation.city import history_range, history_range_row
+
+    path = _history_file(tmp_path, "Malopolska", "youth_unemployment_rate_15_24")
+    res = history_range("krakow@v3", path)
+    fwd = res["simulated"].sel(time=slice(2026, None))
+    assert float(fwd.min()) < res.attrs["low"]
+    row = history_range_row("krakow@v3", path)
+    assert row["status"] == "fail" and "OUTSIDE" in row["details"]
+    assert row["figure"] == pytest.approx(float(fwd.min()) / res.attrs["low"], rel=1e-9)
+    assert row["figure"] < 1
+
+
+def test_history_row_skips_a_hub_without_an_entry(tmp_path):
+    from hubsd.validation.city import history_range_row
+
+    path = _write(tmp_path, KRAKOW_YOUTH.format(low=0.5, high=2))
+    row = history_range_row("krakow@v3", path)
+    assert row["status"] == "skipped" and "no calibrated set or no history series" in row["details"]
+    assert history_range_row(None)["status"] == "skipped"
+
+
+@pytest.mark.parametrize(
+    "region, series, says",
+    [
+        ("Polska", "youth_unemployment_rate_15_24", "history: no observed series 'Polska/"),
+        ("Poland", "youth_unemployment", "history: no observed series 'Poland/youth_unemployment'"),
+    ],
+)
+def test_a_bad_history_entry_is_refused(tmp_path, region, series, says):
+    path = _history_file(tmp_path, region, series)
+    with pytest.raises(CityCheckError) as err:
+        load_city_checks(path)
+    assert says in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_history_entry_for_an_unknown_hub_is_refused(tmp_path):
+    text = KRAKOW_YOUTH.format(low=0.5, high=2) + HISTORY.format(
+        region="Poland", series="youth_unemployment_rate_15_24"
+    ).replace("krakow:", "krakov:")
+    with pytest.raises(CityCheckError, match="history: unknown hub 'krakov'"):
+        load_city_checks(_write(tmp_path, text))

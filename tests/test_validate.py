@@ -63,7 +63,7 @@ def test_hub_model_passes_the_battery(in_tmp, capsys):
     out = capsys.readouterr().out
     folder = in_tmp / "outputs" / "validate-krakow"
     assert f"Report: {folder / 'validation.md'}" in out
-    assert "All 21 checks pass." in out
+    assert "All 22 checks pass." in out
     for name in HUB_CHECKS:
         assert name in out
     files = _listing(folder)
@@ -93,6 +93,7 @@ def test_hub_model_passes_the_battery(in_tmp, capsys):
     assert table["behaviour reproduction"] == "pass"  # data/calibrated/krakow/v2.yaml
     assert table["forecast band"] == "pass"  # ABSL's forecasts for Kraków and Poland
     assert table["city side"] == "pass"  # Małopolska's youth unemployment, data/city_checks.yaml
+    assert table["youth unemployment keeps its historical range"] == "pass"  # Poland 2010-2025
     reality = [c for c in table if c.startswith("reality: ")]
     assert len(reality) >= 7 and all(table[c] == "pass" for c in reality)
     # the figures behind the verdicts

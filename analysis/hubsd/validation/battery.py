@@ -49,6 +49,10 @@ The checks, in order:
     service jobs, registered young unemployed) against its city's observed figures, each with
     its concept mismatch, the ratio model/observed inside the band of ``data/city_checks.yaml``
     (:func:`hubsd.validation.city.city_row`); skipped without a calibrated set or comparison.
+``youth unemployment keeps its historical range``
+    The newest calibrated set's baseline youth unemployment from the scenario start year on,
+    inside the range of a long observed series of its country or region scaled to the model's
+    concept (:func:`hubsd.validation.city.history_range_row`); a shock may leave it.
 
 A group of checks that cannot run on a model (the ensemble engine refuses some Latin hypercube
 samples, say) fails its rows with the reason; the other groups still run.
@@ -80,7 +84,7 @@ from hubsd.validation.checks import (
     scenario_cases,
     units_rows,
 )
-from hubsd.validation.city import city_row
+from hubsd.validation.city import RANGE_CHECK, city_row, history_range_row
 from hubsd.validation.context import Context, default_checks, prepare
 from hubsd.validation.extremes import extreme_check_rows
 from hubsd.validation.reality import RealityCheckError, load_checks
@@ -233,6 +237,9 @@ def validate_model(
     )
     rows += attempt(lambda: [forecast_rows(ctx.hub, ctx.mdl)], [("behaviour", "forecast band", "")])
     rows += attempt(lambda: [city_row(ctx.hub, mdl=ctx.mdl)], [("behaviour", "city side", "")])
+    rows += attempt(
+        lambda: [history_range_row(ctx.hub, mdl=ctx.mdl)], [("behaviour", RANGE_CHECK, "")]
+    )
     table = pd.DataFrame(rows, columns=COLUMNS)
 
     time_ = data.pop("_scenario_time", None)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from hubsd.core.errors import HubsdError
 from hubsd.core.hints import did_you_mean
@@ -101,9 +102,9 @@ def load_city_checks(path: str | Path = CITY_CHECKS_FILE, mdl=DEFAULT_MODEL) -> 
     doc = read_yaml(path, CityCheckError, lines=True)
     if not isinstance(doc, dict) or not isinstance(doc.get("hubs"), dict):
         _fail(path, 1, "expected a mapping with 'bands' and 'hubs'")
-    extra = sorted(set(doc) - {"bands", "hubs", "__line__"})
+    extra = sorted(set(doc) - {"bands", "hubs", "history", "__line__"})
     if extra:
-        _fail(path, 1, f"unknown key {extra[0]!r} (allowed: bands, hubs)")
+        _fail(path, 1, f"unknown key {extra[0]!r} (allowed: bands, hubs, history)")
     bands = {}
     for name, entry in (doc.get("bands") or {}).items():
         if name == "__line__":
@@ -195,7 +196,59 @@ def load_city_checks(path: str | Path = CITY_CHECKS_FILE, mdl=DEFAULT_MODEL) -> 
                     "line": line,
                 }
             )
-    return {"bands": bands, "hubs": hubs}
+    history = _load_history(path, doc.get("history"), known_hubs, pairs)
+    return {"bands": bands, "hubs": hubs, "history": history}
+
+
+def _load_history(path: Path, entry, known_hubs: list[str], pairs: list[str]) -> dict:
+    """The ``history`` section: per hub the long series whose range the baseline keeps."""
+    if entry is None:
+        return {"why": "", "hubs": {}}
+    if not isinstance(entry, dict) or not isinstance(entry.get("hubs"), dict):
+        _fail(path, None, "'history' must be a mapping with 'why' and 'hubs'")
+    line = entry.get("__line__")
+    bad = sorted(set(entry) - {"why", "hubs", "__line__"})
+    if bad:
+        _fail(path, line, f"history: unknown key {bad[0]!r} (allowed: why, hubs)")
+    if not str(entry.get("why", "")).strip():
+        _fail(path, line, "history: say why (key 'why')")
+    out = {}
+    for hub, item in entry["hubs"].items():
+        if hub == "__line__":
+            continue
+        where = entry["hubs"].get("__line__")
+        if hub not in known_hubs:
+            _fail(
+                path,
+                where,
+                f"history: unknown hub {hub!r}{did_you_mean(hub, known_hubs)} "
+                f"(hubs: {', '.join(known_hubs)})",
+            )
+        if not isinstance(item, dict):
+            _fail(path, where, f"history: hub {hub!r} needs region, series and concept")
+        where = item.get("__line__", where)
+        bad = sorted(set(item) - {"region", "series", "concept", "__line__"})
+        if bad:
+            _fail(
+                path, where, f"history: unknown key {bad[0]!r} (allowed: concept, region, series)"
+            )
+        for key in ("region", "series", "concept"):
+            if not str(item.get(key, "")).strip():
+                _fail(path, where, f"history: hub {hub!r} needs {key!r}")
+        asked = f"{item['region']}/{item['series']}"
+        if asked not in pairs:
+            _fail(
+                path,
+                where,
+                f"history: no observed series {asked!r}{did_you_mean(asked, pairs)} "
+                "(data/observed/*.csv)",
+            )
+        out[hub] = {
+            "region": str(item["region"]),
+            "series": str(item["series"]),
+            "concept": " ".join(str(item["concept"]).split()),
+        }
+    return {"why": " ".join(str(entry["why"]).split()), "hubs": out}
 
 
 def _resolve(hub: str) -> tuple[str, str | None]:
@@ -321,3 +374,139 @@ def city_row(hub: str | None, path: str | Path = CITY_CHECKS_FILE, mdl=DEFAULT_M
         status="pass" if ok else "fail",
     )
     return {**row, "threshold": "ratio of means inside each comparison's band"}
+
+
+RANGE_CHECK = "youth unemployment keeps its historical range"
+RANGE_TESTS = (
+    "the calibrated baseline's youth unemployment, from the scenario start year on, stays within "
+    "the range of its country's or region's observed series, scaled to the model's concept"
+)
+
+
+def history_range(
+    hub: str, path: str | Path = CITY_CHECKS_FILE, mdl=DEFAULT_MODEL
+) -> xr.Dataset | None:
+    """The calibrated baseline's youth unemployment against its history's scaled range.
+
+    The observed series named in the file's ``history`` section spans ``[min, max]`` over its
+    years; the scale factor ``k`` is the model's mean over those years divided by the observed
+    mean (the concept mismatch: survey rate of all young people vs young graduates seeking
+    hub-type work). The forward window runs from the model's ``scenario start year`` (or 2026
+    when the model has none) to the end of the run, yearly.
+
+    Parameters
+    ----------
+    hub : str
+        A hub (its newest calibrated set) or a named set (``"krakow@v3"``).
+    path, mdl : path
+        The city-checks file and the model.
+
+    Returns
+    -------
+    xarray.Dataset or None
+        ``simulated`` (dim ``time``, the whole run, yearly), ``observed`` (dim ``year``), and
+        attrs ``low``, ``high`` (the scaled range), ``scale``, ``start``, ``hub``, ``version``,
+        ``region``, ``series``, ``concept``; None when the hub has no calibrated set or no
+        history entry.
+    """
+    checks = load_city_checks(path, mdl)
+    base, version = _resolve(hub)
+    entry = checks["history"]["hubs"].get(base)
+    if version is None or entry is None:
+        return None
+    obs = load_observations()
+    sel = obs[(obs.region == entry["region"]) & (obs.series == entry["series"])]
+    sel = sel.sort_values("year")
+    outputs = ["youth_unemployment_rate"]
+    engine = compile_model(mdl)
+    if "scenario_start_year" in engine.outputs_available():
+        outputs.append("scenario_start_year")
+    ds = run(f"{base}@{version}", outputs=outputs, saveper=1, mdl=mdl)
+    sim = ds["youth_unemployment_rate"]
+    first, last = float(ds.time[0]), float(ds.time[-1])
+    years = [float(y) for y in sel.year if first <= float(y) <= last]
+    if not years:
+        return None
+    values = sel.set_index("year").value.astype(float)
+    observed = np.array([values.loc[int(y)] for y in years])
+    model_at = np.array([float(sim.sel(time=y, method="nearest")) for y in years])
+    scale = float(model_at.mean() / observed.mean())
+    start = (
+        float(ds["scenario_start_year"].values.ravel()[0])
+        if "scenario_start_year" in ds
+        else 2026.0
+    )
+    out = xr.Dataset(
+        {
+            "simulated": sim.assign_attrs(units="Dmnl"),
+            "observed": xr.DataArray(
+                observed, dims="year", coords={"year": [int(y) for y in years]}
+            ).assign_attrs(units="Dmnl"),
+        }
+    )
+    out.attrs.update(
+        low=scale * float(observed.min()),
+        high=scale * float(observed.max()),
+        scale=scale,
+        start=start,
+        hub=base,
+        version=version,
+        region=entry["region"],
+        series=entry["series"],
+        concept=entry["concept"],
+        why=checks["history"]["why"],
+    )
+    return out
+
+
+def history_range_row(
+    hub: str | None, path: str | Path = CITY_CHECKS_FILE, mdl=DEFAULT_MODEL
+) -> dict:
+    """The battery row ``youth unemployment keeps its historical range`` of ``hub``.
+
+    ``figure``: the forward value farthest outside the scaled range, as a ratio to the edge it
+    crosses (1 when inside: the nearest approach to an edge is in the details). Skipped without a
+    hub, a calibrated set or a ``history`` entry.
+    """
+    if hub is None:
+        return skipped_row("behaviour", RANGE_CHECK, RANGE_TESTS, "no hub, so no calibrated set")
+    if "youth_unemployment_rate" not in compile_model(mdl).outputs_available():
+        return skipped_row(
+            "behaviour", RANGE_CHECK, RANGE_TESTS, "the model has no youth_unemployment_rate"
+        )
+    res = history_range(hub, path, mdl)
+    if res is None:
+        return skipped_row(
+            "behaviour",
+            RANGE_CHECK,
+            RANGE_TESTS,
+            f"no calibrated set or no history series for {hub}",
+        )
+    a = res.attrs
+    fwd = res["simulated"].sel(time=slice(a["start"], None))
+    lo, hi = float(fwd.min()), float(fwd.max())
+    ratio = 1.0
+    if lo < a["low"]:
+        ratio = lo / a["low"]
+    if hi > a["high"] and hi / a["high"] > 1 / ratio:
+        ratio = hi / a["high"]
+    inside = a["low"] <= lo and hi <= a["high"]
+    obs = res["observed"]
+    details = (
+        f"{a['hub']}@{a['version']} baseline {a['start']:.0f}-{float(fwd.time[-1]):.0f}: "
+        f"{lo:.3g} to {hi:.3g}; range of {a['region']}/{a['series']} "
+        f"({int(obs.year[0])}-{int(obs.year[-1])}, {obs.size} figures) "
+        f"{float(obs.min()):.3g} to {float(obs.max()):.3g}, scaled by {a['scale']:.3g} to "
+        f"[{a['low']:.3g}, {a['high']:.3g}]: {'inside' if inside else 'OUTSIDE'}; "
+        f"concept: {a['concept']}"
+    )
+    row = make_row(
+        "behaviour",
+        RANGE_CHECK,
+        RANGE_TESTS,
+        figure=ratio,
+        measure="forward value / the range edge it crosses (1 = inside)",
+        details=details,
+        status="pass" if inside else "fail",
+    )
+    return {**row, "threshold": "inside the scaled historical range"}
