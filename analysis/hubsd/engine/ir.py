@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hubsd.engine.external import read_constants, read_lookups
+from hubsd.engine.external import read_constants, read_data, read_data_files, read_lookups
 from hubsd.engine.nodes import (  # noqa: F401 - re-exported: the engine's IR and errors
     BINARY,
     CONTROL,
@@ -65,8 +65,9 @@ def _pysd_abstract_model(mdl: Path):
 class Builder(StatefulBuilder):
     """Translates PySD's AbstractModel into :class:`Node` objects."""
 
-    def __init__(self, mdl: Path):
+    def __init__(self, mdl: Path, data_files: tuple = ()):
         model, self.ae, self.am, namespace_cls = _pysd_abstract_model(mdl)
+        self.data_files = tuple(data_files)
         if len(model.sections) != 1:
             names = [s.name for s in model.sections if s.name != "__main__"]
             raise UnsupportedConstructError(f"macros ({', '.join(names)})", names[0])
@@ -86,9 +87,10 @@ class Builder(StatefulBuilder):
         self._lhs: list = []  # dims of the left-hand side being built (PySD's def_subs)
         self._lhs_tokens: list = []
         self._random_calls: dict[str, int] = {}
+        self.data_elements = []
         for element in elements:
             if any(isinstance(c, self.am.AbstractData) for c in element.components):
-                raise UnsupportedConstructError("a data variable", element.name)
+                self._check_data(element)
             if not isinstance(element, self.am.AbstractControlElement):
                 self.dims[self.py[element.name]] = self.subs.element_dims(element)
         lookups = [
@@ -99,7 +101,46 @@ class Builder(StatefulBuilder):
         for element in elements:
             if element in lookups:
                 continue
+            if element in self.data_elements:
+                self._data_element(element)
+                continue
             self._element(element)
+
+    def _check_data(self, element) -> None:
+        """A data variable: a series read from a file, or an equation PySD builds as usual."""
+        series = (self.ae.GetDataStructure, self.ae.DataStructure)
+        kinds = {type(c.ast) for c in element.components if isinstance(c.ast, series)}
+        if not kinds:
+            return  # ``x := expression``: PySD builds the expression as any auxiliary
+        from_files = sum(isinstance(c.ast, series) for c in element.components)
+        if len(kinds) > 1 or from_files != len(element.components):
+            raise UnsupportedConstructError(
+                "a data variable defined partly by equations, partly by files", element.name
+            )
+        self.data_elements.append(element)
+
+    def _data_element(self, element) -> None:
+        """A data variable: its series, looked up at each step's time (``engine.external``)."""
+        py = self.py[element.name]
+        dims, coords = self.dims[py]
+        if isinstance(element.components[0].ast, self.ae.GetDataStructure):
+            series = read_data(element, py, dims, coords, self.subs.ranges, self.root)
+        else:
+            series = read_data_files(element, py, dims, coords, self.data_files)
+        table = "data__" + py
+        self.tables[table] = series
+        meta = dict(
+            element=element.name,
+            units=str(element.units or ""),
+            doc=str(element.documentation or "").strip(),
+            limits=tuple(element.limits or (None, None)),
+        )
+        expr = ("data", table, dims)
+        if dims:
+            meta.update(dims=dims, coords=coords)
+            expr = ("full", expr, tuple(len(coords[d]) for d in dims))
+        self.order.append(py)
+        self.nodes[py] = Node(py, "aux", expr=expr, **meta)
 
     # -- elements ----------------------------------------------------------------------------
 
