@@ -414,3 +414,74 @@ def test_orders_the_engine_cannot_take_are_refused(tmp_path, equations, construc
         compile_model(path)
     assert err.value.construct.startswith(construct)
     assert variable in err.value.variable
+
+
+# --------------------------------------------------------------------------------------------
+# Macros: inlined per call
+# --------------------------------------------------------------------------------------------
+
+
+def test_macros_are_inlined_per_call_by_hand():
+    model = compile_model(MODELS / "macros.mdl")
+    assert "base" not in model.parameter_table().index  # a constant of the macro, not the model's
+    assert "smoothed" in model.outputs_available()
+    ds = model.run(None, ["smoothed", "smoothed_again"]).isel(sample=0)
+    # EXPSMOOTH from 1 towards an input of 0 until Time 2: Euler, 4 steps of 1/4 a year
+    np.testing.assert_allclose(ds.smoothed.sel(time=1.0), (1 - 0.25 / 3) ** 4, rtol=1e-12)
+    # the second call starts at 0; SCALED(Time, 2) = 2 Time + 2 / 10 + 0.5
+    np.testing.assert_allclose(ds.smoothed_again.sel(time=0.0), 0.7, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "equations, construct, variable",
+    [
+        (
+            ":MACRO: M(a)\nM = a * 2 ~~|\n:END OF MACRO:\nr: x, y ~~|\nv[r] = 1, 2 ~~|\n"
+            "w[r] = M(v[r]) ~~|",
+            "macro m called with subscripted arguments",
+            "w",
+        ),
+        (
+            ":MACRO: M(a)\nM = DELAY FIXED(a, 1, 0) ~~|\n:END OF MACRO:\nw = M(Time) ~~|",
+            "DELAY FIXED inside macro m",
+            "w",
+        ),
+    ],
+)
+def test_macros_the_engine_cannot_inline_are_refused(tmp_path, equations, construct, variable):
+    path = tmp_path / "m.mdl"
+    path.write_text("{UTF-8}\n" + equations + "\n" + CONTROLS, encoding="utf-8")
+    with pytest.raises(UnsupportedConstructError) as err:
+        compile_model(path)
+    assert err.value.construct.startswith(construct)
+    assert variable in err.value.variable
+
+
+# --------------------------------------------------------------------------------------------
+# ALLOCATE BY PRIORITY and ALLOCATE AVAILABLE: PySD's algorithms per member
+# --------------------------------------------------------------------------------------------
+
+
+def test_allocations_by_hand():
+    model = compile_model(MODELS / "allocate.mdl")
+    ds = model.run({"width": [1.0, 3.0]}, ["shipped", "served", "capacity"])
+    start = ds.isel(time=0)
+    # supply 40: Krakow (priority 3) is served in full; with a width of 1, Pune (2) gets the
+    # rest and Manila (1) nothing; with a width of 3 the rest is shared by request.
+    np.testing.assert_allclose(start.shipped.values[0], [30, 0, 10], rtol=0, atol=1e-12)
+    assert start.shipped.values[1].sum() == pytest.approx(40) and start.shipped.values[1, 1] > 0
+    # ALLOCATE AVAILABLE hands out the whole capacity when it is short of the requests
+    np.testing.assert_allclose(ds.served.sum("Region"), ds.capacity, rtol=1e-6)
+
+
+def test_allocation_inputs_pysd_refuses_give_nan_for_that_member(tmp_path):
+    path = tmp_path / "m.mdl"
+    equations = (
+        "r: a, b ~~|\nd[r] = 1, 2 ~~|\np[r] = 2, 1 ~~|\n"
+        "x[r] = ALLOCATE BY PRIORITY(d[r], p[r], ELMCOUNT(r), 1, 2.5) ~~|\n"
+    )
+    path.write_text("{UTF-8}\n" + equations + CONTROLS, encoding="utf-8")
+    with pytest.warns(RuntimeWarning, match="x \\(1 members\\)"):  # PySD: ValueError
+        ds = compile_model(path).run({"d[b]": [2.0, -1.0]}, ["x"])
+    assert np.isnan(ds.x.values[1]).all()
+    np.testing.assert_array_equal(ds.x.values[0, 0], [1, 1.5])

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from hubsd.engine.allocation import allocate_available, allocate_by_priority
 from hubsd.engine.external import data_value
 from hubsd.engine.nodes import SMALL_VENSIM, EnsembleError
 from hubsd.engine.randoms import draw
@@ -288,6 +289,8 @@ RUNTIME = {
     "FixedDelay": FixedDelay,
     "_random": draw,
     "_data": data_value,
+    "_vector_allocate_by_priority": allocate_by_priority,
+    "_vector_allocate_available": allocate_available,
     "_vector_select": _vector_select,
     "_vector_sort_order": _vector_sort_order,
     "_vector_rank": _vector_rank,
