@@ -33,6 +33,9 @@ operation, so each member equals a PySD run with the same parameters to round-of
 Subscript mappings, subscripted tables and the VECTOR functions follow
 :mod:`hubsd.engine.subscripts`; GET XLS/DIRECT CONSTANTS and LOOKUPS :mod:`hubsd.engine.external`;
 data variables (GET XLS/DIRECT DATA, and series from ``data_files``) :mod:`hubsd.engine.external`;
+macros :mod:`hubsd.engine.macros` (inlined per call); ALLOCATE BY PRIORITY / AVAILABLE
+:mod:`hubsd.engine.allocation` (PySD's own algorithms per member); orders of DELAY N / SMOOTH N
+given by variables :mod:`hubsd.engine.orders`;
 RANDOM functions :mod:`hubsd.engine.randoms` (per-member streams, ``seed=``). Anything else
 (see the README's known limits) is refused at compile time with
 :class:`UnsupportedConstructError`, naming the construct and the variable.
