@@ -485,3 +485,16 @@ def test_allocation_inputs_pysd_refuses_give_nan_for_that_member(tmp_path):
         ds = compile_model(path).run({"d[b]": [2.0, -1.0]}, ["x"])
     assert np.isnan(ds.x.values[1]).all()
     np.testing.assert_array_equal(ds.x.values[0, 0], [1, 1.5])
+
+
+def test_a_macro_call_before_a_data_variable_leaves_the_model_as_it_was(tmp_path):
+    (tmp_path / "s.csv").write_text("time,v\n0,1\n10,3\n")
+    path = tmp_path / "m.mdl"
+    equations = (
+        ":MACRO: HALF(a)\nHALF = a / 2 ~~|\n:END OF MACRO:\n"
+        "y = HALF(Time) ~~|\nx := GET DIRECT DATA('s.csv', ',', 'A', 'B2') ~~|\n"
+    )
+    path.write_text("{UTF-8}\n" + equations + CONTROLS, encoding="utf-8")
+    ds = compile_model(path).run(None, ["x", "y"]).isel(sample=0)
+    np.testing.assert_allclose(ds.x.values, 1 + 0.2 * ds.time.values, rtol=1e-12)
+    np.testing.assert_allclose(ds.y.values, ds.time.values / 2, rtol=1e-12)

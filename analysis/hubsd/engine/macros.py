@@ -26,7 +26,17 @@ from hubsd.engine.subscripts import dims_of
 #: Nested calls deeper than this are refused (a macro that calls itself).
 MAX_DEPTH = 8
 
-_STATE = ("prefix", "subs", "namespace", "py", "order", "dims", "_lhs", "_lhs_tokens")
+_STATE = (
+    "prefix",
+    "subs",
+    "namespace",
+    "py",
+    "order",
+    "dims",
+    "_lhs",
+    "_lhs_tokens",
+    "data_elements",
+)
 
 
 class MacroBuilder:
