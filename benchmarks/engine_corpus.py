@@ -10,15 +10,13 @@ The corpus used for the figures in the README is not in the repository (third-pa
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from hubsd.core.errors import HubsdError
+from hubsd.engine.conformance import differences, load_pysd
 from hubsd.engine.ensemble import compile_model
 
 RTOL = 1e-9
@@ -27,39 +25,15 @@ CONTROL = ("initial_time", "final_time", "time_step", "saveper")
 
 def pysd_frame(mdl: Path):
     """PySD's run of a copy of the file (its translation is written beside the copy)."""
-    import pysd
-
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / mdl.name
-        shutil.copy(mdl, copy)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pysd.read_vensim(str(copy)).run()
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_pysd(mdl, tmp).run()
 
 
 def largest_difference(model, ds, df) -> float:
-    worst = 0.0
-    for o in model.outputs_available():
-        if o in CONTROL:
-            continue
-        node = model.nodes[o]
-        da = ds[o].isel(sample=0)
-        if node.dims:
-            da = da.stack(cell=node.dims)
-            cols = [
-                f"{node.element}[{','.join(map(str, c))}]" for c in da.indexes["cell"].to_list()
-            ]
-            pairs = [(da.values[:, i], df[c].to_numpy(float)) for i, c in enumerate(cols)]
-        else:
-            pairs = [(da.values, df[node.element].to_numpy(float))]
-        for a, b in pairs:
-            if not np.array_equal(np.isnan(a), np.isnan(b)):
-                return np.inf
-            a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-            if a.size:
-                scale = np.max(np.abs(b)) or 1.0
-                worst = max(worst, float(np.max(np.abs(a - b)) / scale))
-    return worst
+    """Largest relative difference of any output (``hubsd.engine.conformance``)."""
+    outputs = [o for o in model.outputs_available() if o not in CONTROL]
+    return max(differences(model, ds, df, 0, outputs).values(), default=0.0)
 
 
 def main(folder: str) -> None:

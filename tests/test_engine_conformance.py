@@ -10,8 +10,6 @@ engine still refuses are refused at compile time, naming the construct and the v
 
 from __future__ import annotations
 
-import itertools
-import shutil
 import warnings
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from hubsd.engine.conformance import differences, load_pysd, pysd_params
 from hubsd.engine.ensemble import compile_model
 from hubsd.engine.ir import EnsembleError, UnsupportedConstructError
 from hubsd.model.parameters import ParameterError
@@ -34,61 +33,28 @@ RTOL = 1e-9
 CONTROL = ("initial_time", "final_time", "time_step", "saveper")
 #: Parameters that set the time grid cannot vary per member (they are varied one run at a time).
 FIXED = {"control_expressions": {"start_year", "horizon"}}
+#: Series of the data variables without equations, per model (``compile_model(data_files=)``).
+DATA_FILES = {"data_files": [MODELS / "data_files.csv"]}
+
+
+def compiled(mdl: Path):
+    """The engine's model of a conformance file (with its data files, if any)."""
+    return compile_model(mdl, DATA_FILES.get(mdl.stem))
 
 
 def pysd_run(mdl: Path, model, params: dict, outputs: list[str], tmp_path: Path):
     """PySD's run of the file (translated in a temporary folder) with ``params`` set."""
-    copy = tmp_path / mdl.name
-    shutil.copy(mdl, copy)
-    for data in mdl.parent.glob(f"{mdl.stem}.csv"):  # files the model reads (GET DIRECT)
-        shutil.copy(data, tmp_path / data.name)
+    pm = load_pysd(mdl, tmp_path, DATA_FILES.get(mdl.stem))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pm = pysd.read_vensim(str(copy))
         return pm.run(params=params, return_columns=[model.nodes[o].element for o in outputs])
-
-
-def pysd_params(model, values: dict) -> dict:
-    """Engine parameter values (``"growth[Krakow]"``) as PySD's: floats or DataArrays."""
-    out = {}
-    for key, value in values.items():
-        name = key.split("[")[0]
-        node = model.nodes[name]
-        if not node.dims:
-            out[name] = float(value)
-            continue
-        if name not in out:
-            coords = {d: node.coords[d] for d in node.dims}
-            out[name] = xr.DataArray(np.array(node.value, dtype=float), coords, list(node.dims))
-        out[name].loc[tuple(key[len(name) + 1 : -1].split(","))] = float(value)
-    return out
-
-
-def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest |a - b| over the series' scale; NaN must match NaN."""
-    if not np.array_equal(np.isnan(a), np.isnan(b)):
-        return np.inf
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if a.size == 0:
-        return 0.0
-    scale = np.max(np.abs(b))
-    diff = np.max(np.abs(a - b))
-    return diff / scale if scale > 0 else diff
 
 
 def assert_member_equals_pysd(mdl, model, ens, member, values, outputs, tmp_path):
     df = pysd_run(mdl, model, pysd_params(model, values), outputs, tmp_path)
     np.testing.assert_allclose(ens.time.values, df.index.values, rtol=0, atol=1e-9)
-    for o in outputs:
-        node = model.nodes[o]
-        series = ens[o].isel(sample=member)
-        cells = itertools.product(*[node.coords[d] for d in node.dims]) if node.dims else [()]
-        for cell in cells:
-            column = f"{node.element}[{','.join(cell)}]" if cell else node.element
-            a = series.sel(dict(zip(node.dims, cell, strict=True))) if cell else series
-            a = a.values
-            rel = rel_diff(np.asarray(a, dtype=float), df[column].to_numpy(dtype=float))
-            assert rel <= RTOL, f"{mdl.stem}, member {member}: {column} differs by {rel:.3g}"
+    for column, rel in differences(model, ens, df, member, outputs).items():
+        assert rel <= RTOL, f"{mdl.stem}, member {member}: {column} differs by {rel:.3g}"
 
 
 def outputs_of(model) -> list[str]:
@@ -97,7 +63,7 @@ def outputs_of(model) -> list[str]:
 
 @pytest.mark.parametrize("mdl", ALL, ids=[m.stem for m in ALL])
 def test_construct_equals_pysd_at_defaults(mdl, tmp_path):
-    model = compile_model(mdl)
+    model = compiled(mdl)
     outputs = outputs_of(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # :NA: is non-finite on purpose
@@ -107,7 +73,7 @@ def test_construct_equals_pysd_at_defaults(mdl, tmp_path):
 
 @pytest.mark.parametrize("mdl", ALL, ids=[m.stem for m in ALL])
 def test_construct_equals_pysd_for_perturbed_members(mdl, tmp_path):
-    model = compile_model(mdl)
+    model = compiled(mdl)
     table = model.parameter_table()
     table = table[np.isfinite(table.low) & np.isfinite(table.high)]
     table = table[~table.index.isin(FIXED.get(mdl.stem, set()))]
@@ -245,7 +211,6 @@ TIME STEP = 0.25 ~ Year ~ |
             "VECTOR SELECT with a subscripted numerical action",
             "y",
         ),
-        ("x := GET DIRECT DATA('c.csv', ',', 'A', 'B2') ~~|", "a data variable", "x"),
         ("x = RANDOM POISSON(0, 10, 2, 0, 1, 3) ~~|", "RANDOM POISSON", "x"),
         ("r: a, b ~~|\nx[r] = 1 ~~|\ny = x[r] ~~|", "subscript r not on the left-hand side", "y"),
     ],
@@ -379,3 +344,157 @@ def test_subscripted_parameters_from_a_dataset_with_sample_and_subscript_dims():
         model.run(xr.Dataset({"growth": growth.rename(Region="Place")}))
     with pytest.raises(ParameterError, match="unknown parameter 'grow'"):
         model.run(xr.Dataset({"grow": growth}))
+
+
+# --------------------------------------------------------------------------------------------
+# Data variables and orders given by variables
+# --------------------------------------------------------------------------------------------
+
+
+def test_data_variables_follow_their_keywords_by_hand():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # :RAW: is NaN between the file's times
+        ds = compile_model(MODELS / "get_data.mdl").run(None, "all").isel(sample=0)
+    at = lambda v, t: ds[v].sel(time=t).values  # noqa: E731
+    # get_data.csv: times 1, 2.5, 4, 6, 9; demand 5, 8, 6, 9, 7
+    assert at("demand", 0.0) == 5 and at("demand", 10.0) == 7  # the end values outside
+    np.testing.assert_allclose(at("demand", 3.0), 8 + (3 - 2.5) / 1.5 * (6 - 8), rtol=1e-12)
+    assert at("price", 3.0) == 2.5 and at("price", 2.0) == 2.0  # HOLD BACKWARD
+    np.testing.assert_array_equal(at("wage", 3.0), [31, 12])  # LOOK FORWARD: the values at 4
+    assert at("audit", 2.5) == 12 and np.isnan(at("audit", 3.0))  # RAW
+
+
+def test_data_files_are_needed_for_data_variables_without_equations(tmp_path):
+    mdl = MODELS / "data_files.mdl"
+    with pytest.raises(EnsembleError, match="'arrivals' has no equation: give the files"):
+        compile_model(mdl)
+    other = tmp_path / "other.csv"
+    other.write_text("Time,departures\n0,1\n5,2\n")
+    with pytest.raises(EnsembleError, match="cannot read the data variable 'arrivals'"):
+        compile_model(mdl, [other])
+    ds = compile_model(mdl, DATA_FILES["data_files"]).run(None, ["arrivals", "quota"])
+    assert float(ds.arrivals.sel(time=1.0)[0]) == 24  # 20 + (26 - 20) / 1.5 at Time 1
+    np.testing.assert_array_equal(ds.quota.sel(time=4.0).values[0], [7, 7])  # held from 3
+
+
+def test_an_order_given_by_a_variable_is_its_value_at_initial_time(tmp_path):
+    mdl = MODELS / "variable_order.mdl"
+    model = compile_model(mdl)
+    ds = model.run({"base_order": [2.0, 2.0], "height": [5.0, 12.0]}, ["delayed", "smoothed"])
+    assert ds.delayed.dims == ("sample", "time")
+    for member, height in enumerate([5.0, 12.0]):  # PySD needs an int order for SMOOTH N
+        df = pysd_run(mdl, model, {"base_order": 2, "height": height}, ["delayed"], tmp_path)
+        for column, rel in differences(model, ds, df, member, ["delayed"]).items():
+            assert rel <= RTOL, column
+    with pytest.raises(ParameterError, match="order of DELAY N in 'delayed' differs"):
+        model.run({"base_order": [2.0, 3.0]}, ["delayed"])
+    with pytest.raises(EnsembleError, match="SMOOTH N in 'smoothed': order 1.5 is not a whole"):
+        model.run({"base_order": 2.5}, ["smoothed"])
+
+
+@pytest.mark.parametrize(
+    "equations, construct, variable",
+    [
+        (
+            "s = INTEG(1, 1) ~~|\nx = DELAY N(1, 2, 0, s) ~~|",
+            "DELAY N whose order depends on s",
+            "x",
+        ),
+        (
+            "r: a, b ~~|\nn[r] = 1, 2 ~~|\nx[r] = SMOOTH N(1, 2, 0, n[r]) ~~|",
+            "SMOOTH N with a",
+            "x",
+        ),
+    ],
+)
+def test_orders_the_engine_cannot_take_are_refused(tmp_path, equations, construct, variable):
+    path = tmp_path / "m.mdl"
+    path.write_text("{UTF-8}\n" + equations + "\n" + CONTROLS, encoding="utf-8")
+    with pytest.raises(UnsupportedConstructError) as err:
+        compile_model(path)
+    assert err.value.construct.startswith(construct)
+    assert variable in err.value.variable
+
+
+# --------------------------------------------------------------------------------------------
+# Macros: inlined per call
+# --------------------------------------------------------------------------------------------
+
+
+def test_macros_are_inlined_per_call_by_hand():
+    model = compile_model(MODELS / "macros.mdl")
+    assert "base" not in model.parameter_table().index  # a constant of the macro, not the model's
+    assert "smoothed" in model.outputs_available()
+    ds = model.run(None, ["smoothed", "smoothed_again"]).isel(sample=0)
+    # EXPSMOOTH from 1 towards an input of 0 until Time 2: Euler, 4 steps of 1/4 a year
+    np.testing.assert_allclose(ds.smoothed.sel(time=1.0), (1 - 0.25 / 3) ** 4, rtol=1e-12)
+    # the second call starts at 0; SCALED(Time, 2) = 2 Time + 2 / 10 + 0.5
+    np.testing.assert_allclose(ds.smoothed_again.sel(time=0.0), 0.7, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "equations, construct, variable",
+    [
+        (
+            ":MACRO: M(a)\nM = a * 2 ~~|\n:END OF MACRO:\nr: x, y ~~|\nv[r] = 1, 2 ~~|\n"
+            "w[r] = M(v[r]) ~~|",
+            "macro m called with subscripted arguments",
+            "w",
+        ),
+        (
+            ":MACRO: M(a)\nM = DELAY FIXED(a, 1, 0) ~~|\n:END OF MACRO:\nw = M(Time) ~~|",
+            "DELAY FIXED inside macro m",
+            "w",
+        ),
+    ],
+)
+def test_macros_the_engine_cannot_inline_are_refused(tmp_path, equations, construct, variable):
+    path = tmp_path / "m.mdl"
+    path.write_text("{UTF-8}\n" + equations + "\n" + CONTROLS, encoding="utf-8")
+    with pytest.raises(UnsupportedConstructError) as err:
+        compile_model(path)
+    assert err.value.construct.startswith(construct)
+    assert variable in err.value.variable
+
+
+# --------------------------------------------------------------------------------------------
+# ALLOCATE BY PRIORITY and ALLOCATE AVAILABLE: PySD's algorithms per member
+# --------------------------------------------------------------------------------------------
+
+
+def test_allocations_by_hand():
+    model = compile_model(MODELS / "allocate.mdl")
+    ds = model.run({"width": [1.0, 3.0]}, ["shipped", "served", "capacity"])
+    start = ds.isel(time=0)
+    # supply 40: Krakow (priority 3) is served in full; with a width of 1, Pune (2) gets the
+    # rest and Manila (1) nothing; with a width of 3 the rest is shared by request.
+    np.testing.assert_allclose(start.shipped.values[0], [30, 0, 10], rtol=0, atol=1e-12)
+    assert start.shipped.values[1].sum() == pytest.approx(40) and start.shipped.values[1, 1] > 0
+    # ALLOCATE AVAILABLE hands out the whole capacity when it is short of the requests
+    np.testing.assert_allclose(ds.served.sum("Region"), ds.capacity, rtol=1e-6)
+
+
+def test_allocation_inputs_pysd_refuses_give_nan_for_that_member(tmp_path):
+    path = tmp_path / "m.mdl"
+    equations = (
+        "r: a, b ~~|\nd[r] = 1, 2 ~~|\np[r] = 2, 1 ~~|\n"
+        "x[r] = ALLOCATE BY PRIORITY(d[r], p[r], ELMCOUNT(r), 1, 2.5) ~~|\n"
+    )
+    path.write_text("{UTF-8}\n" + equations + CONTROLS, encoding="utf-8")
+    with pytest.warns(RuntimeWarning, match="x \\(1 members\\)"):  # PySD: ValueError
+        ds = compile_model(path).run({"d[b]": [2.0, -1.0]}, ["x"])
+    assert np.isnan(ds.x.values[1]).all()
+    np.testing.assert_array_equal(ds.x.values[0, 0], [1, 1.5])
+
+
+def test_a_macro_call_before_a_data_variable_leaves_the_model_as_it_was(tmp_path):
+    (tmp_path / "s.csv").write_text("time,v\n0,1\n10,3\n")
+    path = tmp_path / "m.mdl"
+    equations = (
+        ":MACRO: HALF(a)\nHALF = a / 2 ~~|\n:END OF MACRO:\n"
+        "y = HALF(Time) ~~|\nx := GET DIRECT DATA('s.csv', ',', 'A', 'B2') ~~|\n"
+    )
+    path.write_text("{UTF-8}\n" + equations + CONTROLS, encoding="utf-8")
+    ds = compile_model(path).run(None, ["x", "y"]).isel(sample=0)
+    np.testing.assert_allclose(ds.x.values, 1 + 0.2 * ds.time.values, rtol=1e-12)
+    np.testing.assert_allclose(ds.y.values, ds.time.values / 2, rtol=1e-12)

@@ -110,6 +110,9 @@ class Emitter:
             x = self.emit(e[2], hoist)
             fn = "_interp" if kind == "interpolate" else "_interp_hold"
             return f"{fn}({x}, T_{e[1]}_x, T_{e[1]}_y)"
+        if tag == "data":
+            mode = self.tables[e[1]][2]
+            return f"_data(t, T_{e[1]}_x, T_{e[1]}_y, {mode!r})"
         if tag == "random":
             args = "".join(", " + self.emit(a, hoist) for a in e[3])
             return f"_random({e[1]!r}, P, {e[2]}, t, {e[5]!r}{args})"

@@ -32,8 +32,12 @@ operation, so each member equals a PySD run with the same parameters to round-of
 
 Subscript mappings, subscripted tables and the VECTOR functions follow
 :mod:`hubsd.engine.subscripts`; GET XLS/DIRECT CONSTANTS and LOOKUPS :mod:`hubsd.engine.external`;
+data variables (GET XLS/DIRECT DATA, and series from ``data_files``) :mod:`hubsd.engine.external`;
+macros :mod:`hubsd.engine.macros` (inlined per call); ALLOCATE BY PRIORITY / AVAILABLE
+:mod:`hubsd.engine.allocation` (PySD's own algorithms per member); orders of DELAY N / SMOOTH N
+given by variables :mod:`hubsd.engine.orders`;
 RANDOM functions :mod:`hubsd.engine.randoms` (per-member streams, ``seed=``). Anything else
-(macros, data variables and GET DATA, ALLOCATE ...) is refused at compile time with
+(see the README's known limits) is refused at compile time with
 :class:`UnsupportedConstructError`, naming the construct and the variable.
 
 Parameters given per member override constants of the model (one per element of a subscripted
@@ -44,12 +48,10 @@ parallel in worker processes (``workers``) or on a dask.distributed cluster (``s
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -59,27 +61,26 @@ import xarray as xr
 from hubsd.core.hints import did_you_mean
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.core.progress import progress_bar
-from hubsd.core.version import __version__
 from hubsd.engine.codegen import Program, generate, static_names, time_grid
 from hubsd.engine.ir import (
     CONTROL,
     DEFAULT_CHUNK_SIZE,
     Builder,
     EnsembleError,
-    expr_deps,
 )
 from hubsd.engine.members import (
     cells,
     check_controls,
     control_values,
     dataset_columns,
-    evaluate,
     node_param,
     normalise,
     output_rows,
     output_views,
 )
+from hubsd.engine.orders import check_delays, check_order_inputs, resolve_orders
 from hubsd.engine.pysd_runner import KEY_OUTPUTS, resolve_parameters
+from hubsd.engine.results import to_dataset
 from hubsd.engine.runtime import is_array
 from hubsd.inputs.hubs import DEFAULT_HUB
 from hubsd.model.parameters import ParameterError
@@ -103,6 +104,7 @@ class EnsembleModel:
     nodes: dict
     tables: dict
     elements: list
+    data_files: tuple = ()  # files of the data variables without equations (absolute paths)
     _programs: dict = field(default_factory=dict, repr=False)
     _table: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -183,12 +185,23 @@ class EnsembleModel:
 
     # -- compilation of a run program -----------------------------------------------------------
 
-    def program(self, outputs: Iterable[str]) -> Program:
-        """The compiled simulation function for a set of outputs (cached)."""
+    def program(self, outputs: Iterable[str], orders: dict | None = None) -> Program:
+        """The compiled simulation function for a set of outputs (cached).
+
+        ``orders``: the orders of DELAY N / SMOOTH N given by variables (hidden node name ->
+        order, :func:`hubsd.engine.orders.resolve_orders`); None: at the model's defaults.
+        """
         outputs = tuple(outputs)
-        if outputs not in self._programs:
-            self._programs[outputs] = generate(self, outputs)
-        return self._programs[outputs]
+        if orders is None and any(nd.order_expr is not None for nd in self.nodes.values()):
+            values = self.parameter_table()["default"].to_dict()
+            ctrl = control_values(self.nodes, self.tables, values, {}, {})
+            orders = resolve_orders(self.nodes, self.tables, values, {}, ctrl)
+        key = (outputs, tuple(sorted(orders.items()))) if orders else outputs
+        if key not in self._programs:
+            for name, order in (orders or {}).items():  # the generated code has one state per order
+                self.nodes[name].order = order
+            self._programs[key] = generate(self, outputs)
+        return self._programs[key]
 
     def source(self, outputs: Iterable[str]) -> str:
         """The generated Python source for a set of outputs (for reading and debugging)."""
@@ -286,14 +299,17 @@ class EnsembleModel:
         varied = {k: v for k, v in columns.items() if is_array(v)}
         ctrl = self._control(time_step, final_time, saveper, values, varied)
         steps, stamps, save_steps = time_grid(ctrl)
-        self._check_delays(values, varied, ctrl["time_step"])
-        prog = self.program(outputs)
+        orders = resolve_orders(self.nodes, self.tables, values, varied, ctrl)
+        check_delays(self.nodes, self.tables, values, varied, ctrl, orders)
+        prog = self.program(outputs, orders)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ParameterError(f"seed must be a whole number >= 0, got {seed!r}")
         values["__seed__"] = int(seed)
         members = dict(varied, __member__=np.arange(nsamp)) if prog.random else varied
         bounds = _chunks(nsamp, chunk_size, bool(members))
-        job = _Job(self.mdl, self.sha256, outputs, values, ctrl, steps, save_steps)
+        job = _Job(
+            self.mdl, self.sha256, outputs, values, ctrl, steps, save_steps, self.data_files, orders
+        )
         many = len(bounds) > 1 and bool(members)
         bar = progress_bar(
             len(bounds), f"ensemble of {nsamp}", "chunk", progress if many else False
@@ -307,7 +323,7 @@ class EnsembleModel:
             else:
                 nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
                 result = _run_local(self, job, members, bounds, nworkers, prog, nsamp, bar)
-        return self._dataset(result, outputs, stamps, index, varied, values, hub, ctrl)
+        return to_dataset(self, result, outputs, stamps, index, varied, values, hub, ctrl)
 
     # -- helpers of run -------------------------------------------------------------------------
 
@@ -429,95 +445,6 @@ class EnsembleModel:
             )
         return ctrl
 
-    def _check_delays(self, values, varied, dt):
-        """PySD lowers a delay's order when order * dt > delay time; refuse instead."""
-        for node in self.nodes.values():
-            if node.kind != "delay":
-                continue
-            consts = {n for n in self.elements if self.nodes[n].kind == "const"}
-            if not expr_deps(node.time) <= consts:
-                continue  # a delay time that is not constant is checked by PySD only at init
-            env = {k: node_param(self.nodes[k], values, varied) for k in expr_deps(node.time)}
-            delay_time = np.min(evaluate(node.time, env, self.tables))
-            if node.order * dt > delay_time:
-                raise EnsembleError(
-                    f"delay in {node.element!r}: order {node.order} x time step {dt:g} exceeds "
-                    f"the delay time {delay_time:g} for some member; PySD would lower the "
-                    f"order, the ensemble engine does not. Use a smaller time_step."
-                )
-
-    def _dataset(self, result, outputs, stamps, index, varied, values, hub, ctrl):
-        data_vars = {}
-        rows = output_rows(self.nodes, outputs)
-        for o, (lo, hi) in zip(outputs, rows, strict=True):
-            node = self.nodes[o]
-            block = (
-                result[lo]
-                if not node.dims
-                else result[lo:hi].reshape(node.shape + result.shape[1:])
-            )
-            data_vars[o] = xr.Variable(
-                node.dims + ("time", "sample"),
-                block,
-                attrs={
-                    "units": node.units,
-                    "long_name": node.element,
-                    "description": node.doc,
-                },
-            ).transpose("sample", "time", *node.dims)
-        coords = {
-            "sample": index,
-            "time": xr.Variable(
-                ("time",),
-                stamps,
-                attrs={"units": self.nodes["time"].units or self.nodes["initial_time"].units},
-            ),
-        }
-        for o in outputs:
-            for d in self.nodes[o].dims:
-                coords[d] = xr.Variable((d,), self.nodes[o].coords[d])
-        table = self.parameter_table() if varied else None
-        for name, arr in varied.items():
-            if name in data_vars:  # requested as an output: it is there already
-                continue
-            row = table.loc[name]
-            coords[name] = xr.Variable(
-                ("sample",),
-                arr,
-                attrs={"units": row.units, "long_name": row.model_name},
-            )
-        ds = xr.Dataset(data_vars, coords=coords)
-
-        fixed = {k: v for k, v in values.items() if k not in varied and k != "__seed__"}
-        ds.attrs.update(
-            {
-                "title": "hubsd ensemble run",
-                "hub": hub or "model defaults",
-                "varied_parameters": ", ".join(varied),
-                "fixed_parameters": json.dumps(fixed, sort_keys=True),
-                "time_step": ctrl["time_step"],
-                "random_seed": values["__seed__"],
-                "model_file": self.mdl.name,
-                "model_sha256": self.sha256,
-                "engine": "hubsd.ensemble (vectorised Euler, PySD semantics)",
-                "hubsd_version": __version__,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
-        )
-        bad = [
-            (o, j)
-            for j, o in enumerate(outputs)
-            if not np.all(np.isfinite(result[rows[j][0] : rows[j][1]]))
-        ]
-        if bad:
-            nonfinite = [~np.isfinite(result[rows[j][0] : rows[j][1]]) for _, j in bad]
-            counts = ", ".join(
-                f"{o} ({int(mask.any(axis=(0, 1)).sum())} members)"
-                for (o, _), mask in zip(bad, nonfinite, strict=True)
-            )
-            warnings.warn(f"non-finite values in outputs: {counts}", RuntimeWarning, stacklevel=3)
-        return ds
-
 
 # --------------------------------------------------------------------------------------------
 # Running chunks: in this process, in worker processes, or on dask.distributed
@@ -533,13 +460,15 @@ class _Job:
     ctrl: dict
     steps: int
     save_steps: np.ndarray
+    data_files: tuple = ()
+    orders: dict | None = None
 
 
 def _run_chunk(
     model: EnsembleModel, job: _Job, varied: dict, out: np.ndarray | None = None, prog=None
 ) -> np.ndarray:
     """Simulate one chunk of members; outputs go to ``out`` (outputs, saves, members)."""
-    prog = prog or model.program(job.outputs)
+    prog = prog or model.program(job.outputs, job.orders)
     n = len(next(iter(varied.values()))) if varied else 1
     if out is None:
         out = np.empty((output_rows(model.nodes, job.outputs)[-1][1], len(job.save_steps), n))
@@ -641,10 +570,10 @@ _WORKER_MODELS: dict = {}
 
 def _worker(job: _Job, varied: dict) -> np.ndarray:
     """A chunk on a dask worker: compile the model there once, return the outputs."""
-    key = (str(job.mdl), job.sha256)
+    key = (str(job.mdl), job.sha256, job.data_files)
     model = _WORKER_MODELS.get(key)
     if model is None:
-        model = compile_model(job.mdl)
+        model = compile_model(job.mdl, job.data_files)
         if model.sha256 != job.sha256:
             raise EnsembleError(f"{job.mdl} differs on the worker from the one compiled here")
         _WORKER_MODELS[key] = model
@@ -692,7 +621,9 @@ def _run_dask(scheduler, job, varied, bounds, bar):
 _MODELS: dict[tuple[str, str], EnsembleModel] = {}
 
 
-def compile_model(mdl: str | os.PathLike = DEFAULT_MODEL) -> EnsembleModel:
+def compile_model(
+    mdl: str | os.PathLike = DEFAULT_MODEL, data_files: Iterable | str | os.PathLike | None = None
+) -> EnsembleModel:
     """Compile a Vensim model for ensemble runs (cached by the file's SHA-256).
 
     The model is parsed with PySD's own parser and turned into one vectorised Python function
@@ -703,6 +634,11 @@ def compile_model(mdl: str | os.PathLike = DEFAULT_MODEL) -> EnsembleModel:
     ----------
     mdl : str or path
         The Vensim ``.mdl`` file (default ``models/hub.mdl``).
+    data_files : path or list of paths, optional
+        CSV or tab files (PySD's format: a ``Time`` column, one column per variable,
+        ``name[element]`` per element) with the series of the model's data variables that
+        have no equation (``x :INTERPOLATE:``), as ``pysd.read_vensim(mdl, data_files=...)``;
+        relative paths are taken from the working folder, as PySD does. Read once, here.
 
     Returns
     -------
@@ -731,17 +667,31 @@ def compile_model(mdl: str | os.PathLike = DEFAULT_MODEL) -> EnsembleModel:
     if not mdl.is_file():
         raise FileNotFoundError(f"model file not found: {mdl}")
     sha = file_hash(mdl)
-    key = (str(mdl.resolve()), sha)
+    if data_files is None:
+        data_files = ()
+    elif isinstance(data_files, (str, os.PathLike)):
+        data_files = (data_files,)
+    files = tuple(str(Path(f).resolve()) for f in data_files)
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"data file not found: {missing[0]}")
+    key = (str(mdl.resolve()), sha, tuple((f, file_hash(Path(f))) for f in files))
     if key in _MODELS:
         return _MODELS[key]
-    builder = Builder(mdl)
+    builder = Builder(mdl, files)
     missing = [k for k in CONTROL if k not in builder.nodes]
     if missing:
         raise EnsembleError(f"{mdl.name} has no {', '.join(missing)}")
     check_controls(builder.nodes)
     builder.check_statefuls(static_names(builder.nodes))
+    check_order_inputs(builder.nodes)
     model = EnsembleModel(
-        mdl=mdl, sha256=sha, nodes=builder.nodes, tables=builder.tables, elements=builder.order
+        mdl=mdl,
+        sha256=sha,
+        nodes=builder.nodes,
+        tables=builder.tables,
+        elements=builder.order,
+        data_files=files,
     )
     model.program(tuple(n for n in model.elements))  # compile everything once: fail early
     _MODELS[key] = model

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hubsd.engine.external import read_constants, read_lookups
+from hubsd.engine.allocation import AllocationBuilder
+from hubsd.engine.external import read_constants, read_data, read_data_files, read_lookups
+from hubsd.engine.macros import MacroBuilder
 from hubsd.engine.nodes import (  # noqa: F401 - re-exported: the engine's IR and errors
     BINARY,
     CONTROL,
@@ -62,33 +64,38 @@ def _pysd_abstract_model(mdl: Path):
     return model, ae, am, NamespaceManager
 
 
-class Builder(StatefulBuilder):
+class Builder(StatefulBuilder, MacroBuilder, AllocationBuilder):
     """Translates PySD's AbstractModel into :class:`Node` objects."""
 
-    def __init__(self, mdl: Path):
-        model, self.ae, self.am, namespace_cls = _pysd_abstract_model(mdl)
-        if len(model.sections) != 1:
-            names = [s.name for s in model.sections if s.name != "__main__"]
-            raise UnsupportedConstructError(f"macros ({', '.join(names)})", names[0])
-        section = model.sections[0]
+    def __init__(self, mdl: Path, data_files: tuple = ()):
+        model, self.ae, self.am, self.namespace_cls = _pysd_abstract_model(mdl)
+        self.data_files = tuple(data_files)
+        main = [s for s in model.sections if s.name == "__main__"][0]
+        self.macros = {s.name: s for s in model.sections if s is not main}
         self.root = Path(mdl).parent
+        self.nodes: dict[str, Node] = {"time": Node("time", "time")}
+        self.tables: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+        self.delay_n: list[str] = []
+        self._random_calls: dict[str, int] = {}
+        self._build(main)
+
+    def _build(self, section, prefix: str = "") -> None:
+        """Nodes of a section's elements (the model's, or a macro's for one call of it)."""
+        self.prefix = prefix  # before the Python names of a macro's elements, per call
         self.subs = Subscripts(section, self.root)
-        self.namespace = namespace_cls(section.params)
+        self.namespace = self.namespace_cls(section.params)
         elements = list(section.elements)
         for element in elements:  # PySD's SectionBuilder: names in file order
             self.namespace.add_to_namespace(element.name)
-        self.py = {e.name: self.namespace.namespace[e.name] for e in elements}
-        self.nodes: dict[str, Node] = {"time": Node("time", "time")}
-        self.tables: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+        self.py = {e.name: prefix + self.namespace.namespace[e.name] for e in elements}
         self.order: list[str] = []  # element py names in file order
-        self.delay_n: list[str] = []
         self.dims: dict[str, tuple[tuple, dict]] = {}
         self._lhs: list = []  # dims of the left-hand side being built (PySD's def_subs)
         self._lhs_tokens: list = []
-        self._random_calls: dict[str, int] = {}
+        self.data_elements = []
         for element in elements:
             if any(isinstance(c, self.am.AbstractData) for c in element.components):
-                raise UnsupportedConstructError("a data variable", element.name)
+                self._check_data(element)
             if not isinstance(element, self.am.AbstractControlElement):
                 self.dims[self.py[element.name]] = self.subs.element_dims(element)
         lookups = [
@@ -99,7 +106,46 @@ class Builder(StatefulBuilder):
         for element in elements:
             if element in lookups:
                 continue
+            if element in self.data_elements:
+                self._data_element(element)
+                continue
             self._element(element)
+
+    def _check_data(self, element) -> None:
+        """A data variable: a series read from a file, or an equation PySD builds as usual."""
+        series = (self.ae.GetDataStructure, self.ae.DataStructure)
+        kinds = {type(c.ast) for c in element.components if isinstance(c.ast, series)}
+        if not kinds:
+            return  # ``x := expression``: PySD builds the expression as any auxiliary
+        from_files = sum(isinstance(c.ast, series) for c in element.components)
+        if len(kinds) > 1 or from_files != len(element.components):
+            raise UnsupportedConstructError(
+                "a data variable defined partly by equations, partly by files", element.name
+            )
+        self.data_elements.append(element)
+
+    def _data_element(self, element) -> None:
+        """A data variable: its series, looked up at each step's time (``engine.external``)."""
+        py = self.py[element.name]
+        dims, coords = self.dims[py]
+        if isinstance(element.components[0].ast, self.ae.GetDataStructure):
+            series = read_data(element, py, dims, coords, self.subs.ranges, self.root)
+        else:
+            series = read_data_files(element, py, dims, coords, self.data_files)
+        table = "data__" + py
+        self.tables[table] = series
+        meta = dict(
+            element=element.name,
+            units=str(element.units or ""),
+            doc=str(element.documentation or "").strip(),
+            limits=tuple(element.limits or (None, None)),
+        )
+        expr = ("data", table, dims)
+        if dims:
+            meta.update(dims=dims, coords=coords)
+            expr = ("full", expr, tuple(len(coords[d]) for d in dims))
+        self.order.append(py)
+        self.nodes[py] = Node(py, "aux", expr=expr, **meta)
 
     # -- elements ----------------------------------------------------------------------------
 
@@ -261,11 +307,10 @@ class Builder(StatefulBuilder):
 
     def _ref_name(self, reference: str) -> str:
         clean = self.namespace.cleanspace
-        if reference in clean:
-            return clean[reference]
-        key = reference.lower().replace(" ", "_")
+        key = reference if reference in clean else reference.lower().replace(" ", "_")
         if key in clean:
-            return clean[key]
+            name = clean[key]
+            return name if name == "time" or not self.prefix else self.prefix + name
         raise EnsembleError(f"unknown variable {reference!r} in the equation of {self._current!r}")
 
     def _expr(self, ast) -> tuple:
@@ -275,6 +320,9 @@ class Builder(StatefulBuilder):
         if isinstance(ast, (ae.ArithmeticStructure, ae.LogicStructure)):
             return self._operation(list(ast.operators), [self._expr(a) for a in ast.arguments])
         if isinstance(ast, ae.ReferenceStructure):
+            argument = self.macro_argument(ast) if self.prefix else None
+            if argument is not None:
+                return argument
             if ast.reference not in self.namespace.cleanspace:
                 value = self.subs.value(ast.reference)
                 if value is not None:
@@ -308,6 +356,8 @@ class Builder(StatefulBuilder):
             )
             self.tables[name] = self._table(ast.lookups, self._current)
             return ("lookup", name, self._expr(ast.argument))
+        if isinstance(ast, (ae.AllocateByPriorityStructure, ae.AllocateAvailableStructure)):
+            return self.allocation(ast)
         if isinstance(ast, np.ndarray):
             raise UnsupportedConstructError("a list of numbers inside an equation", self._current)
         cls = type(ast).__name__
@@ -386,12 +436,14 @@ class Builder(StatefulBuilder):
         fname = ast.function.reference
         args = ast.arguments
         clean = self.namespace.cleanspace
-        if fname in clean and clean[fname] in self.tables:
+        if fname in clean and self.prefix + clean[fname] in self.tables:
             if len(args) != 1:
                 raise EnsembleError(
                     f"table {fname!r} called with {len(args)} arguments in {self._current!r}"
                 )
-            return self._table_call(clean[fname], ast.function, self._expr(args[0]))
+            return self._table_call(self.prefix + clean[fname], ast.function, self._expr(args[0]))
+        if fname in self.macros:
+            return self.macro_call(fname, args)
         if fname == "elmcount" and len(args) == 1:
             rng = self.subs.range_name(getattr(args[0], "reference", ""))
             if rng is None:

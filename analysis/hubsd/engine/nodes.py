@@ -48,6 +48,7 @@ class UnsupportedConstructError(EnsembleError):
 #   ("random", fn, site, (args...), dims, shape)  a RANDOM function (see engine.randoms)
 #   ("full", a, shape)                a broadcast to the shape of its node
 #   ("assemble", shape, parts)        a value defined by parts (``x[a] = ..., x[b] = ...``)
+#   ("data", table, dims)             a data variable's series at the current time
 
 #: Vensim functions (PySD's reference names) -> number of arguments.
 FUNCTIONS = {
@@ -162,6 +163,7 @@ class Node:
     coords: dict = field(default_factory=dict)  # dim -> elements
     obj: str = ""  # PySD's name of the stateful object (``_integ_x``): its update order
     extra: tuple | None = None  # forecast: horizon; sampleiftrue: condition
+    order_expr: tuple | None = None  # DELAY N / SMOOTH N: an order given by a variable
 
     @property
     def stateful(self) -> bool:
@@ -217,6 +219,6 @@ def expr_deps(expr) -> set[str]:
     for e in walk(expr):
         if e[0] in ("ref", "sub"):
             out.add(e[1])
-        elif e[0] in ("time", "random") or (e[0] == "call" and e[1] in _TIME_FUNCTIONS):
+        elif e[0] in ("time", "random", "data") or (e[0] == "call" and e[1] in _TIME_FUNCTIONS):
             out.add("time")
     return out

@@ -11,6 +11,8 @@ import warnings
 
 import numpy as np
 
+from hubsd.engine.allocation import allocate_available, allocate_by_priority
+from hubsd.engine.external import data_value
 from hubsd.engine.nodes import SMALL_VENSIM, EnsembleError
 from hubsd.engine.randoms import draw
 
@@ -286,6 +288,9 @@ RUNTIME = {
     "_reduce": _reduce,
     "FixedDelay": FixedDelay,
     "_random": draw,
+    "_data": data_value,
+    "_vector_allocate_by_priority": allocate_by_priority,
+    "_vector_allocate_available": allocate_available,
     "_vector_select": _vector_select,
     "_vector_sort_order": _vector_sort_order,
     "_vector_rank": _vector_rank,

@@ -96,12 +96,12 @@ class StatefulBuilder:
         elif isinstance(ast, (ae.SmoothStructure, ae.SmoothNStructure)):
             kind = "smooth"
             fields = dict(flow=x(ast.input), time=x(ast.smooth_time), init=x(ast.initial))
-            fields["order"] = self._order(ast.order, "SMOOTH")
+            fields["order"], fields["order_expr"] = self._order(ast.order, "SMOOTH")
             fields["int_init"] = int_typed(fields["init"])
         elif isinstance(ast, (ae.DelayStructure, ae.DelayNStructure)):
             kind = "delay"
             fields = dict(flow=x(ast.input), time=x(ast.delay_time), init=x(ast.initial))
-            fields["order"] = self._order(ast.order, "DELAY")
+            fields["order"], fields["order_expr"] = self._order(ast.order, "DELAY")
             if isinstance(ast, ae.DelayNStructure):
                 self.delay_n.append(name)
         elif isinstance(ast, ae.DelayFixedStructure):
@@ -148,12 +148,22 @@ class StatefulBuilder:
         self.nodes[node.name] = node
         return node
 
-    def _order(self, order, what) -> int:
-        if not _is_number(order) or float(order) != int(order) or int(order) < 1:
+    def _order(self, order, what) -> tuple:
+        """``(order, None)`` for a number; ``(1, expression)`` for an order given by a variable.
+
+        An order given by a variable is evaluated at INITIAL TIME before each run, as PySD
+        evaluates it once when it initialises the object (see :mod:`hubsd.engine.orders`).
+        """
+        if not _is_number(order):
+            expr = self._expr(order)
+            if dims_of(expr):
+                raise UnsupportedConstructError(f"{what} N with a subscripted order", self._current)
+            return 1, expr
+        if float(order) != int(order) or int(order) < 1:
             raise UnsupportedConstructError(
                 f"{what} with order {order!r} (not a whole number)", self._current
             )
-        return int(order)
+        return int(order), None
 
     def _hidden(self, ast) -> tuple:
         """A stateful inside an equation: a node of its own, referenced by the equation."""

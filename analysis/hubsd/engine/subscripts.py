@@ -31,6 +31,8 @@ def dims_of(e) -> tuple:
         return e[3]
     if tag == "random":
         return e[4]
+    if tag == "data":
+        return e[2]
     if tag in ("align", "reduce", "vector"):
         return e[-1]
     if tag in ("neg", "not"):
