@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 from datetime import UTC, datetime
@@ -87,3 +88,47 @@ def to_dataset(model, result, outputs, stamps, index, varied, values, hub, ctrl)
         )
         warnings.warn(f"non-finite values in outputs: {counts}", RuntimeWarning, stacklevel=3)
     return ds
+
+
+# subscripted variables as one series per element (the validation battery checks each one)
+
+
+def base_name(name: str) -> str:
+    """The variable of an element name (``"population[North]"`` -> ``"population"``)."""
+    return name.split("[", 1)[0]
+
+
+def element_names(engine, name: str) -> list[str]:
+    """``name`` for an unsubscripted variable, else one ``name[e1,e2]`` per element."""
+    node = engine.nodes.get(name)
+    if node is None or not getattr(node, "dims", None):
+        return [name]
+    ranges = [node.coords[d] for d in node.dims]
+    return [f"{name}[{','.join(map(str, e))}]" for e in itertools.product(*ranges)]
+
+
+def flat_outputs(engine) -> list[str]:
+    """Every output of the model, a subscripted one as one name per element."""
+    return [c for n in engine.outputs_available() for c in element_names(engine, n)]
+
+
+def flatten(ds: xr.Dataset) -> xr.Dataset:
+    """Each subscripted variable of a run as one ``(sample, time)`` variable per element.
+
+    ``population (sample, time, Region)`` becomes ``population[North]``, ``population[South]``
+    ..., with the variable's attrs; unsubscripted variables are kept as they are.
+    """
+    out = {}
+    for name, da in ds.data_vars.items():
+        extra = [d for d in da.dims if d not in ("sample", "time")]
+        if not extra:
+            out[name] = da
+            continue
+        da = da.transpose("sample", "time", *extra)
+        coords = [ds[d].values for d in extra]
+        for idx in itertools.product(*(range(len(c)) for c in coords)):
+            label = ",".join(str(c[i]) for c, i in zip(coords, idx, strict=True))
+            cell = da.isel(dict(zip(extra, idx, strict=True)), drop=True)
+            out[f"{name}[{label}]"] = cell.assign_attrs(da.attrs)
+    flat = xr.Dataset(out, attrs=ds.attrs)
+    return flat.drop_vars([c for c in flat.coords if c not in ("sample", "time")])

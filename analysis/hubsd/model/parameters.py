@@ -8,6 +8,7 @@ files, sweep specs, notebook parameters) goes through :func:`check_parameters` b
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import re
@@ -35,6 +36,24 @@ def _source(comment: str) -> str:
     return match.group(1).strip() if match else ""
 
 
+def _cells(value) -> list[tuple[str, object]]:
+    """``("", value)`` for a scalar; ``("[e1,e2]", value)`` per element of a subscripted one.
+
+    The names of the ensemble engine's parameters (``"growth[Krakow]"``).
+    """
+    dims = list(getattr(value, "dims", ()))
+    if not dims:
+        return [("", value)]
+    coords = [list(value.coords[d].values) for d in dims]
+    return [
+        (
+            "[" + ",".join(str(e) for e in elems) + "]",
+            value.sel(dict(zip(dims, elems, strict=True))),
+        )
+        for elems in itertools.product(*coords)
+    ]
+
+
 @lru_cache(maxsize=4)
 def _table(mdl: str) -> pd.DataFrame:
     model = load(mdl)
@@ -44,19 +63,21 @@ def _table(mdl: str) -> pd.DataFrame:
         if row["Type"] != "Constant" or row["Py Name"] in CONTROL:
             continue
         low, high = row["Limits"]
-        rows.append(
-            {
-                "name": row["Py Name"],
-                "model_name": row["Real Name"],
-                "default": float(getattr(model.components, row["Py Name"])()),
-                "low": float(low),
-                "high": float(high),
-                "units": row["Units"],
-                "sector": sectors.get(row["Real Name"], ""),
-                "description": row["Comment"],
-                "source": _source(row["Comment"]),
-            }
-        )
+        value = getattr(model.components, row["Py Name"])()
+        for suffix, cell in _cells(value):
+            rows.append(
+                {
+                    "name": row["Py Name"] + suffix,
+                    "model_name": row["Real Name"] + suffix,
+                    "default": float(cell),
+                    "low": float(low),
+                    "high": float(high),
+                    "units": row["Units"],
+                    "sector": sectors.get(row["Real Name"], ""),
+                    "description": row["Comment"],
+                    "source": _source(row["Comment"]),
+                }
+            )
     return pd.DataFrame(rows).set_index("name").sort_index()
 
 

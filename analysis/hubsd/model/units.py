@@ -37,6 +37,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from hubsd.core.errors import HubsdError
 from hubsd.core.paths import DEFAULT_MODEL
 
@@ -252,11 +254,13 @@ class _Checker:
                     )
                 if any(c.type == "Lookup" for c in el.components):
                     self.tables.add(py)
+        names = [r.name for sec in self.model.sections for r in sec.subscripts]
+        self.ranges = set(names) | {re.sub(r"[\s_]+", "_", n.strip().lower()) for n in names}
         self.time_unit = self.units.get("time_step") or Unit({"Year": 1})
 
     # every visit returns the Unit of the node
     def visit(self, node, var: str) -> Unit:
-        if isinstance(node, (int, float)):
+        if isinstance(node, (int, float, np.ndarray)):  # numbers, a row of numbers per element
             return Unit.wild()
         name = type(node).__name__
         method = getattr(self, "_" + name, None)
@@ -284,6 +288,8 @@ class _Checker:
         ref = node.reference
         if ref in TIME_NAMES:
             return self.time_unit
+        if ref in self.ranges:  # a subscript used as a value: its position, a number
+            return Unit()
         u = self.units.get(ref)
         if ref not in self.units:
             self.issue(var, node, "a model variable", "unknown name", "unknown reference")
@@ -373,6 +379,14 @@ class _Checker:
             return u[0] * self.time_unit
         if fn in ("abs", "integer"):
             return u[0]
+        if fn in ("sum", "vmin", "vmax"):  # over a subscript range: the units of the elements
+            return u[0]
+        if fn == "prod":
+            if not u[0].dimensionless:
+                self.issue(var, node, "Dmnl", u[0], "PROD of a dimensioned value")
+            return Unit()
+        if fn == "elmcount":
+            return Unit()
         self.issue(var, node, "a supported function", fn.upper(), "function not checked")
         return Unit.wild()
 

@@ -35,11 +35,13 @@ import xarray as xr
 from hubsd.core.hints import did_you_mean
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.engine.ensemble import compile_model
+from hubsd.engine.results import base_name, flat_outputs, flatten
 from hubsd.model.parameters import ParameterError, resolve_name, table
+from hubsd.validation.context import default_hub
 
 _METRIC = re.compile(
-    r"^(?:(?P<kind>peak|min|cum):)?(?P<name>[a-z0-9_]+)"
-    r"(?:@(?P<y0>\d{4}(?:\.\d+)?)(?:-(?P<y1>\d{4}(?:\.\d+)?))?)?$"
+    r"^(?:(?P<kind>peak|min|cum):)?(?P<name>[a-z0-9_]+(?:\[[^\[\]@]+\])?)"
+    r"(?:@(?P<y0>\d+(?:\.\d+)?)(?:-(?P<y1>\d+(?:\.\d+)?))?)?$"
 )
 EXCLUDED_SECTORS = ("Policy", "Scenario")
 
@@ -51,15 +53,27 @@ def _engine(mdl: str):
 
 
 def parse_metric(metric: str, outputs: Sequence[str]) -> dict:
-    """Split a metric into kind, output and years; refuse unknown outputs or bad syntax."""
+    """Split a metric into kind, output and years; refuse unknown outputs or bad syntax.
+
+    ``outputs`` lists the model's outputs, a subscripted one as one name per element
+    (``population[North]``): a metric names an element of a subscripted output.
+    """
     match = _METRIC.match(str(metric).strip())
     if not match:
         raise ParameterError(
-            f"malformed metric {metric!r}; write 'output@year', 'peak:output', 'min:output', "
+            f"malformed metric {metric!r}; write 'output@year' ('output[element]@year' for a "
+            "subscripted output), 'peak:output', 'min:output', "
             "'cum:output', optionally with '@from-to'"
         )
     kind = match["kind"] or "at"
     name = match["name"]
+    elements = [o for o in outputs if o.startswith(name + "[")]
+    if elements:
+        raise ParameterError(
+            f"metric {metric!r}: output {name!r} is subscripted; name one element, e.g. "
+            f"'{elements[0]}' (elements: {', '.join(elements[:6])}"
+            f"{', ...' if len(elements) > 6 else ''})"
+        )
     if name not in outputs:
         raise ParameterError(
             f"metric {metric!r}: unknown output {name!r}{did_you_mean(name, outputs)}"
@@ -135,13 +149,13 @@ def problem(
 
 def _simulate(prob, X, metrics, hub, mdl, run_kwargs):
     engine = _engine(str(mdl))
-    specs = [parse_metric(m, engine.outputs_available()) for m in metrics]
-    outputs = sorted({s["output"] for s in specs})
+    specs = [parse_metric(m, flat_outputs(engine)) for m in metrics]
+    outputs = sorted({base_name(s["output"]) for s in specs})
     bounds = np.asarray(prob["bounds"], dtype=float)
     # SALib's Morris grid can land a round-off beyond a bound (0.9000000000000001 > 0.9)
     X = np.clip(X, bounds[:, 0], bounds[:, 1])
     frame = pd.DataFrame(X, columns=prob["names"])
-    ds = engine.run(frame, outputs, hub=hub, **run_kwargs)
+    ds = flatten(engine.run(frame, outputs, hub=hub, **run_kwargs))  # "population[North]"
     Y = np.column_stack([reduce_metric(ds, s) for s in specs])
     if not np.all(np.isfinite(Y)):
         bad = [m for m, ok in zip(metrics, np.isfinite(Y).all(axis=0), strict=True) if not ok]
@@ -159,7 +173,7 @@ def _metrics_list(metrics) -> list[str]:
 def sobol(
     metrics: Sequence[str] | str,
     params: Sequence[str] | None = None,
-    hub: str | None = "krakow",
+    hub: str | None = "auto",
     n: int = 256,
     seed: int = 42,
     conf_level: float = 0.95,
@@ -177,7 +191,8 @@ def sobol(
         Parameters to vary (default: all outside the policy sector).
     hub : str or None
         Hub file (or calibrated set) whose values the fixed parameters take; ``None``: the
-        model's defaults.
+        model's defaults; ``"auto"``: ``"krakow"`` for a model with every parameter of the
+        Kraków hub file (the hub model), else the model's defaults.
     n : int
         Base sample size, a power of two of at least 8; the model runs
         ``n * (len(params) + 2)`` times.
@@ -225,6 +240,7 @@ def sobol(
     metrics = _metrics_list(metrics)
     prob = problem(params, mdl, bounds)
     X = sobol_sample.sample(prob, n, calc_second_order=False, seed=seed)
+    hub = default_hub(mdl) if hub == "auto" else hub
     Y = _simulate(prob, X, metrics, hub, mdl, run_kwargs)
     out = {
         k: np.empty((len(metrics), prob["num_vars"])) for k in ("S1", "S1_conf", "ST", "ST_conf")
@@ -257,7 +273,7 @@ def sobol(
 def morris(
     metrics: Sequence[str] | str,
     params: Sequence[str] | None = None,
-    hub: str | None = "krakow",
+    hub: str | None = "auto",
     trajectories: int = 20,
     levels: int = 4,
     seed: int = 42,
@@ -278,7 +294,8 @@ def morris(
         Parameters to vary (default: all outside the policy sector).
     hub : str or None
         Hub file (or calibrated set) whose values the fixed parameters take; ``None``: the
-        model's defaults.
+        model's defaults; ``"auto"``: ``"krakow"`` for a model with every parameter of the
+        Kraków hub file (the hub model), else the model's defaults.
     trajectories : int
         Number of Morris trajectories (at least 2).
     levels : int
@@ -329,6 +346,7 @@ def morris(
     metrics = _metrics_list(metrics)
     prob = problem(params, mdl, bounds)
     X = morris_sample.sample(prob, trajectories, num_levels=levels, seed=seed)
+    hub = default_hub(mdl) if hub == "auto" else hub
     Y = _simulate(prob, X, metrics, hub, mdl, run_kwargs)
     keys = ("mu", "mu_star", "mu_star_conf", "sigma")
     out = {k: np.empty((len(metrics), prob["num_vars"])) for k in keys}

@@ -18,6 +18,7 @@ from hubsd.calibration import calibrate
 from hubsd.core import sampling
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.engine.ensemble import compile_model
+from hubsd.engine.results import base_name, flat_outputs
 from hubsd.inputs.hubs import load_hub
 from hubsd.inputs.scenarios import load_scenarios, scenario_parameters, smart_mix
 from hubsd.model.parameters import table as parameter_table
@@ -407,7 +408,7 @@ def lhs_runs(ctx: Context, samples: int, seed: int) -> dict:
     frame = lhs_sample(ctx, samples, seed)
     n = len(frame) if len(frame.columns) else 1
     params = frame if len(frame.columns) else None
-    outputs = ctx.engine.outputs_available()
+    outputs = flat_outputs(ctx.engine)
     accounting = ctx.has("people_accounting_error", "people_in_tracked_stocks")
     env = [o for o in ENVELOPE_OUTPUTS if ctx.has(o)] or ctx.stocks[:6]
     checked = ctx.checked_stocks
@@ -574,7 +575,9 @@ def lhs_check_rows(ctx: Context, lhs: dict) -> tuple[list[dict], dict]:
             coords={"envelope_output": lhs["env_outputs"], "quantile": q},
             attrs={
                 "long_name": "quantiles over the Latin hypercube",
-                "units": json.dumps({o: ctx.engine.nodes[o].units for o in lhs["env_outputs"]}),
+                "units": json.dumps(
+                    {o: ctx.engine.nodes[base_name(o)].units for o in lhs["env_outputs"]}
+                ),
             },
         )
     frame = lhs["parameters"]

@@ -13,6 +13,7 @@ import pandas as pd
 
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.engine.ensemble import compile_model
+from hubsd.engine.results import base_name, element_names, flat_outputs, flatten
 from hubsd.inputs.hubs import HubError, load_hub_or_parameters
 from hubsd.model.parameters import ParameterError
 from hubsd.model.pysd_model import load
@@ -36,13 +37,13 @@ class Context:
     saveper: float
 
     def has(self, *names) -> bool:
-        """Whether the model has every one of these variables."""
-        pool = set(self.engine.outputs_available())
+        """Whether the model has every one of these variables (or elements ``"x[North]"``)."""
+        pool = set(self.engine.outputs_available()) | set(flat_outputs(self.engine))
         return all(n in pool for n in names)
 
     def lacks(self, names) -> list[str]:
         """The variables among ``names`` that the model does not have."""
-        pool = set(self.engine.outputs_available())
+        pool = set(self.engine.outputs_available()) | set(flat_outputs(self.engine))
         return [n for n in names if n not in pool]
 
     @property
@@ -53,7 +54,7 @@ class Context:
         """
         out = []
         for s in self.stocks:
-            low = (list(self.engine.nodes[s].limits) + [None])[0]
+            low = (list(self.engine.nodes[base_name(s)].limits) + [None])[0]
             if s not in SIGNED_STOCKS and not (low is not None and float(low) < 0):
                 out.append(s)
         return out
@@ -160,7 +161,9 @@ def prepare(mdl, hub, samples, seed) -> Context:
                 f"{', '.join(lacking[:5])}{', ...' if len(lacking) > 5 else ''}); validate this "
                 "model without a hub (hub=None, `--hub none`)"
             )
-    stocks = [n for n in engine.elements if engine.nodes[n].stateful]
+    stocks = [
+        c for n in engine.elements if engine.nodes[n].stateful for c in element_names(engine, n)
+    ]
     ctrl = engine.controls
     return Context(mdl, engine, hub, base, table, stocks, ctrl["time_step"], ctrl["saveper"])
 
@@ -188,7 +191,12 @@ def quiet():
 
 
 def run_members(ctx: Context, cases: dict[str, dict] | pd.DataFrame | None, outputs, **kwargs):
-    """Run named cases (name -> parameter overrides) or a DataFrame as one ensemble."""
+    """Run named cases (name -> parameter overrides) or a DataFrame as one ensemble.
+
+    ``outputs`` may name elements (``"population[North]"``); a subscripted variable comes back
+    as one variable per element (:func:`flatten`).
+    """
+    outputs = list(dict.fromkeys(base_name(o) for o in outputs))
     if isinstance(cases, dict):
         frame = pd.DataFrame(list(cases.values()), index=pd.Index(list(cases), name="sample"))
         for col in frame.columns:
@@ -199,7 +207,7 @@ def run_members(ctx: Context, cases: dict[str, dict] | pd.DataFrame | None, outp
         params, n = cases, (None if cases is not None else 1)
     with quiet():
         ds = ctx.engine.run(params, list(outputs), hub=ctx.hub, n=n, workers=1, **kwargs)
-    ds = ds.drop_vars([c for c in ds.coords if c not in ("sample", "time")])
+    ds = flatten(ds)
     if isinstance(cases, dict):
         ds = ds.assign_coords(sample=list(cases))
     return ds

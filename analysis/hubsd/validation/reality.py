@@ -40,6 +40,7 @@ from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.core.yamlio import LineLoader
 from hubsd.engine.ensemble import compile_model
 from hubsd.engine.pysd_runner import resolve_parameters
+from hubsd.engine.results import base_name, flat_outputs, flatten
 from hubsd.model.parameters import ParameterError, check_parameters, resolve_name, table
 
 CHECKS_FILE = DEFAULT_MODEL.with_name("hub.checks.yaml")
@@ -114,7 +115,8 @@ def load_checks(path: str | Path = CHECKS_FILE, mdl=DEFAULT_MODEL) -> list[Check
         _fail(path, line, f"malformed YAML: {getattr(exc, 'problem', exc)}")
     if not isinstance(doc, dict) or not isinstance(doc.get("checks"), list):
         _fail(path, 1, "expected a mapping with a list under 'checks'")
-    outputs = set(compile_model(mdl).outputs_available())
+    engine = compile_model(mdl)
+    outputs = set(engine.outputs_available()) | set(flat_outputs(engine))
     params = set(table(mdl).index)
     checks, names = [], set()
     for entry in doc["checks"]:
@@ -230,11 +232,21 @@ def _corner_inputs(check: Check, tab: pd.DataFrame) -> list[tuple[str, dict]]:
     return runs
 
 
+def _member(da, i: int) -> np.ndarray:
+    """Member ``i`` of a run's variable: (time, elements...), or a parameter's value."""
+    return da.transpose("sample", *[d for d in ("time",) if d in da.dims], ...).values[i]
+
+
 def _evaluate(cond: Condition, ds, i, t):
-    lhs = sum(ds[o].values[i] for o in cond.outputs)
+    """Whether a condition holds in run ``i``: (holds, first failing time, value there).
+
+    A subscripted output must hold for every element (``eventually``: each element at some
+    time).
+    """
+    lhs = sum(_member(ds[o], i) for o in cond.outputs)
     if cond.value_of is not None:
-        ref = ds[cond.value_of].values[i] if cond.value_of in ds else None
-        rhs = np.broadcast_to(ref, lhs.shape) if ref is not None else None
+        ref = _member(ds[cond.value_of], i)
+        rhs = np.broadcast_to(ref, lhs.shape)
     else:
         rhs = np.full(lhs.shape, cond.value)
     tol = cond.tolerance
@@ -246,20 +258,21 @@ def _evaluate(cond: Condition, ds, i, t):
         ok = COMPARISONS[cond.check](lhs, rhs + tol) if cond.check == "<=" else lhs < rhs
     else:
         ok = COMPARISONS[cond.check](lhs, rhs - tol) if cond.check == ">=" else lhs > rhs
+    lhs, ok = lhs.reshape(len(t), -1), ok.reshape(len(t), -1)
+    if cond.when == "eventually":
+        return bool(ok.any(axis=0).all()), None, None
     if cond.when == "always":
-        mask = np.ones_like(ok, dtype=bool)
+        mask = np.ones(len(t), dtype=bool)
     elif cond.when == "after":
         mask = t >= cond.year
     elif cond.when == "at":
         k = int(np.argmin(np.abs(t - cond.year)))
-        mask = np.zeros_like(ok, dtype=bool)
+        mask = np.zeros(len(t), dtype=bool)
         mask[k] = True
-    else:  # eventually
-        return bool(ok.any()), None, None
-    bad = np.where(mask & ~ok)[0]
+    bad = np.where(mask & ~ok.all(axis=1))[0]
     if bad.size:
         k = bad[0]
-        return False, float(t[k]), float(lhs[k])
+        return False, float(t[k]), float(lhs[k][~ok[k]][0])
     return True, None, None
 
 
@@ -297,7 +310,10 @@ def run_checks(
             if c.value_of and c.value_of in engine.outputs_available()
         }
     )
-    ds = engine.run(params if len(params.columns) else None, needed, hub=hub, n=len(plan))
+    run = list(dict.fromkeys(base_name(o) for o in needed))
+    ds = engine.run(params if len(params.columns) else None, run, hub=hub, n=len(plan))
+    cells = flatten(ds)  # an element named in a condition: "population[North]"
+    ds = ds.merge(cells[[v for v in cells.data_vars if v not in ds]])
     t = ds["time"].values
     for i, (check, label, inputs) in enumerate(plan):
         for cond in check.conditions:
