@@ -190,7 +190,18 @@ TIME STEP = 0.25 ~ Year ~ |
 @pytest.mark.parametrize(
     "equations, construct, variable",
     [
-        ("x = DELAY N(1, 1 + Time, 0, 2) ~~|", "DELAY N with a delay time that changes", "x"),
+        (  # the stock's update (_integ_s) runs after the delay's (_delayn_x) in PySD
+            "x = DELAY N(1, 1 + Time, 0, 2) ~~|\ns = INTEG(x, 0) ~~|",
+            "DELAY N with a delay time that changes during the run, whose output is first read "
+            "by the update of _integ_s",
+            "x",
+        ),
+        (  # its own input reads its output: read after its update
+            "x = DELAY N(1 + x / 10, 1 + Time, 0, 2) ~~|",
+            "DELAY N with a delay time that changes during the run, whose output is first read "
+            "by the update of _delayn_x",
+            "x",
+        ),
         (
             "s = INTEG(1, 0) ~~|\nx = SAMPLE IF TRUE(Time > 2, s, 0) ~~|",
             "SAMPLE IF TRUE whose input reads _integ_s",
@@ -498,3 +509,26 @@ def test_a_macro_call_before_a_data_variable_leaves_the_model_as_it_was(tmp_path
     ds = compile_model(path).run(None, ["x", "y"]).isel(sample=0)
     np.testing.assert_allclose(ds.x.values, 1 + 0.2 * ds.time.values, rtol=1e-12)
     np.testing.assert_allclose(ds.y.values, ds.time.values / 2, rtol=1e-12)
+
+
+def test_delay_n_with_a_changing_delay_time_keeps_each_stage_s_delay_time(tmp_path):
+    """PySD's DelayN by hand: a first-order DELAY N whose delay time doubles at time 2.
+
+    One stage: d(state)/dt = input - state / times[0], with times[0] the delay time set at the
+    last update, and the output state / times[0] read before the update (the previous step's
+    delay time). Input 1 from INITIAL TIME, state 0; delay time 1 before t = 2, then 2.
+    """
+    src = (
+        "{UTF-8}\nx = DELAY N(1, tau, 0, 1) ~~|\ntau = 1 + STEP(1, 2) ~ Year ~|\n"
+        "FINAL TIME = 4 ~~|\nINITIAL TIME = 0 ~~|\nSAVEPER = 0.5 ~~|\nTIME STEP = 0.5 ~~|\n"
+    )
+    path = tmp_path / "by_hand.mdl"
+    path.write_text(src, encoding="utf-8")
+    ds = compile_model(path).run(None, ["x"])
+    dt, state, times0, expected = 0.5, 0.0, 1.0, []
+    for k in range(9):
+        t = k * dt
+        expected.append(state / times0)  # the output: times[0] of the previous update
+        times0 = 1.0 + (t >= 2)  # the update sets times[0] to the current delay time
+        state += dt * (1.0 - state / times0)
+    np.testing.assert_allclose(ds.x.values[0], expected, rtol=0, atol=1e-15)

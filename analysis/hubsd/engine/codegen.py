@@ -301,6 +301,9 @@ def _init_lines(nd: Node, em: Emitter, full) -> list[str]:
         tsrc = e(nd.time)
         out = [f"{v}__0 = {full(f'{e(nd.init)} * {tsrc}', nd)}"]
         out += [f"{v}__{i} = {v}__0" for i in range(1, nd.order)]
+        if nd.varying:  # PySD's DelayN.times: the delay time each stage entered with
+            out += [f"{v}__t{i} = {full(tsrc, nd)}" for i in range(nd.order)]
+            return out + [f"{v} = {v}__{nd.order - 1} / {v}__t0"]
         return out + [f"{v} = {v}__{nd.order - 1} / {tsrc}"]
     if nd.kind == "delayfixed":
         return [
@@ -337,6 +340,8 @@ def _step_lines(nd: Node, em: Emitter, full, put, body: list) -> None:
     h = lambda x: em.emit(x, True)  # noqa: E731
     if nd.kind == "aux":
         put(body, lambda: f"{v} = {h(nd.expr)}")
+    elif nd.kind == "delay" and nd.varying:  # DelayN.__call__: times[0] of the last update
+        body.append(f"{v} = {full(f'{v}__{nd.order - 1} / {v}__t0', nd)}")
     elif nd.kind == "delay":
         put(body, lambda: f"{v} = {full(f'{v}__{nd.order - 1} / {h(nd.time)}', nd)}")
     elif nd.kind == "delayfixed":
@@ -376,13 +381,19 @@ def _update_lines(nd: Node, em: Emitter, put, ddt: list, upd: list) -> None:
     elif nd.kind == "delay":
         put(ddt, lambda: f"tau_{n} = {h(nd.time)}")
         for i in range(nd.order):
-            ddt.append(f"out_{n}__{i} = {v}__{i} / tau_{n}")
+            if nd.varying:  # DelayN.ddt: times rolled, the current delay time first
+                ddt.append(f"tn_{n}__{i} = " + (f"tau_{n}" if i == 0 else f"{v}__t{i - 1}"))
+            ddt.append(
+                f"out_{n}__{i} = {v}__{i} / " + (f"tn_{n}__{i}" if nd.varying else f"tau_{n}")
+            )
         put(ddt, lambda: f"in_{n} = {h(nd.flow)}")
         for i in range(nd.order):
             inflow = f"in_{n}" if i == 0 else f"out_{n}__{i - 1}"
             ddt.append(f"d_{n}__{i} = ({inflow} - out_{n}__{i}) * {nd.order}")
         for i in range(nd.order):
             upd.append(f"{v}__{i} = {v}__{i} + d_{n}__{i} * dt")
+        if nd.varying:
+            upd += [f"{v}__t{i} = tn_{n}__{i}" for i in range(nd.order)]
     elif nd.kind == "delayfixed":  # PySD's DelayFixed.update: the input joins the pipe
         put(ddt, lambda: f"in_{n} = {h(nd.flow)}")
         upd.append(f"fd_{n}.push(step, in_{n})")

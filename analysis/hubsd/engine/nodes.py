@@ -164,6 +164,7 @@ class Node:
     obj: str = ""  # PySD's name of the stateful object (``_integ_x``): its update order
     extra: tuple | None = None  # forecast: horizon; sampleiftrue: condition
     order_expr: tuple | None = None  # DELAY N / SMOOTH N: an order given by a variable
+    varying: bool = False  # DELAY N: its delay time changes during the run (PySD's ``times``)
 
     @property
     def stateful(self) -> bool:

@@ -5,8 +5,15 @@ SMOOTH (1, 3, I, N), DELAY (1, 3, I, N), DELAY FIXED, TREND, FORECAST, SAMPLE IF
 and ACTIVE INITIAL into nodes. What is reproduced of PySD (see :mod:`hubsd.engine.codegen`):
 
 * SMOOTH N is PySD's ``Smooth`` with the given order; DELAY N is its ``DelayN``, which equals
-  ``Delay`` while the delay time is constant: a DELAY N whose delay time changes during the run
-  is refused (PySD's result then depends on the order in which it evaluates the objects).
+  ``Delay`` while the delay time is constant. When the delay time changes during the run, each
+  stage keeps the delay time it entered with (``DelayN.times``: rolled, the current delay time
+  first, at each update) and the output is the last stage over ``times[0]``, which PySD sets
+  when it updates the object. The output therefore depends on whether PySD first reads it in a
+  step before or after that update: before when it is saved (the outputs are read before the
+  update) or first read by the update of an object whose name sorts before the delay's
+  (``dir(components)`` order); the engine reproduces that case (the delay time of the step
+  before), and refuses a DELAY N whose output is first read by its own update or by a later
+  object's (PySD's value then depends on its cache: on SAVEPER and the columns it returns).
 * DELAY FIXED keeps a pipe of ``round(max(delay time / TIME STEP, 1))`` values (the delay time
   taken at INITIAL TIME): the output is the input that many steps back, the initial value
   before. TREND and FORECAST are first-order smooths of the input with PySD's output formulas
@@ -189,10 +196,21 @@ class StatefulBuilder:
         """Refuse what would differ from PySD: see the module's docstring."""
         for name in self.delay_n:
             node = self.nodes[name]
-            if not expr_deps(node.time) <= static:
+            if expr_deps(node.time) <= static:
+                continue
+            readers = sorted(
+                nd.obj
+                for nd in self.nodes.values()
+                if nd.kind in STATEFUL_KINDS and node.obj in self._update_reads(nd)
+            )
+            if readers and readers[0] >= node.obj:
                 raise UnsupportedConstructError(
-                    "DELAY N with a delay time that changes during the run", node.element
+                    "DELAY N with a delay time that changes during the run, whose output is "
+                    f"first read by the update of {readers[0]} (not before {node.obj}'s own: "
+                    "PySD's value then depends on its cache)",
+                    node.element,
                 )
+            node.varying = True
         for node in self.nodes.values():
             if node.kind not in ("delayfixed", "sampleiftrue"):
                 continue
@@ -202,6 +220,24 @@ class StatefulBuilder:
                 raise UnsupportedConstructError(
                     f"{what} whose input reads {early[0]}, updated before it by PySD", node.element
                 )
+
+    def _update_reads(self, node: Node) -> set:
+        """PySD names of the stateful objects (itself included) its update reads."""
+        seen, out = set(), set()
+        stack = list(expr_deps(node.flow) | expr_deps(node.time) | expr_deps(node.extra))
+        while stack:
+            n = stack.pop()
+            if n in seen or n not in self.nodes:
+                continue
+            seen.add(n)
+            nd = self.nodes[n]
+            if nd.kind in STATEFUL_KINDS:
+                out.add(nd.obj)
+                if nd.kind in ("trend", "forecast", "sampleiftrue", "delay"):
+                    stack.extend(expr_deps(nd.flow) | expr_deps(nd.time) | expr_deps(nd.extra))
+            elif nd.kind in ("aux", "active"):
+                stack.extend(expr_deps(nd.expr))
+        return out
 
     def _objects_read(self, node: Node) -> set:
         """PySD names of the stateful objects an update-time input reads through auxiliaries."""
