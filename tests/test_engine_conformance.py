@@ -196,6 +196,12 @@ TIME STEP = 0.25 ~ Year ~ |
             "by the update of _integ_s",
             "x",
         ),
+        (  # DELAY FIXED reads its input in the state update, after every derivative
+            "x = DELAY N(1, 1 + Time, 0, 2) ~~|\nf = DELAY FIXED(x, 1, 0) ~~|",
+            "DELAY N with a delay time that changes during the run, whose output is first read "
+            "by the update of _delayfixed_f",
+            "x",
+        ),
         (  # its own input reads its output: read after its update
             "x = DELAY N(1 + x / 10, 1 + Time, 0, 2) ~~|",
             "DELAY N with a delay time that changes during the run, whose output is first read "

@@ -198,15 +198,18 @@ class StatefulBuilder:
             node = self.nodes[name]
             if expr_deps(node.time) <= static:
                 continue
-            readers = sorted(
-                nd.obj
+            # PySD runs every update's derivative (ddt) in the order of the objects' names, then
+            # DELAY FIXED and SAMPLE IF TRUE read their input in the state update, after all
+            readers = [
+                nd
                 for nd in self.nodes.values()
                 if nd.kind in STATEFUL_KINDS and node.obj in self._update_reads(nd)
-            )
-            if readers and readers[0] >= node.obj:
+            ]
+            order = sorted((nd.kind in ("delayfixed", "sampleiftrue"), nd.obj) for nd in readers)
+            if order and (order[0][0] or order[0][1] >= node.obj):
                 raise UnsupportedConstructError(
                     "DELAY N with a delay time that changes during the run, whose output is "
-                    f"first read by the update of {readers[0]} (not before {node.obj}'s own: "
+                    f"first read by the update of {order[0][1]} (not before {node.obj}'s own: "
                     "PySD's value then depends on its cache)",
                     node.element,
                 )
