@@ -16,6 +16,10 @@ its range for every member, and ``hubsd.KEY_OUTPUTS`` (22 outputs) kept every SA
    also the equivalence check (largest relative difference, over the series' scale).
 3. With ``--large N``, one run of N members (default 100,000) in chunks: time, peak memory of
    this process and of the worker processes, and the size of the result.
+4. With ``--compare-runtime``, the same ensemble with the engine's previous runtime pieces
+   (kept below: ``FixedDelay.value`` by ``np.take_along_axis``) and with the current ones,
+   interleaved ``--repeats`` times: the ratio of the medians, and whether every output is
+   bit-identical (``np.array_equal``).
 
 Prints medians (the number to quote), min and max; the ensemble time per member; the ratio of
 the PySD median per run to the ensemble time per member; peak resident memory; and PASS/FAIL
@@ -42,6 +46,7 @@ import numpy as np  # noqa: E402
 import hubsd  # noqa: E402
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.engine.ensemble import compile_model
+from hubsd.engine.runtime import FixedDelay
 from hubsd.model.pysd_model import file_hash
 
 TARGET_S = 3.0
@@ -110,6 +115,53 @@ def rel_diff(ens, ref, member: int) -> float:
     return worst
 
 
+class PreviousFixedDelay(FixedDelay):
+    """``FixedDelay`` as the engine had it before (per-member orders by take_along_axis)."""
+
+    def value(self, step):
+        if self.pipe is None:
+            return self.init
+        if self.uniform:
+            o = int(self.order.flat[0])
+            return self.init if step < o else self.pipe[(step - o) % self.size]
+        shape = self.pipe.shape[1:]
+        order = np.broadcast_to(self.order, shape)
+        slot = (step - order) % self.size
+        past = np.take_along_axis(self.pipe, slot[None], axis=0)[0]
+        return np.where(step < order, np.broadcast_to(self.init, shape), past)
+
+
+def _use_runtime(model, fixed_delay) -> None:
+    """Make the model's compiled programs use this FixedDelay class."""
+    for prog in model._programs.values():
+        prog.func.__globals__["FixedDelay"] = fixed_delay
+
+
+def compare_runtime(model, params, outputs, repeats, kwargs) -> None:
+    """Previous against current runtime, interleaved: ratio of medians and bit-identity."""
+    times = {"previous": [], "current": []}
+    identical = True
+    for _ in range(repeats):
+        res = {}
+        for name, cls in (("previous", PreviousFixedDelay), ("current", FixedDelay)):
+            _use_runtime(model, cls)
+            start = time.perf_counter()
+            res[name] = model.run(params, outputs, **kwargs)
+            times[name].append(time.perf_counter() - start)
+        identical &= all(
+            np.array_equal(res["previous"][o].values, res["current"][o].values, equal_nan=True)
+            for o in outputs
+        )
+    _use_runtime(model, FixedDelay)
+    prev, cur = statistics.median(times["previous"]), statistics.median(times["current"])
+    print(f"\nprevious runtime (take_along_axis)  {_stats(times['previous'])}")
+    print(f"current runtime (flat np.take)      {_stats(times['current'])}")
+    print(
+        f"ratio previous / current (medians, side by side): {prev / cur:.3f}; outputs "
+        f"{'bit-identical' if identical else 'DIFFER'}"
+    )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=10_000)
@@ -126,6 +178,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--compare-runtime",
+        action="store_true",
+        help="only the previous vs the current runtime, side by side (see the docstring)",
+    )
     args = parser.parse_args(argv)
     if args.members < 1 or args.repeats < 1 or args.pysd_runs < 1:
         parser.error("members, repeats and pysd-runs must be at least 1")
@@ -146,6 +203,9 @@ def main(argv=None) -> int:
         f"({steps} steps), {len(outputs)} outputs every {ctrl['saveper']:g}"
     )
     print(f"setup (compile, warm-up): {time.perf_counter() - setup:.2f} s, not counted\n")
+    if args.compare_runtime:
+        compare_runtime(model, params, outputs, args.repeats, kwargs)
+        return 0
 
     ens_times, pysd_times, worst, changed = [], [], 0.0, 0
     ds = None

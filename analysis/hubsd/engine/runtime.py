@@ -241,6 +241,7 @@ class FixedDelay:
         self.init = np.asarray(init, dtype=float)
         self.pipe = None
         self.uniform = self.order.ndim == 0 or bool(np.all(self.order == self.order.flat[0]))
+        self._cols = self._order_b = None  # column indices of the pipe (per-member orders)
 
     def value(self, step):
         """The output at step ``step`` (before that step's input is pushed)."""
@@ -249,11 +250,16 @@ class FixedDelay:
         if self.uniform:
             o = int(self.order.flat[0])
             return self.init if step < o else self.pipe[(step - o) % self.size]
+        # orders that differ between members: one flat gather from the pipe (each member's
+        # slot (step - order) % size in its own column), the initial value until its order
         shape = self.pipe.shape[1:]
-        order = np.broadcast_to(self.order, shape)
-        slot = (step - order) % self.size
-        past = np.take_along_axis(self.pipe, slot[None], axis=0)[0]
-        return np.where(step < order, np.broadcast_to(self.init, shape), past)
+        if self._cols is None or self._cols.shape != shape:
+            self._order_b = np.broadcast_to(self.order, shape)
+            self._cols = np.arange(int(np.prod(shape))).reshape(shape)
+        past = np.take(self.pipe, (step - self._order_b) % self.size * self._cols.size + self._cols)
+        if step >= self.size:  # every member's order has passed
+            return past
+        return np.where(step < self._order_b, np.broadcast_to(self.init, shape), past)
 
     def push(self, step, value):
         """The input at step ``step``."""
