@@ -227,8 +227,11 @@ TIME STEP = 0.25
             "y",
         ),
         (
-            "x = DELAY N(y, 2 + Time, 0, 4)\n\t~\tDmnl\n\t~\t|\ny = 1\n\t~\tDmnl\n\t~\t|\n",
-            "DELAY N with a delay time that changes during the run",
+            "x = DELAY N(y, 2 + Time, 0, 4)\n\t~\tDmnl\n\t~\t|\ny = 1\n\t~\tDmnl\n\t~\t|\n"
+            "s = INTEG(x, 0)\n\t~\tDmnl\n\t~\t|\n",  # read by a stock, updated after it
+            "DELAY N with a delay time that changes during the run, whose output is first read "
+            "by the update of _integ_s (not before _delayn_x's own: PySD's value then depends on "
+            "its cache)",
             "x",
         ),
         (
