@@ -272,3 +272,50 @@ def test_model_sweep_engines_agree_with_each_other(tmp_path):
         # the list point that leaves promotion_time out takes the model's value (4)
         assert list(ea["promotion_time"].values) == [2.5, 4.0]
         assert float(ea["total_staff"].isel(point=1, time=0)) == 1300.0
+
+
+@pytest.mark.slow
+def test_a_workspace_model_is_the_default_of_every_command(tmp_path):
+    """``hubsd init --model``: params, hubs, sectors, run (with --set), validate, calibrate and
+    sweep all use the workspace's model without being told, and write into the workspace."""
+    ws = tmp_path / "ws"
+    assert _cli(["init", str(ws), "--model", str(MDL)], tmp_path).returncode == 0
+    (ws / "hubs" / "centre.yaml").write_text(PARAMS.read_text())
+    spec = yaml.safe_load(SPEC.read_text())
+    spec["hub"] = "centre"  # found for --hub ./hubs/centre.yaml by its stem
+    (ws / "calibration" / "centre_fit.yaml").write_text(yaml.safe_dump(spec))
+    synthetic_data(ws / "observed" / "centre.csv")
+
+    done = _cli(["params"], ws)
+    assert done.returncode == 0, done.stderr
+    assert "promotion_time" in done.stdout and "automatable_junior_share" not in done.stdout
+    done = _cli(["sectors"], ws)
+    assert done.returncode == 0, done.stderr
+    done = _cli(["run", "--set", "promotion_time=3", "--out", "r"], ws)  # the only hub
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((ws / "r" / "hubsd-run.json").read_text())
+    assert Path(manifest["model"]).resolve() == (ws / "workforce.mdl").resolve()
+    assert manifest["hub"] == "centre" and manifest["set"] == {"promotion_time": 3.0}
+    done = _cli(["validate", "--hub", "centre", "--samples", "10"], ws)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (ws / "outputs" / "validate-centre" / "validation.md").is_file()
+
+    done = _cli(["calibrate", "--hub", "./hubs/centre.yaml", "--no-holdout", "--no-intervals"],
+                ws)
+    assert done.returncode == 0, done.stdout + done.stderr
+    saved = yaml.safe_load((ws / "calibrated" / "centre" / "v1.yaml").read_text())
+    assert Path(saved["provenance"]["hub_file"]).resolve() == (ws / "hubs" / "centre.yaml")
+    assert abs(saved["parameters"]["promotion_time"]["value"] - 5) < 0.5
+    done = _cli(["hubs"], ws)
+    assert done.returncode == 0, done.stderr
+    assert f"{ws.resolve() / 'calibrated' / 'centre'}/" in done.stdout
+    assert "data/calibrated" not in done.stdout
+
+    (ws / "sweep.yaml").write_text("grid: {promotion_time: [3, 6]}\nfixed: {hub: centre@v1}\n")
+    done = _cli(["sweep", "../sweep.yaml"], ws / "hubs")  # any folder inside the workspace
+    assert done.returncode == 0, done.stdout + done.stderr
+    with xr.open_dataset(ws / "outputs" / "sweep-sweep" / "sweep.nc") as ds:
+        assert ds.attrs["sweep_model"] == "workforce.mdl" and ds.sizes["promotion_time"] == 2
+        assert "total_staff" in ds.data_vars
+    done = _cli(["sweep", "sweep.yaml", "--hub", "centre"], ws)
+    assert done.returncode == 2 and "give it once" in done.stderr

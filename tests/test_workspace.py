@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hubsd.calibration.spec import find_spec
 from hubsd.cli import main
+from hubsd.inputs.calibrated import CalibrationError
 from hubsd.core.atomic import folder_lock, lock_path
 from hubsd.core.paths import HUBS_DIR, WORKSPACE_FILE, WorkspaceError, read_workspace
 from hubsd.inputs.hubs import load_hub
@@ -208,8 +210,53 @@ def test_commands_inside_a_workspace_use_it(tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "gdansk: Gdańsk" in out
+    # calibrated sets are listed where they are: the workspace's copies, not the bundled ones
+    assert f"{ws.resolve() / 'calibrated' / 'krakow'}/" in out and "data/calibrated" not in out
     proc = _cli(["run", "--hub", "gdansk", "--no-figures", "--scenario", "baseline"], ws)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert (ws / "outputs" / "run-gdansk" / "gdansk_scenarios.nc").is_file()
     assert not (tmp_path / "outputs").exists()  # nothing beside the workspace
+
+
+# -- calibrate --hub FILE: its spec found in the workspace ----------------------------------------
+
+
+def _specs(folder, **hubs):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, hub in hubs.items():
+        (folder / f"{name}.yaml").write_text(f"hub: {hub}\nfree: {{}}\nseries: []\n")
+    return folder
+
+
+def test_the_spec_of_a_hub_file_is_the_one_naming_it(tmp_path):
+    hub = tmp_path / "hubs" / "lodz.yaml"
+    hub.parent.mkdir()
+    hub.write_text("hub: lodz\n")
+    specs = _specs(tmp_path / "calibration", krakow="krakow", fit="lodz")
+    assert find_spec(hub, specs) == specs / "fit.yaml"  # by its stem
+    _specs(specs, exact="../hubs/lodz.yaml")  # naming the file itself wins over the stem
+    assert find_spec(hub, specs) == specs / "exact.yaml"
+
+
+def test_a_hub_file_without_a_spec_says_what_was_looked_for(tmp_path):
+    hub = tmp_path / "lodz.yaml"
+    hub.write_text("hub: lodz\n")
+    specs = _specs(tmp_path / "calibration", krakow="krakow", manila="manila")
+    with pytest.raises(CalibrationError) as err:
+        find_spec(hub, specs)
+    text = str(err.value)
+    assert f"looked in {specs} for a spec whose 'hub:' is {hub} or 'lodz'" in text
+    assert "krakow.yaml (hub: krakow), manila.yaml (hub: manila)" in text and "--spec" in text
+    _specs(specs, a="lodz", b="lodz")
+    with pytest.raises(CalibrationError, match="found 2: a.yaml, b.yaml"):
+        find_spec(hub, specs)
+
+
+def test_calibrate_a_hub_file_without_spec_is_refused_before_fitting(in_tmp, capsys):
+    (in_tmp / "lodz.yaml").write_text((HUBS_DIR / "krakow.yaml").read_text(encoding="utf-8"),
+                                      encoding="utf-8")
+    assert main(["calibrate", "--hub", "./lodz.yaml", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert "no calibration spec for hub file './lodz.yaml'" in err and "'lodz'" in err
+    assert not (in_tmp / "outputs").exists()
