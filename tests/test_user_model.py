@@ -309,7 +309,7 @@ def test_a_workspace_model_is_the_default_of_every_command(tmp_path):
     done = _cli(["hubs"], ws)
     assert done.returncode == 0, done.stderr
     assert f"{ws.resolve() / 'calibrated' / 'centre'}/" in done.stdout
-    assert "data/calibrated" not in done.stdout
+    assert "@calibrated; data/calibrated" not in done.stdout
 
     (ws / "sweep.yaml").write_text("grid: {promotion_time: [3, 6]}\nfixed: {hub: centre@v1}\n")
     done = _cli(["sweep", "../sweep.yaml"], ws / "hubs")  # any folder inside the workspace

@@ -68,7 +68,15 @@ from hubsd.model.parameters import ParameterError
 from hubsd.model.parameters import table as parameter_table
 from hubsd.model.pysd_model import file_hash, load
 from hubsd.workflows.runfolder import parse_final_time
-from hubsd.workflows.sweep import MANIFEST, RESULT, SweepError, Target, expand_spec, read_spec
+from hubsd.workflows.sweep import (
+    MANIFEST,
+    RESULT,
+    SweepError,
+    Target,
+    check_out,
+    expand_spec,
+    read_spec,
+)
 
 #: Names a model sweep takes besides the model's parameters.
 SPECIAL = ("hub", "scenario", "final_time")
@@ -316,29 +324,22 @@ def run_batch(plan: dict, batch: dict, engine: str = "ensemble", **kwargs) -> xr
     return out
 
 
-def _check_out(out: Path, plan: dict, resume: bool) -> None:
-    manifest = out / MANIFEST
-    if resume:
-        if not manifest.is_file():
-            raise SweepError(f"--resume: {out} holds no sweep ({MANIFEST} is missing)")
-        old = json.loads(manifest.read_text(encoding="utf-8"))
+def _differs(out: Path, plan: dict):
+    def differs(old: dict) -> str | None:
         keys = ("points", "fixed", "outputs", "batches", "hub")
         if any(old.get(k) != plan.get(k) for k in keys):
-            raise SweepError(
-                f"--resume: the spec or batch size differs from the sweep in {out}; resume "
-                "with the same spec and --batch, or give a new --out folder"
+            return (
+                f"the spec or batch size differs from the sweep in {out}; resume with the same "
+                "spec and --batch, or give a new --out folder"
             )
         if old.get("model_sha256") != plan["model_sha256"]:
-            raise SweepError(
-                f"--resume: the model {Path(plan['model']).name} has changed since the sweep in "
-                f"{out} began; give a new --out folder"
+            return (
+                f"the model {Path(plan['model']).name} has changed since the sweep in {out} "
+                "began; give a new --out folder"
             )
-        return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SweepError(
-            f"--out {out} exists and is not empty; pass --resume to continue the sweep in "
-            "it, or give a new folder"
-        )
+        return None
+
+    return differs
 
 
 def _engine(plan: dict, engine: str) -> tuple[str, str | None]:
@@ -406,7 +407,7 @@ def run_model_sweep(
     used, note = _engine(plan, engine)
     folder = out / "batches"
     with folder_lock(out):
-        _check_out(out, plan, resume)
+        check_out(out, resume, _differs(out, plan))
         folder.mkdir(parents=True, exist_ok=True)
         keep = ("kind", "names", "grid", "fixed", "points", "model", "model_sha256", "hub")
         write_json(

@@ -464,27 +464,41 @@ def _error_text(exc: BaseException) -> str:
 # the sweep
 
 
-def _check_out(out: Path, plan: dict, resume: bool) -> None:
+def check_out(out: Path, resume: bool, differs: Callable[[dict], str | None]) -> None:
+    """A sweep folder: new or empty, or with ``resume`` an earlier sweep of the same plan.
+
+    ``differs(manifest)`` gets the earlier sweep's manifest and returns why it cannot be
+    resumed (a sentence naming the folder), or None.
+    """
     manifest = out / MANIFEST
     if resume:
         if not manifest.is_file():
             raise SweepError(f"--resume: {out} holds no sweep ({MANIFEST} is missing)")
-        old = json.loads(manifest.read_text(encoding="utf-8"))
-        if (
-            old.get("points") != plan["points"]
-            or old.get("fixed") != plan["fixed"]
-            or Path(old.get("notebook", "")).name != Path(plan["notebook"]).name
-        ):
-            raise SweepError(
-                f"--resume: the spec or notebook differs from the sweep in {out}; "
-                "resume with the same spec, or give a new --out folder"
-            )
+        problem = differs(json.loads(manifest.read_text(encoding="utf-8")))
+        if problem:
+            raise SweepError(f"--resume: {problem}")
         return
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SweepError(
             f"--out {out} exists and is not empty; pass --resume to continue the "
             "sweep in it, or give a new folder"
         )
+
+
+def _differs(out: Path, plan: dict) -> Callable[[dict], str | None]:
+    def differs(old: dict) -> str | None:
+        if (
+            old.get("points") != plan["points"]
+            or old.get("fixed") != plan["fixed"]
+            or Path(old.get("notebook", "")).name != Path(plan["notebook"]).name
+        ):
+            return (
+                f"the spec or notebook differs from the sweep in {out}; resume with the same "
+                "spec, or give a new --out folder"
+            )
+        return None
+
+    return differs
 
 
 def run_sweep(
@@ -521,7 +535,7 @@ def run_sweep(
     """
     out = Path(out).resolve()
     check_kernel(kernel)
-    _check_out(out, plan, resume)
+    check_out(out, resume, _differs(out, plan))
     points_dir = out / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
     write_json(
