@@ -21,9 +21,9 @@ import yaml
 
 from hubsd.calibration.spec import find_spec
 from hubsd.cli import main
-from hubsd.inputs.calibrated import CalibrationError
 from hubsd.core.atomic import atomic_folder, folder_lock, lock_path
 from hubsd.core.paths import HUBS_DIR, WORKSPACE_FILE, WorkspaceError, read_workspace
+from hubsd.inputs.calibrated import CalibrationError
 from hubsd.inputs.hubs import HubError, load_hub
 from hubsd.workflows.runfolder import run_into_folder
 
