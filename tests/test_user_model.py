@@ -319,3 +319,54 @@ def test_a_workspace_model_is_the_default_of_every_command(tmp_path):
         assert "total_staff" in ds.data_vars
     done = _cli(["sweep", "sweep.yaml", "--hub", "centre"], ws)
     assert done.returncode == 2 and "give it once" in done.stderr
+
+
+def test_a_model_the_engine_cannot_compile_is_swept_with_pysd(in_tmp, capsys):
+    held = ("held juniors=\n\tSAMPLE IF TRUE(Time > 2015, Juniors, 0)\n\t~\tPerson\n"
+            "\t~\tJuniors as of 2015.\n\t|\n\n")
+    mdl = in_tmp / "held.mdl"  # the engine refuses SAMPLE IF TRUE reading a stock; PySD runs it
+    mdl.write_text(MDL.read_text().replace("total staff=", held + "total staff=", 1))
+    spec = in_tmp / "s.yaml"
+    spec.write_text("list: [{promotion_time: 3}, {promotion_time: 9}]\noutputs: [held_juniors]\n")
+    assert main(["sweep", str(spec), "--model", str(mdl), "--engine", "ensemble",
+                 "--out", "e"]) == 2
+    assert "the ensemble engine cannot run this model" in capsys.readouterr().err
+    assert not (in_tmp / "e").exists()
+    assert main(["sweep", str(spec), "--model", str(mdl), "--out", "sw"]) == 0
+    out = capsys.readouterr().out
+    assert "Note: the ensemble engine cannot run this model" in out and "engine: pysd" in out
+    with xr.open_dataset(in_tmp / "sw" / "sweep.nc") as ds:
+        assert ds.attrs["sweep_engine"] == "pysd"
+        for i, pt in enumerate((3, 9)):
+            one = run(None, {"promotion_time": pt}, ["held_juniors"], mdl=mdl)
+            np.testing.assert_array_equal(ds["held_juniors"].isel(point=i), one["held_juniors"])
+        assert float(ds["held_juniors"].isel(point=0).sel(time=2020)) > 0
+
+
+def test_a_failing_batch_is_reported_and_a_resume_retries_it(in_tmp, capsys, monkeypatch):
+    spec = _spec(in_tmp)
+    real = modelsweep.run_batch
+
+    def flaky(plan, batch, *args, **kwargs):  # the disk fills up while batch b0001 is written
+        if batch["id"] == "b0001":
+            raise OSError(28, "No space left on device")
+        return real(plan, batch, *args, **kwargs)
+
+    argv = ["sweep", str(spec), "--model", str(MDL), "--out", "sw", "--batch", "2"]
+    monkeypatch.setattr(modelsweep, "run_batch", flaky)
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "4 of 6 point(s) done" in out and "2 failed" in out
+    assert "FAILED batch b0001: OSError: [Errno 28] No space left on device" in out
+    assert (in_tmp / "sw" / "failed" / "b0001" / "error.txt").is_file()
+    with xr.open_dataset(in_tmp / "sw" / "sweep.nc") as ds:  # the grid, NaN where it failed
+        assert ds.attrs["sweep_missing_points"] == "p0002, p0003"
+        assert np.isnan(ds["juniors"].sel(promotion_time=5)).all()
+        assert np.isfinite(ds["juniors"].sel(promotion_time=[3, 7])).all()
+    monkeypatch.setattr(modelsweep, "run_batch", real)
+    assert main([*argv, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "6 of 6 point(s) done (4 already done before), 0 failed" in out
+    assert not (in_tmp / "sw" / "failed" / "b0001").exists()
+    with xr.open_dataset(in_tmp / "sw" / "sweep.nc") as ds:
+        assert np.isfinite(ds["juniors"]).all() and ds.attrs["sweep_missing_points"] == ""
