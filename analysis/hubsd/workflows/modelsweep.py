@@ -86,6 +86,21 @@ ENGINES = ("auto", "ensemble", "pysd")
 #: each of at most :data:`MAX_BATCH` points.
 DEFAULT_BATCHES = 20
 MAX_BATCH = 1000
+#: What ``sweep.json`` keeps of a plan (what a resume compares and the combine needs).
+MANIFEST_KEYS = (
+    "kind",
+    "names",
+    "grid",
+    "fixed",
+    "points",
+    "model",
+    "model_sha256",
+    "hub",
+    "outputs",
+    "scenario_file",
+    "final_time",
+    "batches",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,11 +424,7 @@ def run_model_sweep(
     with folder_lock(out):
         check_out(out, resume, _differs(out, plan))
         folder.mkdir(parents=True, exist_ok=True)
-        keep = ("kind", "names", "grid", "fixed", "points", "model", "model_sha256", "hub")
-        write_json(
-            out / MANIFEST,
-            {k: plan[k] for k in (*keep, "outputs", "scenario_file", "final_time", "batches")},
-        )
+        write_json(out / MANIFEST, {k: plan[k] for k in MANIFEST_KEYS})
         for leftover in folder.glob(".*.tmp"):  # a killed sweep's half-written batch
             leftover.unlink()
         todo = [b for b in plan["batches"] if not (folder / f"{b['id']}.nc").is_file()]
