@@ -181,10 +181,74 @@ def spec_file(hub: str, directory: Path = CALIBRATION_DIR) -> Path:
     return Path(directory) / f"{key}.yaml"
 
 
-def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MODEL) -> Spec:
+def _spec_hub(path: Path) -> str | None:
+    """The ``hub:`` of a spec file (a path resolved against its folder), or None if unreadable."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("hub"), str):
+        return None
+    hub = doc["hub"].strip()
+    if is_path(hub.partition("@")[0]):
+        base = Path(hub.partition("@")[0]).expanduser()
+        return str(base if base.is_absolute() else (path.parent / base).resolve())
+    return hub
+
+
+def find_spec(hub_path: str | os.PathLike, directory: Path = CALIBRATION_DIR) -> Path:
+    """The spec of a hub file given as a path: the one in ``directory`` whose ``hub:`` names it.
+
+    A spec names the file when its ``hub:`` is that file's path (relative to the spec) or its
+    stem (``hub: lodz`` for ``./lodz.yaml``). A spec naming the path wins over one naming the
+    stem.
+
+    Parameters
+    ----------
+    hub_path : path
+        The hub file (``./lodz.yaml``).
+    directory : path
+        Folder of specs searched (default: the workspace's ``calibration/``, else the bundled).
+
+    Returns
+    -------
+    Path
+        The spec file.
+
+    Raises
+    ------
+    CalibrationError
+        No spec names the file, or several do equally; the message says what was looked for,
+        where, and which specs are there with their ``hub:``.
+    """
+    target = Path(str(hub_path).strip()).expanduser().resolve()
+    specs = sorted(Path(directory).glob("*.yaml"))
+    hubs = {p: _spec_hub(p) for p in specs}
+    by_path = [p for p, h in hubs.items() if h is not None and is_path(h) and Path(h) == target]
+    by_stem = [p for p, h in hubs.items() if h is not None and h.lower() == target.stem.lower()]
+    found = by_path or by_stem
+    if len(found) == 1:
+        return found[0]
+    seen = ", ".join(f"{p.name} (hub: {hubs[p]})" for p in specs) or "none"
+    what = (
+        f"a spec whose 'hub:' is {target} or {target.stem!r}"
+        if not found
+        else f"one spec for {target}, found {len(found)}: {', '.join(p.name for p in found)}"
+    )
+    raise CalibrationError(
+        f"no calibration spec for hub file {str(hub_path)!r}: looked in {directory} for {what}; "
+        f"specs there: {seen}. Give --spec FILE, or add a spec with 'hub: {target.stem}'"
+    )
+
+
+def load_spec(
+    spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MODEL, hub: str | None = None
+) -> Spec:
     """Read and validate a calibration spec (a hub name or a path); errors name file and line.
 
-    ``data``: observation files (default: every bundled ``data/observed/*.csv``).
+    ``data``: observation files (default: every bundled ``data/observed/*.csv``). ``hub``: the
+    hub (name or file) whose values the fit starts from, instead of the spec's ``hub:`` (a hub
+    file given on the command line whose spec names it by its stem).
     """
     path = (
         Path(spec)
@@ -224,8 +288,9 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
     for key in ("hub", "free", "series"):
         if key not in doc:
             _fail(path, 1, f"missing {key!r}")
-    hub = str(doc["hub"]).strip()
-    if is_path(hub.partition("@")[0]) and not Path(hub).expanduser().is_absolute():
+    given = hub is not None  # a hub of the command line: a relative path is from the cwd
+    hub = str(hub).strip() if given else str(doc["hub"]).strip()
+    if not given and is_path(hub.partition("@")[0]) and not Path(hub).expanduser().is_absolute():
         hub = str(path.parent / hub)  # a parameter file of one's own, beside the spec
     try:
         load_hub(hub, mdl=mdl)

@@ -328,10 +328,8 @@ class EnsembleModel:
     # -- helpers of run -------------------------------------------------------------------------
 
     def _is_hub_model(self) -> bool:
-        try:
-            return self.mdl.resolve() == Path(DEFAULT_MODEL).resolve()
-        except OSError:  # pragma: no cover
-            return False
+        """Whether the model has the hub model's key outputs (the hub model or a copy of it)."""
+        return set(KEY_OUTPUTS) <= set(self.elements)
 
     def _base_values(self, hub):
         table = self.parameter_table()
