@@ -19,6 +19,11 @@ Spec format::
     targets:                        # one figure at one year, with its own tolerance
       - {region: Krakow, series: business_services_employment_forecast, year: 2023,
          output: total_hub_staff, tolerance: 0.10}
+      - {region: Telangana, series: it_bpm_employment_forecast_v2021, year: 2026,
+         output: total_hub_staff, kind: forecast, holdout: false}
+                                    # a forecast published before holdout_from (vintage in
+                                    # the series name, _vYYYY) may stay in the holdout fit:
+                                    # it was known then; any other target is refused
     holdout_from: 2022              # out-of-sample test: fit on earlier years only
     starts: 6                       # local fits from the best screened points (+ hub values)
     screen: 256                     # Latin-hypercube points screened
@@ -156,6 +161,12 @@ def _number(value, path, line, what) -> float:
     if not math.isfinite(value):
         _fail(path, line, f"{what} must be finite, got {value!r}")
     return value
+
+
+def _vintage(series: str) -> int | None:
+    """The publication year of a forecast series named ``<series>_forecast_vYYYY``, else None."""
+    head, sep, tail = series.rpartition("_forecast_v")
+    return int(tail) if sep and head and tail.isdigit() and len(tail) == 4 else None
 
 
 def _keys(entry: dict, allowed: set, path, line, what):
@@ -466,6 +477,7 @@ def load_spec(
                 continue
             points.append(_point("series", row, out, share, errors[row.kind]))
             points[-1].keep_in_holdout = not entry.get("holdout", True)
+    vintages = []  # targets kept in the holdout fit, checked once holdout_from is read
     for entry in doc.get("targets") or []:
         line = entry.get("__line__") if isinstance(entry, dict) else doc["__line__"]
         if not isinstance(entry, dict):
@@ -476,11 +488,13 @@ def load_spec(
             )
         _keys(
             entry,
-            {"region", "series", "output", "share", "year", "tolerance", "kind"},
+            {"region", "series", "output", "share", "year", "tolerance", "kind", "holdout"},
             path,
             line,
             "a target",
         )
+        if not isinstance(entry.get("holdout", True), bool):
+            _fail(path, line, "target: holdout must be true or false")
         out, share, sel = _entry_common(entry, line, "target")
         if "year" not in entry:
             _fail(path, line, "target: missing 'year'")
@@ -506,6 +520,9 @@ def load_spec(
         if not 0 < tol < 1:
             _fail(path, line, f"target: tolerance {tol:g} must be a relative error in (0, 1)")
         points.append(_point("target", row, out, share, tol))
+        if not entry.get("holdout", True):
+            points[-1].keep_in_holdout = True
+            vintages.append((points[-1], line))
     if not points:
         _fail(
             path,
@@ -515,6 +532,16 @@ def load_spec(
     holdout = doc.get("holdout_from")
     if holdout is not None:
         holdout = _number(holdout, path, doc["__line__"], "holdout_from")
+        for p, line in vintages:
+            vintage = _vintage(p.series)
+            if p.kind != "forecast" or vintage is None or vintage >= holdout:
+                _fail(
+                    path,
+                    line,
+                    f"target {p.label} {p.year:g}: 'holdout: false' is only for a forecast "
+                    f"published before holdout_from {holdout:g}, named <series>_forecast_vYYYY "
+                    f"(kind forecast, YYYY < {holdout:g}); held out otherwise",
+                )
         for p in points:
             p.holdout = p.year >= holdout and not p.keep_in_holdout
         if all(p.holdout for p in points) or not any(p.holdout for p in points):
