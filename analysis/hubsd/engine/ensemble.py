@@ -66,14 +66,12 @@ from hubsd.engine.ir import (
     DEFAULT_CHUNK_SIZE,
     Builder,
     EnsembleError,
-    expr_deps,
 )
 from hubsd.engine.members import (
     cells,
     check_controls,
     control_values,
     dataset_columns,
-    evaluate,
     node_param,
     normalise,
     output_rows,
@@ -81,6 +79,7 @@ from hubsd.engine.members import (
 )
 from hubsd.engine.pysd_runner import KEY_OUTPUTS, resolve_parameters
 from hubsd.engine.runtime import is_array
+from hubsd.engine.steps import check_finer_steps, delays_too_short, finish
 from hubsd.inputs.hubs import DEFAULT_HUB
 from hubsd.model.parameters import ParameterError
 from hubsd.model.pysd_model import file_hash
@@ -105,6 +104,7 @@ class EnsembleModel:
     elements: list
     _programs: dict = field(default_factory=dict, repr=False)
     _table: pd.DataFrame | None = field(default=None, repr=False)
+    _lookup: dict = field(default_factory=dict, repr=False)  # names and bounds, built once
 
     # -- names and parameters ------------------------------------------------------------------
 
@@ -164,6 +164,8 @@ class EnsembleModel:
         if not isinstance(name, str):
             raise ParameterError(f"{what} names must be strings, got {name!r}")
         key = normalise(name)
+        if what == "parameter" and key in self._bounds():
+            return key
         pool = self.constants if what == "parameter" else self.outputs_available()
         if key in pool:
             return key
@@ -176,6 +178,15 @@ class EnsembleModel:
         if key in by_model:
             return by_model[key]
         raise ParameterError(f"unknown {what} {name!r}{did_you_mean(key, pool, n=3)}")
+
+    def _bounds(self) -> dict[str, tuple[float, float, str]]:
+        """Every constant's (low, high, units) by Python name (built once: runs check them)."""
+        if "bounds" not in self._lookup:
+            tab = self.parameter_table()
+            self._lookup["bounds"] = {
+                k: (float(r.low), float(r.high), r.units) for k, r in tab.iterrows()
+            }
+        return self._lookup["bounds"]
 
     def outputs_available(self) -> list[str]:
         """Python names of every variable that can be returned (and the control values)."""
@@ -211,6 +222,7 @@ class EnsembleModel:
         scheduler=None,
         seed: int = 0,
         progress: bool | None = None,
+        finer_steps: Iterable[float] | None = None,
     ) -> xr.Dataset:
         """Run every parameter set as one member of a vectorised simulation.
 
@@ -243,6 +255,12 @@ class EnsembleModel:
         progress : bool, optional
             A progress bar over the chunks (when there are several) on standard error; by
             default only in a terminal (``HUBSD_PROGRESS=1``/``0`` forces it on or off).
+        finer_steps : sequence of float, optional
+            Steps, each finer than the one before (and than ``time_step``), for the members
+            ``time_step`` cannot integrate: those with non-finite outputs or a DELAY too short
+            for the step are re-run at the next finer step, and only they
+            (:mod:`hubsd.engine.steps`); each member's step is in the ``member_time_step``
+            coordinate. Without it such a DELAY is refused and non-finite values warn.
 
         Returns
         -------
@@ -286,7 +304,10 @@ class EnsembleModel:
         varied = {k: v for k, v in columns.items() if is_array(v)}
         ctrl = self._control(time_step, final_time, saveper, values, varied)
         steps, stamps, save_steps = time_grid(ctrl)
-        self._check_delays(values, varied, ctrl["time_step"])
+        finer = check_finer_steps(finer_steps, ctrl["time_step"])
+        short, message = delays_too_short(self, values, varied, ctrl["time_step"], nsamp)
+        if short.any() and not finer:
+            raise EnsembleError(message)
         prog = self.program(outputs)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ParameterError(f"seed must be a whole number >= 0, got {seed!r}")
@@ -307,7 +328,10 @@ class EnsembleModel:
             else:
                 nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
                 result = _run_local(self, job, members, bounds, nworkers, prog, nsamp, bar)
-        return self._dataset(result, outputs, stamps, index, varied, values, hub, ctrl)
+        ds = self._dataset(result, outputs, stamps, index, varied, values, hub, ctrl)
+        options = dict(final_time=final_time, saveper=saveper, chunk_size=chunk_size)
+        options.update(workers=workers, scheduler=scheduler, seed=seed, progress=progress)
+        return finish(self, ds, short, columns, hub, ctrl["time_step"], finer, options)
 
     # -- helpers of run -------------------------------------------------------------------------
 
@@ -341,11 +365,11 @@ class EnsembleModel:
         size = None
         for raw, value in items:
             name = self.resolve_name(raw)
-            row = table.loc[name]
+            low, high, units = self._bounds()[name]
             arr = np.asarray(value)
             if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.number)):
                 raise ParameterError(
-                    f"parameter {name!r} must be numbers [{row.units}], got {arr.dtype} values"
+                    f"parameter {name!r} must be numbers [{units}], got {arr.dtype} values"
                 )
             arr = arr.astype(float)
             if arr.ndim > 1:
@@ -359,12 +383,12 @@ class EnsembleModel:
                     f"parameter {name!r} must be finite, got "
                     f"{np.atleast_1d(arr)[first]} (member {first})"
                 )
-            out = (arr < row.low) | (arr > row.high)
+            out = (arr < low) | (arr > high)
             if out.any():
                 first = int(np.flatnonzero(np.atleast_1d(out))[0])
                 raise ParameterError(
                     f"parameter {name!r} = {np.atleast_1d(arr)[first]:g} (member {first}) is "
-                    f"outside its range [{row.low:g}, {row.high:g}] {row.units}"
+                    f"outside its range [{low:g}, {high:g}] {units}"
                 )
             if name in columns:
                 raise ParameterError(f"parameter {name!r} is given twice")
@@ -429,23 +453,6 @@ class EnsembleModel:
             )
         return ctrl
 
-    def _check_delays(self, values, varied, dt):
-        """PySD lowers a delay's order when order * dt > delay time; refuse instead."""
-        for node in self.nodes.values():
-            if node.kind != "delay":
-                continue
-            consts = {n for n in self.elements if self.nodes[n].kind == "const"}
-            if not expr_deps(node.time) <= consts:
-                continue  # a delay time that is not constant is checked by PySD only at init
-            env = {k: node_param(self.nodes[k], values, varied) for k in expr_deps(node.time)}
-            delay_time = np.min(evaluate(node.time, env, self.tables))
-            if node.order * dt > delay_time:
-                raise EnsembleError(
-                    f"delay in {node.element!r}: order {node.order} x time step {dt:g} exceeds "
-                    f"the delay time {delay_time:g} for some member; PySD would lower the "
-                    f"order, the ensemble engine does not. Use a smaller time_step."
-                )
-
     def _dataset(self, result, outputs, stamps, index, varied, values, hub, ctrl):
         data_vars = {}
         rows = output_rows(self.nodes, outputs)
@@ -504,18 +511,6 @@ class EnsembleModel:
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
             }
         )
-        bad = [
-            (o, j)
-            for j, o in enumerate(outputs)
-            if not np.all(np.isfinite(result[rows[j][0] : rows[j][1]]))
-        ]
-        if bad:
-            nonfinite = [~np.isfinite(result[rows[j][0] : rows[j][1]]) for _, j in bad]
-            counts = ", ".join(
-                f"{o} ({int(mask.any(axis=(0, 1)).sum())} members)"
-                for (o, _), mask in zip(bad, nonfinite, strict=True)
-            )
-            warnings.warn(f"non-finite values in outputs: {counts}", RuntimeWarning, stacklevel=3)
         return ds
 
 
