@@ -14,7 +14,7 @@ import hubsd.studies.explore as _explore
 from hubsd.engine.nodes import EnsembleError
 from hubsd.inputs.hubs import load_hub
 from hubsd.model.parameters import table
-from hubsd.plots.fans import FanFigure, _limits
+from hubsd.plots.fans import PANELS, FanFigure, _limits
 from hubsd.studies.explore import (
     OUTPUTS,
     QUANTILES,
@@ -118,13 +118,15 @@ def test_without_ipywidgets_the_static_explorer(monkeypatch):
 
 
 def test_fan_figure_redraws_in_place(explorer):
+    explorer.set(reskilling=True, reskilling_start_year=2026)
     fans = FanFigure()
     explorer.draw(fans)
     first = fans.png()
-    background = fans._background
-    explorer.set(reskilling_start_year=2030)
+    background, limits = fans._background, list(fans._limits)
+    explorer.set(reskilling_start_year=2027)
     explorer.draw(fans)
     assert fans.png() != first
+    assert fans._limits == limits
     assert fans._background is background  # the same limits: the axes were not drawn again
     assert _limits(0.2, 93.0) == (0.0, 100.0) and _limits(-12.0, 390.0) == (-15.0, 500.0)
 
@@ -195,3 +197,31 @@ def test_fan_quantiles_equal_numpy_quantile():
         np.testing.assert_allclose(
             fan_quantiles(members), np.quantile(members, QUANTILES, axis=0), rtol=1e-12
         )
+
+
+def test_panels_whose_limits_change_are_redrawn_alone_and_exactly():
+    """A change of one panel's limits draws that panel again: the same pixels as a new figure."""
+    rng = np.random.default_rng(0)
+    t = np.arange(2005, 2046.0)
+    names = [n for _, outs, _, _ in PANELS for n in outs]
+
+    def fans(scale):
+        out = {}
+        for i, n in enumerate(names):
+            level = (1 + i) * 1e3 * np.linspace(1, 2, len(t)) * scale.get(n, 1.0)
+            out[n] = np.sort(level[None, :] * (1 + 0.1 * rng.standard_normal((5, 1))), axis=0)
+        return out
+
+    first, second = fans({}), fans({"cumulative_policy_cost": 40.0, "junior_staff": 3.0})
+    live = FanFigure()
+    live.draw(t, first, first, "title")
+    drawn = list(live._limits)
+    live.draw(t, second, second, "title")
+    changed = [i for i, (a, b) in enumerate(zip(drawn, live._limits, strict=True)) if a != b]
+    assert 0 < len(changed) < 6  # some panels, not all
+    fresh = FanFigure()
+    fresh.draw(t, second, second, "title")
+    assert fresh._limits == live._limits
+    np.testing.assert_array_equal(
+        np.asarray(live.fig.canvas.buffer_rgba()), np.asarray(fresh.fig.canvas.buffer_rgba())
+    )

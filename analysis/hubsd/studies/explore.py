@@ -277,6 +277,8 @@ class Explorer:
         Which levers are switched on.
     seconds : float
         Wall time of the last update (ensemble run, quantiles, headline).
+    timings : dict
+        Its parts [s]: ``engine`` (the ensemble run) and ``fans and headline``.
     """
 
     def __init__(
@@ -301,6 +303,7 @@ class Explorer:
         self.member_time_step = np.array([])
         self._baseline_cache: dict = {}
         self.seconds = 0.0
+        self.timings: dict[str, float] = {}
         self.set_hub(hub)
 
     @property
@@ -381,6 +384,7 @@ class Explorer:
             params[name] = column if k > 1 else float(column[0])
         # members the coarse step cannot integrate (non-finite, a delay too short for it) are
         # re-run by the engine at the next finer step
+        t0 = time.perf_counter()
         ds = self.model.run(
             params,
             OUTPUTS,
@@ -392,6 +396,7 @@ class Explorer:
         )
         if "member_time_step" in ds.coords:
             self.member_time_step = ds["member_time_step"].to_numpy()[-n:]
+        self.timings["engine"] = time.perf_counter() - t0
         self.time = ds["time"].to_numpy()
         # the Variables (sample, time), not DataArrays: no copies of the parameter coordinates
         self.attrs = {v: dict(ds.variables[v].attrs) for v in OUTPUTS}
@@ -405,6 +410,7 @@ class Explorer:
         together with the policy when one of them changes, and reused while only levers move.
         """
         t0 = time.perf_counter()
+        self.timings = {"engine": 0.0}
         policy = self.policy()
         off = {**policy, **{LEVERS[k][1]: 0.0 for k in LEVERS}}
         key = (self.hub, *(self.values[n] for n in UNCERTAINTIES))
@@ -422,6 +428,7 @@ class Explorer:
         self.fans = {v: fan_quantiles(a) for v, a in self.members.items()}
         self.headline = self._headline()
         self.seconds = time.perf_counter() - t0
+        self.timings["fans and headline"] = self.seconds - self.timings["engine"]
         return self
 
     # -- the headline table ----------------------------------------------------------------------
@@ -715,9 +722,13 @@ def _build(widgets, explorer: Explorer):
     def show():
         t0 = time.perf_counter()
         explorer.draw(fans)
+        t1 = time.perf_counter()
         image.value = fans.png()
+        t2 = time.perf_counter()
         headline.value = explorer.html_table()
         total = explorer.seconds + time.perf_counter() - t0
+        parts = {"figure": t1 - t0, "png": t2 - t1, "table": time.perf_counter() - t2}
+        ui.timings = {**explorer.timings, **parts}
         status.value = (
             f"<small>{explorer.describe()}<br>redrawn in {total:.2f} s (ensemble "
             f"{explorer.seconds:.2f} s); TIME STEP {explorer.steps()}"
