@@ -64,7 +64,9 @@ def test_levers_change_the_headline_against_the_baseline(explorer):
         explorer.headline.loc["Junior jobs 2035", "baseline"]
         < on.loc["Junior jobs 2035", "baseline"]
     )
+    assert f"AI futures: junior automatable + {explorer.ranges[name][1]:.3g}" in explorer.describe()
     explorer.set(**{name: explorer.ranges[name][2]})
+    assert explorer.describe().endswith("AI futures: as calibrated")
 
 
 def test_bad_settings_are_refused_and_change_nothing(explorer):

@@ -20,7 +20,8 @@ operation, so each member equals a PySD run with the same parameters to round-of
   PySD quirk, reproduced: a SMOOTH whose initial value is an integer literal (``SMOOTHI(x, T,
   1)``) is stored in an int array, so the first step's input is truncated to an integer
   (``SMOOTHI(x, T, 1.0)`` is not affected). PySD lowers a DELAY's order when order x TIME STEP
-  exceeds the delay time; the engine refuses such runs instead.
+  exceeds the delay time; the engine refuses such runs instead (or, given ``finer_steps``,
+  re-runs those members at a finer step: :mod:`hubsd.engine.steps`).
 * STEP: ``value * (t + dt/2 > tstep)``; RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ (``|den| < 1e-6``),
   QUANTUM/MODULO/INTEGER as in PySD; tables are piecewise linear with the end values held
   outside the x range (:func:`numpy.interp`, as :class:`hubsd.model.pysd_model.FastLookups`).

@@ -484,15 +484,23 @@ class Explorer:
         return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
     def describe(self) -> str:
-        """One line: hub, members, the levers on, the AI uncertainties."""
+        """One line: hub, members, the levers on, the AI futures moved from neutral."""
         levers = [
             f"{LEVERS[k][0].lower()} {self.values[LEVERS[k][1]]:g}" for k in LEVERS if self.on[k]
         ]
-        unc = ", ".join(f"{SHORT[n]} {self.values[n]:.3g}" for n in UNCERTAINTIES)
         return (
             f"{self.hub}, {self.samples} members; levers: {', '.join(levers) or 'none'}; "
-            f"AI futures: {unc}"
+            f"AI futures: {self.futures()}"
         )
+
+    def futures(self) -> str:
+        """The AI futures moved from neutral (``junior automatable + 0.2``), or "as calibrated"."""
+        moved = [
+            f"{SHORT[n]} {self.values[n]:.3g}"
+            for n in UNCERTAINTIES
+            if self.values[n] != self.uncertainty_ranges[n][2]
+        ]
+        return ", ".join(moved) or "as calibrated"
 
     def steps(self) -> str:
         """The integration steps of the last run: ``1/6`` or ``1/6 (3 members at 1/8)``."""
@@ -520,7 +528,7 @@ class Explorer:
     # -- figures -------------------------------------------------------------------------------
 
     def title(self, settings: bool = False) -> str:
-        """The figure's title (with the levers and AI uncertainties on a second line)."""
+        """The figure's title (with the levers and the AI futures on a second line)."""
         title = (
             f"{self.hub}: median, 50 % and 90 % bands of {self.samples} members "
             "(dashed: baseline median)"
@@ -529,8 +537,7 @@ class Explorer:
             levers = [
                 f"{k.replace('_', '-')} {self.values[LEVERS[k][1]]:g}" for k in LEVERS if self.on[k]
             ]
-            unc = [f"{SHORT[n]} {self.values[n]:.3g}" for n in UNCERTAINTIES]
-            title += f"\nlevers: {', '.join(levers) or 'none'}; {', '.join(unc)}"
+            title += f"\nlevers: {', '.join(levers) or 'none'}; AI futures: {self.futures()}"
         return title
 
     def draw(self, fans: FanFigure) -> FanFigure:
@@ -784,13 +791,8 @@ def _build(widgets, explorer: Explorer):
     )
     row = widgets.HBox([left, right], layout=widgets.Layout(flex_flow="row wrap", width="100%"))
     ui = _ui_class(widgets)([row])
-    ui.explorer, ui.controls, ui.table, ui.image, ui.status = (
-        explorer,
-        controls,
-        headline,
-        image,
-        status,
-    )
+    ui.explorer, ui.controls, ui.table = explorer, controls, headline
+    ui.image, ui.status = image, status
     ui._apply = apply
     ui.add_class("hubsd-explorer")
     show()
