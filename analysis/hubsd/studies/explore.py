@@ -79,7 +79,7 @@ UNCERTAINTIES = {
     "ai_adoption_speed_multiplier": "Adoption speed \u00d7",
     "change_in_automatable_junior_share": "Junior automatable +",
     "change_in_automatable_mid_share": "Mid automatable +",
-    "change_in_baseline_human_centred_ai_share": "Human-centred share +",
+    "change_in_baseline_human_centred_ai_share": "Human-centred +",
     "change_in_ai_running_cost_ratio": "AI running cost +",
     "client_demand_growth_multiplier": "Client growth \u00d7",
 }
