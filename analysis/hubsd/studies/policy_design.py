@@ -32,6 +32,7 @@ from pymoo.core.repair import Repair
 from pymoo.optimize import minimize
 
 from hubsd.engine.ensemble import EnsembleModel, compile_model
+from hubsd.engine.warmstart import WarmStart, WarmStartError, warm_start
 from hubsd.inputs.hubs import load_hub
 from hubsd.model.parameters import table as parameter_table
 from hubsd.studies.policies import draw_ensemble, lhs_parameters, uncertain_ranges
@@ -216,6 +217,11 @@ class Evaluator:
         Hub whose values the engine applies under ``members``.
     saveper : float
         Save interval of the runs [Year] (outcomes are read at these times).
+    warm : bool
+        Simulate each member's history to the base year once and continue every candidate
+        from it (:mod:`hubsd.engine.warmstart`; equal to the full runs). Where the engine
+        refuses (a decision acting before the base year, a base year at INITIAL TIME), the
+        runs are full ones and ``warm_refused`` says why.
     """
 
     model: EnsembleModel
@@ -226,8 +232,11 @@ class Evaluator:
     hub: str | None = None
     saveper: float = 1.0
     batch_rows: int = BATCH_ROWS
+    warm: bool = True
     baseline: dict = field(default_factory=dict)
     runs: int = 0
+    warm_refused: str = ""
+    _start: WarmStart | None = field(default=None, repr=False)
 
     def __post_init__(self):
         known = set(self.model.parameter_table().index)
@@ -239,23 +248,46 @@ class Evaluator:
         clash = [d.parameter for d in self.design.decisions if d.parameter in self.members]
         if clash:
             raise PolicyDesignError(f"{clash[0]!r} is both a decision and an uncertainty")
-        self.baseline = self._run_rows(self.members.reset_index(drop=True))
+        frame = self.members.reset_index(drop=True)
+        if self.warm:
+            try:
+                self._start = warm_start(
+                    self.model, frame, float(self.design.base_year), list(self.outputs), self.hub
+                )
+            except WarmStartError as err:
+                self.warm_refused = str(err)
+        self.baseline = self._run_rows(frame.iloc[:, :0], np.arange(len(frame)))
 
-    def _run_rows(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    @property
+    def warm_from(self) -> float | None:
+        """The year candidates are continued from, or None if they run in full."""
+        return None if self._start is None or self.warm_refused else self._start.until
+
+    def _run_rows(self, changes: pd.DataFrame, member: np.ndarray) -> dict[str, np.ndarray]:
+        """Outcomes of rows: member ``member[i]`` with the decisions ``changes.iloc[i]``."""
         parts: dict[str, list] = {}
-        for lo in range(0, len(frame), self.batch_rows):
-            chunk = frame.iloc[lo : lo + self.batch_rows]
-            ds = self.model.run(
-                chunk,
-                list(self.outputs),
-                self.hub,
-                final_time=float(self.design.horizon),
-                saveper=self.saveper,
+        for lo in range(0, len(member), self.batch_rows):
+            ds = self._simulate(
+                changes.iloc[lo : lo + self.batch_rows], member[lo : lo + self.batch_rows]
             )
-            self.runs += len(chunk)
+            self.runs += ds.sizes["sample"]
             for k, v in self.outcome_fn(ds, self.design).items():
                 parts.setdefault(k, []).append(np.asarray(v, dtype=float))
         return {k: np.concatenate(v) for k, v in parts.items()}
+
+    def _simulate(self, changes: pd.DataFrame, member: np.ndarray) -> xr.Dataset:
+        horizon = float(self.design.horizon)
+        if self.warm_from is not None:
+            try:
+                return self._start.run(changes, member, final_time=horizon, saveper=self.saveper)
+            except WarmStartError as err:  # e.g. a start year before the base year
+                self.warm_refused = str(err)
+        rows = self.members.iloc[member].reset_index(drop=True)
+        for name in changes.columns:
+            rows[name] = changes[name].to_numpy()
+        return self.model.run(
+            rows, list(self.outputs), self.hub, final_time=horizon, saveper=self.saveper
+        )
 
     def snap(self, x: np.ndarray) -> np.ndarray:
         """Decision values clipped to their ranges, ``int`` decisions rounded."""
@@ -273,12 +305,10 @@ class Evaluator:
         """
         x = self.snap(x)
         npol, nmem = len(x), len(self.members)
-        rows = pd.DataFrame(
-            np.tile(self.members.to_numpy(), (npol, 1)), columns=self.members.columns
+        changes = pd.DataFrame(
+            {d.parameter: np.repeat(x[:, j], nmem) for j, d in enumerate(self.design.decisions)}
         )
-        for j, d in enumerate(self.design.decisions):
-            rows[d.parameter] = np.repeat(x[:, j], nmem)
-        raw = self._run_rows(rows)
+        raw = self._run_rows(changes, np.tile(np.arange(nmem), npol))
         return self._dataset(raw, x)
 
     def baseline_dataset(self) -> xr.Dataset:
@@ -592,6 +622,7 @@ def design_policies(
         "youth_unemployment_threshold": threshold,
         "ai_capability": ensemble.attrs["ai_capability"],
         "engine_runs": ev.runs,
+        "warm_start_from": ev.warm_from,
         "no_policy": {k: float(v) for k, v in none.items()},
     }
     front.attrs.update(
