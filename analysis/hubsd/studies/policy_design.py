@@ -73,6 +73,9 @@ HUB_OUTPUTS = (
 )
 #: Model rows (policy x member) simulated in one engine call.
 BATCH_ROWS = 25_000
+#: Outcome of :func:`hub_outcomes` kept apart: each member's youth unemployment rate at the
+#: base year without policy, the reference of a relative threshold (``Design.thresholds``).
+REFERENCE = "youth_unemployment_base_year"
 
 
 def policy_ensemble(
@@ -189,6 +192,7 @@ def hub_outcomes(ds: xr.Dataset, design: Design) -> dict[str, np.ndarray]:
         "policy_cost": (cost.isel(time=-1) - cost.isel(time=0)).to_numpy(),
         "discounted_cost": discounted(cost, design.discount_rate, design.base_year),
         "job_years": _integral(w["total_hub_staff"] + w["new_industry_jobs"]),
+        REFERENCE: _at(ds["youth_unemployment_rate"], float(design.base_year)),
     }
     return out
 
@@ -236,6 +240,7 @@ class Evaluator:
     baseline: dict = field(default_factory=dict)
     runs: int = 0
     warm_refused: str = ""
+    reference: np.ndarray | None = None
     _start: WarmStart | None = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -257,6 +262,12 @@ class Evaluator:
             except WarmStartError as err:
                 self.warm_refused = str(err)
         self.baseline = self._run_rows(frame.iloc[:, :0], np.arange(len(frame)))
+        self.reference = self.baseline.pop(REFERENCE, None)
+
+    @property
+    def thresholds(self):
+        """Each member's youth unemployment threshold (``Design.thresholds``) [Dmnl]."""
+        return self.design.thresholds(self.reference)
 
     @property
     def warm_from(self) -> float | None:
@@ -309,6 +320,7 @@ class Evaluator:
             {d.parameter: np.repeat(x[:, j], nmem) for j, d in enumerate(self.design.decisions)}
         )
         raw = self._run_rows(changes, np.tile(np.arange(nmem), npol))
+        raw.pop(REFERENCE, None)
         return self._dataset(raw, x)
 
     def baseline_dataset(self) -> xr.Dataset:
@@ -332,12 +344,12 @@ class Evaluator:
         return xr.Dataset(data, coords=coords)
 
 
-def statistic(values: np.ndarray, objective: Objective, threshold: float) -> np.ndarray:
+def statistic(values: np.ndarray, objective: Objective, threshold) -> np.ndarray:
     """The objective's value per policy from outcomes of shape ``(policy, member)``.
 
     Minimised: ``p90`` is the 90th percentile of a bad-if-high outcome, minus the 10th
     percentile of a good-if-high one; ``mean`` likewise signed; ``fail_share`` the share of
-    members above ``threshold``.
+    members above ``threshold`` (a number, or one per member: ``Evaluator.thresholds``).
     """
     values = np.asarray(values, dtype=float)
     if objective.statistic == "fail_share":
@@ -350,7 +362,7 @@ def statistic(values: np.ndarray, objective: Objective, threshold: float) -> np.
 
 
 def objective_values(
-    outcomes: xr.Dataset, objectives: Sequence[Objective], threshold: float
+    outcomes: xr.Dataset, objectives: Sequence[Objective], threshold
 ) -> np.ndarray:
     """Objective values, shape ``(policy, objective)``, each to be minimised."""
     return np.column_stack(
@@ -446,13 +458,14 @@ def describe(front: xr.Dataset, i: int) -> str:
 
 
 def robustness(
-    outcomes: xr.Dataset, threshold: float, regret_outcome: str = "youth_unemployment_peak"
+    outcomes: xr.Dataset, threshold, regret_outcome: str = "youth_unemployment_peak"
 ) -> pd.DataFrame:
     """Robustness metrics of each policy of ``outcomes`` (dims ``policy``, ``member``).
 
     Columns: per outcome the worst-tenth value (``<outcome>_p90`` of a bad-if-high outcome,
     ``_p10`` of a good-if-high one) and the mean; ``satisficing_share`` (members whose youth
-    unemployment peak stays at or below ``threshold``); ``max_regret`` and ``p90_regret`` of
+    unemployment peak stays at or below ``threshold``, a number or one per member);
+    ``max_regret`` and ``p90_regret`` of
     ``regret_outcome``: per member, how much worse the policy is than the best of all the
     policies given (the no-policy run included, if present) in that member.
     """
@@ -495,13 +508,7 @@ def optimise(
         raise PolicyDesignError(f"population must be at least 2, got {population}")
     budget = check_budget(budget)
     cost_obj = Objective(f"{cost_outcome}_p90", cost_outcome, "p90", -1, "EUR")
-    problem = _Problem(
-        evaluator,
-        list(objectives),
-        evaluator.design.youth_unemployment_threshold,
-        budget,
-        cost_obj,
-    )
+    problem = _Problem(evaluator, list(objectives), evaluator.thresholds, budget, cost_obj)
     algorithm = NSGA2(
         pop_size=int(population), repair=_RoundInts(evaluator), eliminate_duplicates=True
     )
@@ -575,8 +582,15 @@ def design_policies(
     oc = ev.evaluate(X)
     both = xr.concat([oc, ev.baseline_dataset()], dim="policy")
     labels = [f"p{i:02d}" for i in range(len(X))] + ["none"]
-    both = both.assign_coords(policy=labels)
-    threshold = design.youth_unemployment_threshold
+    threshold = np.broadcast_to(ev.thresholds, (len(ensemble),)).astype(float)
+    both = both.assign_coords(
+        policy=labels,
+        youth_unemployment_threshold=(
+            "member",
+            threshold,
+            {"units": "Dmnl", "long_name": f"failure: {design.threshold_text()}"},
+        ),
+    )
     metrics = robustness(both, threshold)
     front = xr.Dataset(coords={"policy": labels[:-1]})
     for j, d in enumerate(design.decisions):
@@ -619,7 +633,10 @@ def design_policies(
         "discount_rate_per_year": design.discount_rate,
         "base_year": design.base_year,
         "horizon": design.horizon,
-        "youth_unemployment_threshold": threshold,
+        "youth_unemployment_threshold": float(np.median(threshold)),
+        "youth_unemployment_threshold_kind": design.threshold_kind,
+        "youth_unemployment_threshold_value": design.youth_unemployment_threshold,
+        "failure_rule": design.threshold_text(),
         "ai_capability": ensemble.attrs["ai_capability"],
         "engine_runs": ev.runs,
         "warm_start_from": ev.warm_from,
