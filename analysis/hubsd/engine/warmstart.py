@@ -194,7 +194,8 @@ class WarmStart:
         final_time, saveper : float, optional
             Where to stop and how often to save [time unit of the model].
         chunk_size, workers, progress
-            As :meth:`hubsd.engine.ensemble.EnsembleModel.run`.
+            As :meth:`hubsd.engine.ensemble.EnsembleModel.run`; without ``chunk_size``, the
+            rows are split into a multiple of ``workers`` equal chunks.
 
         Returns
         -------
@@ -257,6 +258,10 @@ class WarmStart:
         rows = dict(varied, __row_member__=member)
         bounds = _chunks(nrows, chunk_size, True)
         nworkers = _default_workers(nrows, len(bounds)) if workers is None else int(workers)
+        if chunk_size is None and nworkers > 1 and len(bounds) % nworkers:
+            # as many chunks per worker for each: no worker idles while another runs a last one
+            k = -(-len(bounds) // nworkers) * nworkers
+            bounds = _chunks(nrows, -(-nrows // k), True)
         many = len(bounds) > 1
         bar = progress_bar(
             len(bounds), f"{nrows} continuations", "chunk", progress if many else False

@@ -71,8 +71,9 @@ HUB_OUTPUTS = (
     "new_industry_jobs",
     "cumulative_policy_cost",
 )
-#: Model rows (policy x member) simulated in one engine call.
-BATCH_ROWS = 25_000
+#: Model rows (policy x member) simulated in one engine call (one generation of 50 candidates
+#: x 1,000 members: one call, one pool of workers, one Dataset).
+BATCH_ROWS = 50_000
 #: Outcome of :func:`hub_outcomes` kept apart: each member's youth unemployment rate at the
 #: base year without policy, the reference of a relative threshold (``Design.thresholds``).
 REFERENCE = "youth_unemployment_base_year"
