@@ -25,7 +25,6 @@ operation, so each member equals a PySD run with the same parameters to round-of
 * STEP: ``value * (t + dt/2 > tstep)``; RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ (``|den| < 1e-6``),
   QUANTUM/MODULO/INTEGER as in PySD; tables are piecewise linear with the end values held
   outside the x range (:func:`numpy.interp`, as :class:`hubsd.model.pysd_model.FastLookups`).
-
 * SMOOTH N, DELAY N, DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE and ACTIVE INITIAL follow
   :mod:`hubsd.engine.statefuls`; subscripts (an array axis per range, members last) follow
   :mod:`hubsd.engine.subscripts`; control values may be expressions of constants, and a SAVEPER
@@ -82,7 +81,7 @@ from hubsd.engine.members import (
 from hubsd.engine.orders import check_order_inputs, resolve_orders
 from hubsd.engine.pysd_runner import KEY_OUTPUTS, resolve_parameters
 from hubsd.engine.results import to_dataset
-from hubsd.engine.runtime import is_array
+from hubsd.engine.runtime import is_array, take_state
 from hubsd.engine.steps import check_finer_steps, delays_too_short, finish
 from hubsd.inputs.hubs import DEFAULT_HUB
 from hubsd.model.parameters import ParameterError
@@ -487,12 +486,15 @@ class _Job:
     save_steps: np.ndarray
     data_files: tuple = ()
     orders: dict | None = None
+    state: dict | None = None  # warm start: the state per member at step ``first``
+    first: int = 0
+    keep: int = -1  # return the state at the start of this step
 
 
 def _run_chunk(
     model: EnsembleModel, job: _Job, varied: dict, out: np.ndarray | None = None, prog=None
-) -> np.ndarray:
-    """Simulate one chunk of members; outputs go to ``out`` (outputs, saves, members)."""
+):
+    """One chunk into ``out`` (outputs, saves, members); warm start: :mod:`~.warmstart`."""
     prog = prog or model.program(job.outputs, job.orders)
     n = len(next(iter(varied.values()))) if varied else 1
     if out is None:
@@ -503,8 +505,9 @@ def _run_chunk(
     P.update({k: node_param(nodes[k], job.values, varied) for k in prog.params if nodes[k].dims})
     P.update(__seed__=job.values["__seed__"], __member__=varied.get("__member__", np.zeros(1)))
     c = job.ctrl
+    state = None if job.state is None else take_state(job.state, varied["__row_member__"])
     with np.errstate(all="ignore"):
-        prog.func(
+        kept = prog.func(
             P,
             n,
             c["initial_time"],
@@ -514,8 +517,11 @@ def _run_chunk(
             job.steps,
             job.save_steps,
             output_views(nodes, job.outputs, out),
+            state,
+            job.first,
+            job.keep,
         )
-    return out
+    return out if job.keep < 0 else kept
 
 
 def _chunks(nsamp: int, chunk_size: int | None, varied: bool) -> list[tuple[int, int]]:
