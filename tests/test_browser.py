@@ -46,7 +46,7 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 #: The slider moved and the value typed into its readout (clamped to the slider's range).
-SLIDER, VALUE = UNCERTAINTIES["automatable_junior_share"], "0.6"
+SLIDER, VALUE = UNCERTAINTIES["change_in_automatable_junior_share"], "0.2"
 
 
 def _chromium() -> str | None:
@@ -96,8 +96,13 @@ def lab(tmp_path_factory):
     # the README's one-liner registers the kernel the notebook names (into the lab's own folder:
     # --prefix instead of --user), so JupyterLab starts it without asking
     register = REGISTER.replace("python ", f"{sys.executable} ", 1)
-    subprocess.run(register.replace("--user", f"--prefix {root}"), shell=True, check=True,
-                   capture_output=True, env=env)
+    subprocess.run(
+        register.replace("--user", f"--prefix {root}"),
+        shell=True,
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     cmd = [
         sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
         f"--port={port}", f"--IdentityProvider.token={token}",

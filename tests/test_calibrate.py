@@ -134,6 +134,20 @@ BAD_SPECS = [
      r"errors: unknown kind 'measured'"),
     ("hub: krakow\nfree: {client_demand_growth_rate: {scale: log}}\nseries: []\n",
      r"a log scale needs a positive lower bound"),
+    ("hub: krakow\nfree: {client_demand_growth_rate: {}}\nseries:\n"
+     "  - {region: Krakow, series: business_services_employment, output: total_hub_staff}\n"
+     "targets:\n"
+     "  - {region: Krakow, series: business_services_employment_forecast, year: 2023,\n"
+     "     output: total_hub_staff, holdout: false}\nholdout_from: 2022\n",
+     r"line 6: target Krakow/business_services_employment_forecast 2023: 'holdout: false' is "
+     r"only for a forecast published before holdout_from 2022"),
+    ("hub: manila\nfree: {client_demand_growth_rate: {}}\nseries:\n"
+     "  - {region: Philippines, series: it_bpm_employment, output: total_hub_staff}\n"
+     "targets:\n"
+     "  - {region: Philippines, series: it_bpm_employment_forecast_v2019, year: 2022,\n"
+     "     output: total_hub_staff, holdout: false}\nholdout_from: 2019\n",
+     r"line 6: target .*_forecast_v2019 2022: 'holdout: false' is only for a forecast published "
+     r"before holdout_from 2019"),
 ]
 
 
@@ -143,6 +157,24 @@ def test_bad_spec_is_refused_with_file_and_line(tmp_path, text, message):
     with pytest.raises(_inputs_calibrated.CalibrationError, match=message) as err:
         _calibration_spec.load_spec(path)
     assert "spec.yaml" in str(err.value) or "unknown hub" in str(err.value)
+
+
+def test_forecast_published_before_the_holdout_stays_in_the_holdout_fit(tmp_path):
+    # IBPAP's November 2019 forecast for 2022 was known in 2021: with holdout: false it stays in
+    # the fit before 2022; the same target without it, and the observed 2022 figure, are held out
+    text = (
+        "hub: manila\nfree: {client_demand_growth_rate: {}}\nseries:\n"
+        "  - {region: Philippines, series: it_bpm_employment, output: total_hub_staff}\n"
+        "targets:\n"
+        "  - {region: Philippines, series: it_bpm_employment_forecast_v2019, year: 2022,\n"
+        "     output: total_hub_staff, holdout: %s}\nholdout_from: 2022\n"
+    )
+    for keep, held in (("false", False), ("true", True)):
+        spec = _calibration_spec.load_spec(_write(tmp_path, text % keep))
+        (target,) = [p for p in spec.points if p.role == "target"]
+        assert target.holdout is held and target.bound == "lower"
+        observed = [p for p in spec.points if p.role == "series" and p.year == 2022]
+        assert observed and all(p.holdout for p in observed)
 
 
 def test_malformed_data_file_is_refused_with_its_line(tmp_path):

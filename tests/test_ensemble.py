@@ -306,3 +306,69 @@ def test_dask_client_is_used_as_given():
         on_dask = model.run(params, ["mid_staff"], chunk_size=2, scheduler=client)
         assert client.status == "running"  # not closed by the run
     xr.testing.assert_identical(on_dask.drop_attrs(), local.drop_attrs())
+
+
+#: A stock that decays over a time of its own: Euler with a step above twice that time swings
+#: ever wider, and its exponential overflows to infinity.
+STIFF = (
+    "level = INTEG(-level / decay time, 1)\n\t~\tWidget\n\t~\t|\n"
+    "decay time = 1\n\t~\tYear [0.01,10]\n\t~\t|\n"
+    "blowup = EXP(level)\n\t~\tDmnl\n\t~\t|\n"
+)
+
+
+def test_finer_steps_rerun_only_the_members_a_step_cannot_integrate(tmp_path):
+    model = compile_model(write_model(tmp_path, STIFF))
+    taus = np.array([1.0, 0.1, 0.2, 0.02])  # stable at 0.25, 1/8, 0.25 and 1/32 only
+    outs = ["level", "blowup"]
+    with pytest.warns(RuntimeWarning, match=r"blowup \(2 members\)"):
+        coarse = model.run({"decay_time": taus}, outs, time_step=0.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every member mended: no warning
+        fine = model.run({"decay_time": taus}, outs, time_step=0.25, finer_steps=(1 / 8, 1 / 32))
+    steps = fine["member_time_step"].to_numpy()
+    assert steps.tolist() == [0.25, 1 / 8, 0.25, 1 / 32]
+    assert fine["member_time_step"].attrs["units"] == "Year"
+    assert np.isfinite(fine["blowup"]).all()
+    for i, step in enumerate(steps):  # each member equals a run of its own at its step
+        alone = model.run({"decay_time": taus[i : i + 1]}, outs, time_step=step)
+        for out in outs:
+            np.testing.assert_array_equal(fine[out][i], alone[out][0])
+    np.testing.assert_array_equal(fine["level"][[0, 2]], coarse["level"][[0, 2]])
+    # a member even the finest step cannot integrate is kept, and warned about
+    with pytest.warns(RuntimeWarning, match=r"blowup \(1 members\)"):
+        some = model.run({"decay_time": taus}, outs, time_step=0.25, finer_steps=(1 / 8,))
+    assert some["member_time_step"].to_numpy().tolist() == [0.25, 1 / 8, 0.25, 1 / 8]
+
+
+def test_finer_steps_take_the_members_whose_delay_is_too_short():
+    model = compile_model(MODELS / "delay.mdl")
+    params = {"delay_time": [1.0, 2.0, 1.2]}  # order 3 x 0.5 exceeds 1 and 1.2
+    ds = model.run(params, ["d3"], time_step=0.5, saveper=0.5, finer_steps=(0.25,))
+    assert ds["member_time_step"].to_numpy().tolist() == [0.25, 0.5, 0.25]
+    short = model.run({"delay_time": [1.0, 1.2]}, ["d3"], time_step=0.25, saveper=0.5)
+    np.testing.assert_array_equal(ds["d3"][[0, 2]], short["d3"])
+    with pytest.raises(EnsembleError, match="order 3 x time step 0.4"):  # still too short
+        model.run(params, ["d3"], time_step=0.5, saveper=2.0, finer_steps=(0.4,))
+
+
+@pytest.mark.parametrize(
+    "finer, message",
+    [
+        ((0.5,), "smaller than the step before"),
+        ((0.1, 0.2), "smaller than the step before"),
+        ((0.0,), "positive finite"),
+        ("0.1", "sequence of steps"),
+        ((True,), "positive finite"),
+    ],
+)
+def test_bad_finer_steps_are_refused(tmp_path, finer, message):
+    model = compile_model(write_model(tmp_path, STIFF))
+    with pytest.raises(ParameterError, match=message):
+        model.run({"decay_time": [1.0, 2.0]}, ["level"], time_step=0.25, finer_steps=finer)
+
+
+def test_finer_steps_must_save_at_the_same_times(tmp_path):
+    model = compile_model(write_model(tmp_path, STIFF))
+    with pytest.raises(EnsembleError, match="saves at other times"):
+        model.run({"decay_time": [1.0, 0.1]}, ["blowup"], time_step=0.25, finer_steps=(0.075,))

@@ -12,14 +12,18 @@ from PIL import Image
 import hubsd
 import hubsd.studies.explore as _explore
 from hubsd.engine.nodes import EnsembleError
-from hubsd.plots.fans import FanFigure, _limits
+from hubsd.inputs.hubs import load_hub
+from hubsd.model.parameters import table
+from hubsd.plots.fans import PANELS, FanFigure, _limits
 from hubsd.studies.explore import (
     OUTPUTS,
+    QUANTILES,
     TIME_STEPS,
     UNCERTAINTIES,
     Explorer,
     ExplorerError,
     explore,
+    fan_quantiles,
     step_label,
 )
 
@@ -34,7 +38,8 @@ def explorer():
 def test_ensemble_is_drawn_once_over_the_uncertain_ranges(explorer):
     ranges = hubsd.studies.uncertain_ranges(HUB)
     assert explorer.samples == 500 and explorer.hub == HUB
-    assert set(explorer.lhs) == set(ranges) - set(UNCERTAINTIES)
+    assert set(explorer.lhs) == set(ranges)  # the AI futures are not drawn: they are sliders
+    assert not set(UNCERTAINTIES) & set(explorer.lhs)
     for name, column in explorer.lhs.items():
         assert len(column) == 500
         assert ranges[name][0] <= column.min() and column.max() <= ranges[name][1]
@@ -52,21 +57,24 @@ def test_levers_change_the_headline_against_the_baseline(explorer):
     assert on.loc["Policy cost to 2045 [M EUR]", "with levers"] > 0
     assert on.loc["Hub jobs 2035", "baseline"] == off.loc["Hub jobs 2035", "baseline"]
     assert "new-industry attraction 3000" in explorer.describe()
-    # an uncertainty moves the baseline too
-    explorer.set(automatable_junior_share=explorer.ranges["automatable_junior_share"][1])
+    # an AI future moves the baseline too
+    name = "change_in_automatable_junior_share"
+    explorer.set(**{name: explorer.ranges[name][1]})
     assert (
         explorer.headline.loc["Junior jobs 2035", "baseline"]
         < on.loc["Junior jobs 2035", "baseline"]
     )
-    explorer.set(automatable_junior_share=explorer.ranges["automatable_junior_share"][2])
+    assert f"AI futures: junior automatable + {explorer.ranges[name][1]:.3g}" in explorer.describe()
+    explorer.set(**{name: explorer.ranges[name][2]})
+    assert explorer.describe().endswith("AI futures: as calibrated")
 
 
 def test_bad_settings_are_refused_and_change_nothing(explorer):
     before = dict(explorer.values)
     with pytest.raises(ExplorerError, match="unknown control 'reskiling'"):
         explorer.set(reskiling=True)
-    with pytest.raises(ExplorerError, match=r"automatable_junior_share must lie in \["):
-        explorer.set(automatable_junior_share=2.0)
+    with pytest.raises(ExplorerError, match=r"change_in_automatable_junior_share must lie in \["):
+        explorer.set(change_in_automatable_junior_share=2.0)
     assert explorer.values == before
     with pytest.raises(ExplorerError, match="at least 500"):
         Explorer(HUB, samples=100)
@@ -75,9 +83,8 @@ def test_bad_settings_are_refused_and_change_nothing(explorer):
 
 def test_explorer_time_step_keeps_the_medians_of_the_model_time_step(explorer):
     """The explorer integrates with a coarse TIME STEP for speed; its fans match the model's own."""
-    # the coarsest step every member integrates stably (Kraków's draw needs 1/8: a member's
-    # applicant search time is below 1/6 year)
-    assert explorer.time_step in TIME_STEPS
+    # 1/6 year for every member, finer for those it cannot integrate (see the last test)
+    assert explorer.time_step == TIME_STEPS[0]
     explorer.set(reskilling=True, human_centred=True)
     full = Explorer(HUB, time_step=None)
     full.set(**explorer.values, **explorer.on)
@@ -113,20 +120,110 @@ def test_without_ipywidgets_the_static_explorer(monkeypatch):
 
 
 def test_fan_figure_redraws_in_place(explorer):
+    explorer.set(reskilling=True, reskilling_start_year=2026)
     fans = FanFigure()
     explorer.draw(fans)
     first = fans.png()
-    background = fans._background
-    explorer.set(reskilling_start_year=2030)
+    background, limits = fans._background, list(fans._limits)
+    explorer.set(reskilling_start_year=2027)
     explorer.draw(fans)
     assert fans.png() != first
+    assert fans._limits == limits
     assert fans._background is background  # the same limits: the axes were not drawn again
     assert _limits(0.2, 93.0) == (0.0, 100.0) and _limits(-12.0, 390.0) == (-15.0, 500.0)
 
 
-def test_a_step_the_delays_refuse_falls_back_to_the_next(monkeypatch):
+def test_members_a_step_cannot_integrate_are_rerun_finer_by_the_engine(monkeypatch):
+    """The explorer leaves the step to the engine's finer_steps: only those members run finer."""
     monkeypatch.setattr(_explore, "TIME_STEPS", (0.25, 1 / 8))  # 3 x 0.25 > a 0.5-year delay
-    assert Explorer(HUB).time_step == 1 / 8
+    ex = Explorer(HUB)
+    assert ex.time_step == 0.25
+    # reskilling completions are a DELAY3 over reskilling_duration, 0.5 year in every member
+    assert "reskilling_duration" not in ex.lhs
+    np.testing.assert_array_equal(ex.member_time_step, np.full(ex.samples, 1 / 8))
+    assert ex.steps() == f"1/4 ({ex.samples} members at 1/8)"
     with pytest.raises(EnsembleError, match="time step"):  # a step given is used or refused
         Explorer(HUB, time_step=0.25)
     assert step_label(1 / 6) == "1/6" and step_label(None) == "of the model"
+
+
+def test_ai_futures_leave_every_output_before_2026_unchanged(explorer):
+    """Each AI slider is a Scenario-sector change from 2026: the fitted history stays as it is."""
+    neutral = {n: explorer.ranges[n][2] for n in UNCERTAINTIES}
+    explorer.set(reskilling=False, attraction=False, human_centred=False, **neutral)
+    before = {k: v.copy() for k, v in explorer.baseline_members.items()}
+    history = explorer.time < 2026
+    assert history.sum() >= 10  # the fitted years 2016-2025 at least
+    for name in UNCERTAINTIES:
+        lo, hi, value = explorer.ranges[name]
+        assert lo < value < hi or (lo <= value <= hi and lo < hi)
+        for end in (lo, hi):
+            explorer.set(**{**neutral, name: end})
+            moved = False
+            for out in OUTPUTS:
+                now = explorer.baseline_members[out]
+                np.testing.assert_array_equal(now[:, history], before[out][:, history], out)
+                moved |= not np.array_equal(now[:, ~history], before[out][:, ~history])
+            assert moved, f"{name} = {end} changed nothing from 2026 on"
+    explorer.set(**neutral)
+
+
+def test_ai_slider_ranges_come_from_data_or_say_assumption(explorer):
+    hub = load_hub(HUB)
+    tab = table()
+    for name in UNCERTAINTIES:
+        lo, hi, value = explorer.ranges[name]
+        assert value == tab.loc[name, "default"]  # neutral: the calibrated hub
+        assert tab.loc[name, "low"] <= lo < hi <= tab.loc[name, "high"]
+        source = explorer.sources[name]
+        assert "from 2026, against the calibrated hub" in source
+        assert "data/evidence" in source or "assumption" in source, source
+    for tier in ("junior", "mid"):  # the evidence range of the share, from the hub's value
+        share = f"automatable_{tier}_share"
+        lo, hi, _ = explorer.ranges[f"change_in_{share}"]
+        ends, value = hub["ranges"][share], hub["parameters"][share]
+        assert lo == pytest.approx(ends[0] - value, abs=1e-3)
+        assert hi == pytest.approx(ends[1] - value, abs=1e-3)
+    assert explorer.ranges["change_in_ai_running_cost_ratio"][:2] == pytest.approx(
+        (
+            -tab.loc["ai_running_cost_ratio", "default"],
+            1 - tab.loc["ai_running_cost_ratio", "default"],
+        )
+    )
+
+
+def test_fan_quantiles_equal_numpy_quantile():
+    rng = np.random.default_rng(3)
+    for n in (500, 501, 1000):
+        members = rng.lognormal(size=(n, 31))
+        np.testing.assert_allclose(
+            fan_quantiles(members), np.quantile(members, QUANTILES, axis=0), rtol=1e-12
+        )
+
+
+def test_panels_whose_limits_change_are_redrawn_alone_and_exactly():
+    """A change of one panel's limits draws that panel again: the same pixels as a new figure."""
+    rng = np.random.default_rng(0)
+    t = np.arange(2005, 2046.0)
+    names = [n for _, outs, _, _ in PANELS for n in outs]
+
+    def fans(scale):
+        out = {}
+        for i, n in enumerate(names):
+            level = (1 + i) * 1e3 * np.linspace(1, 2, len(t)) * scale.get(n, 1.0)
+            out[n] = np.sort(level[None, :] * (1 + 0.1 * rng.standard_normal((5, 1))), axis=0)
+        return out
+
+    first, second = fans({}), fans({"cumulative_policy_cost": 40.0, "junior_staff": 3.0})
+    live = FanFigure()
+    live.draw(t, first, first, "title")
+    drawn = list(live._limits)
+    live.draw(t, second, second, "title")
+    changed = [i for i, (a, b) in enumerate(zip(drawn, live._limits, strict=True)) if a != b]
+    assert 0 < len(changed) < 6  # some panels, not all
+    fresh = FanFigure()
+    fresh.draw(t, second, second, "title")
+    assert fresh._limits == live._limits
+    np.testing.assert_array_equal(
+        np.asarray(live.fig.canvas.buffer_rgba()), np.asarray(fresh.fig.canvas.buffer_rgba())
+    )

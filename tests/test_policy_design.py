@@ -98,6 +98,28 @@ def test_hub_front_is_bit_identical_and_complete():
     yu = a.outcomes["youth_unemployment_peak"].to_numpy()
     regret = yu - yu.min(axis=0)
     np.testing.assert_allclose(a.front["max_regret"].to_numpy(), regret[:-1].max(axis=1))
+    # the default failure rule is relative: each member's own youth unemployment rate at the
+    # base year without policy, plus the table's rise
+    design = load_design(hub="krakow")
+    assert design.threshold_kind == "relative" and a.info["youth_unemployment_threshold_kind"]
+    own = (
+        compile_model()
+        .run(
+            a.members.reset_index(drop=True),
+            ["youth_unemployment_rate"],
+            "krakow",
+            final_time=2030.0,
+        )["youth_unemployment_rate"]
+        .sel(time=design.base_year)
+    )
+    threshold = a.outcomes["youth_unemployment_threshold"].to_numpy()
+    np.testing.assert_allclose(
+        threshold, own.to_numpy() + design.youth_unemployment_threshold, rtol=1e-12
+    )
+    assert np.ptp(threshold) > 0  # one per member
+    np.testing.assert_array_equal(
+        a.front["satisficing_share"].to_numpy(), (yu[:-1] <= threshold).mean(axis=1)
+    )
 
 
 def test_discounting_by_hand():
@@ -164,6 +186,25 @@ def test_design_table_checks(tmp_path, tiny):
     )
     with pytest.raises(PolicyDesignError, match="inside reskilling_policy_capacity's range"):
         load_design(bad)
+    good = bad.read_text().replace("high: 2000000", "high: 1000")
+    bad.write_text(good.replace("0.15\n", "{kind: relative, value: 0.05}\n"))
+    relative = load_design(bad)
+    assert relative.threshold_kind == "relative"
+    np.testing.assert_allclose(relative.thresholds(np.array([0.1, 0.2])), [0.15, 0.25])
+    with pytest.raises(PolicyDesignError, match="needs each member's base-year"):
+        relative.thresholds(None)
+    bad.write_text(good)
+    absolute = load_design(bad)  # a bare number: absolute, as before
+    assert absolute.threshold_kind == "absolute"
+    np.testing.assert_array_equal(absolute.thresholds(np.array([0.1, 0.2])), [0.15, 0.15])
+    for text, match in [
+        ("{kind: above, value: 0.05}", "kind must be 'absolute' or 'relative'"),
+        ("{kind: relative, value: 2}", "must lie in"),
+        ("{kind: relative, value: 0.05, base: 2025}", "unknown keys"),
+    ]:
+        bad.write_text(good.replace("0.15\n", text + "\n"))
+        with pytest.raises(PolicyDesignError, match=match):
+            load_design(bad)
     default = load_design(hub="telangana")
     cap = {d.name: d for d in default.decisions}["reskilling_capacity"]
     # scaled as the hub file resizes the lever (13,008 a year against Kraków's 3,000)

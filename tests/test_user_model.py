@@ -22,6 +22,7 @@ import pytest
 import xarray as xr
 import yaml
 
+import hubsd.workflows.modelsweep as modelsweep
 from hubsd.cli import main
 from hubsd.engine.pysd_runner import run
 
@@ -149,3 +150,223 @@ def test_workspace_with_a_model_of_ones_own(tmp_path):
     done = _cli(["run", "--hub", "centre@calibrated"], sub)
     assert done.returncode == 0, done.stderr
     assert (ws / "outputs" / "run-centre@v1" / "centre@v1_scenarios.nc").is_file()
+
+
+# -- hubsd sweep --model: the model's own parameters, no notebook ---------------------------------
+
+SWEEP_SPEC = """\
+grid:
+  promotion_time: [3, 5, 7]
+  junior_quit_fraction: [0.1, 0.2]
+fixed: {hub: centre.yaml, final_time: 2025}
+outputs: [juniors, seniors]
+"""
+
+
+def _spec(folder: Path, text: str = SWEEP_SPEC) -> Path:
+    """A sweep spec beside a copy of the parameter file (relative hub paths are from the spec)."""
+    (folder / "centre.yaml").write_text(PARAMS.read_text())
+    path = folder / "sweep.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_sweep_a_model_of_ones_own(in_tmp, capsys):
+    spec = _spec(in_tmp)
+    code = main(["sweep", str(spec), "--model", str(MDL), "--out", "sw", "--batch", "4"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "6 of 6 point(s) done" in out and "engine: ensemble" in out
+    assert sorted(p.name for p in (in_tmp / "sw" / "batches").iterdir()) == ["b0000.nc",
+                                                                            "b0001.nc"]
+    with xr.open_dataset(in_tmp / "sw" / "sweep.nc") as ds:
+        assert ds["juniors"].dims == ("promotion_time", "junior_quit_fraction", "time")
+        assert list(ds["promotion_time"].values) == [3, 5, 7]
+        assert ds["juniors"].attrs["units"] == "Person"
+        assert ds["promotion_time"].attrs["units"] == "Year"
+        assert ds["junior_quit_fraction"].attrs["units"] == "1/Year"
+        assert float(ds["time"].max()) == 2025 and ds.attrs["sweep_model"] == "workforce.mdl"
+        assert set(ds.data_vars) == {"juniors", "seniors"}
+        # each point is the model run (PySD) at its values, from the parameter file's values
+        for pt, jq in ((3, 0.2), (7, 0.1)):
+            one = run(str(PARAMS), {"promotion_time": pt, "junior_quit_fraction": jq},
+                      ["juniors", "seniors"], mdl=MDL, final_time=2025)
+            got = ds.sel(promotion_time=pt, junior_quit_fraction=jq)
+            np.testing.assert_allclose(got["seniors"].values, one["seniors"].values, rtol=1e-9)
+            np.testing.assert_allclose(got["juniors"].values, one["juniors"].values, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("grid: {promotion_tme: [3, 5]}\n",
+         "'promotion_tme' is not a parameter of the model workforce.mdl; did you mean "
+         "'promotion_time'"),
+        # a parameter of the hub model is not one of this model
+        ("grid: {automatable_junior_share: [0.3]}\n",
+         "'automatable_junior_share' is not a parameter of the model workforce.mdl"),
+        ("grid: {promotion_time: [3, 20]}\n", "outside its range [1, 15] Year"),
+        ("lhs: {samples: 4, ranges: {junior_quit_fraction: [0.001, 0.2]}}\n",
+         "outside its range [0.01, 0.5]"),
+        ("grid: {promotion_time: [3]}\nfixed: {hub: krakow}\n", "unknown parameter"),
+        ("grid: {promotion_time: [3]}\nfixed: {scenario: reskilling}\n",
+         "unknown scenario 'reskilling'"),
+        ("grid: {final_time: [2020, 2025]}\n", "give it under fixed"),
+        ("grid: {promotion_time: [3]}\noutputs: [junors]\n", "unknown output 'junors'"),
+    ],
+)
+def test_a_model_sweep_spec_is_checked_against_that_models_table(in_tmp, capsys, text, message):
+    spec = _spec(in_tmp, text)
+    assert main(["sweep", str(spec), "--model", str(MDL), "--out", "sw"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hubsd: error:") and "\n" not in err
+    assert message in err, err
+    if "is not a parameter" in message:  # the valid names are listed
+        assert "Valid names: hiring, initial_juniors, initial_seniors, junior_quit_fraction" in err
+    assert not (in_tmp / "sw").exists()
+
+
+def test_an_interrupted_model_sweep_resumes_without_redoing_finished_points(tmp_path):
+    spec = {"lhs": {"samples": 6, "seed": 2, "ranges": {"promotion_time": [2.0, 10.0]}},
+            "fixed": {"hub": str(PARAMS)}}
+    plan = modelsweep.prepare_model(spec, MDL)
+    out = tmp_path / "sw"
+    first = modelsweep.run_model_sweep(plan, out, batch=2, progress=False)
+    assert first["done"] == [f"p{i:04d}" for i in range(6)] and list(first["seconds"]) == [
+        "b0000", "b0001", "b0002"]
+    batches = out / "batches"
+    stamps = {b: (batches / f"{b}.nc").stat().st_mtime_ns for b in ("b0000", "b0002")}
+    with xr.open_dataset(out / "sweep.nc") as ds:
+        before = ds.load()
+    # a simulated kill while b0001 was being written: its file is missing, a temporary is left
+    (batches / "b0001.nc").rename(batches / ".b0001.nc.tmp")
+    with pytest.raises(modelsweep.SweepError, match="--resume"):
+        modelsweep.run_model_sweep(plan, out, batch=2, progress=False)
+    with pytest.raises(modelsweep.SweepError, match="batch size differs"):
+        modelsweep.run_model_sweep(plan, out, batch=3, resume=True, progress=False)
+    again = modelsweep.run_model_sweep(plan, out, batch=2, resume=True, progress=False)
+    assert list(again["seconds"]) == ["b0001"]  # only the unfinished batch ran
+    assert again["skipped"] == ["p0000", "p0001", "p0004", "p0005"]
+    assert {b: (batches / f"{b}.nc").stat().st_mtime_ns for b in stamps} == stamps
+    assert not list(batches.glob(".*"))
+    with xr.open_dataset(out / "sweep.nc") as ds:
+        assert ds["juniors"].dims == ("point", "time")
+        xr.testing.assert_allclose(ds, before)
+        pts = [p["params"]["promotion_time"] for p in plan["points"]]
+        np.testing.assert_allclose(ds["promotion_time"].values, pts)
+
+
+def test_model_sweep_engines_agree_with_each_other(tmp_path):
+    spec = {"list": [{"promotion_time": 2.5, "senior_tenure": 20.0},
+                     {"junior_quit_fraction": 0.4}],
+            "fixed": {"hiring": 800.0}}
+    plan = modelsweep.prepare_model(spec, MDL)
+    assert plan["hub"] is None  # a model of one's own starts from its own values
+    a = modelsweep.run_model_sweep(plan, tmp_path / "a", progress=False)
+    b = modelsweep.run_model_sweep(plan, tmp_path / "b", engine="pysd", progress=False)
+    assert a["engine"] == "ensemble" and b["engine"] == "pysd"
+    with xr.open_dataset(a["result"]) as ea, xr.open_dataset(b["result"]) as eb:
+        assert set(ea.data_vars) == set(eb.data_vars) >= {"juniors", "total_staff", "promotions"}
+        for var in ea.data_vars:
+            np.testing.assert_allclose(ea[var].values, eb[var].values, rtol=1e-9, err_msg=var)
+        # the list point that leaves promotion_time out takes the model's value (4)
+        assert list(ea["promotion_time"].values) == [2.5, 4.0]
+        assert float(ea["total_staff"].isel(point=1, time=0)) == 1300.0
+
+
+@pytest.mark.slow
+def test_a_workspace_model_is_the_default_of_every_command(tmp_path):
+    """``hubsd init --model``: params, hubs, sectors, run (with --set), validate, calibrate and
+    sweep all use the workspace's model without being told, and write into the workspace."""
+    ws = tmp_path / "ws"
+    assert _cli(["init", str(ws), "--model", str(MDL)], tmp_path).returncode == 0
+    (ws / "hubs" / "centre.yaml").write_text(PARAMS.read_text())
+    spec = yaml.safe_load(SPEC.read_text())
+    spec["hub"] = "centre"  # found for --hub ./hubs/centre.yaml by its stem
+    (ws / "calibration" / "centre_fit.yaml").write_text(yaml.safe_dump(spec))
+    synthetic_data(ws / "observed" / "centre.csv")
+
+    done = _cli(["params"], ws)
+    assert done.returncode == 0, done.stderr
+    assert "promotion_time" in done.stdout and "automatable_junior_share" not in done.stdout
+    done = _cli(["sectors"], ws)
+    assert done.returncode == 0, done.stderr
+    done = _cli(["run", "--set", "promotion_time=3", "--out", "r"], ws)  # the only hub
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((ws / "r" / "hubsd-run.json").read_text())
+    assert Path(manifest["model"]).resolve() == (ws / "workforce.mdl").resolve()
+    assert manifest["hub"] == "centre" and manifest["set"] == {"promotion_time": 3.0}
+    done = _cli(["validate", "--hub", "centre", "--samples", "10"], ws)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (ws / "outputs" / "validate-centre" / "validation.md").is_file()
+
+    done = _cli(["calibrate", "--hub", "./hubs/centre.yaml", "--no-holdout", "--no-intervals"],
+                ws)
+    assert done.returncode == 0, done.stdout + done.stderr
+    saved = yaml.safe_load((ws / "calibrated" / "centre" / "v1.yaml").read_text())
+    assert Path(saved["provenance"]["hub_file"]).resolve() == (ws / "hubs" / "centre.yaml")
+    assert abs(saved["parameters"]["promotion_time"]["value"] - 5) < 0.5
+    done = _cli(["hubs"], ws)
+    assert done.returncode == 0, done.stderr
+    assert f"{ws.resolve() / 'calibrated' / 'centre'}/" in done.stdout
+    assert "@calibrated; data/calibrated" not in done.stdout
+
+    (ws / "sweep.yaml").write_text("grid: {promotion_time: [3, 6]}\nfixed: {hub: centre@v1}\n")
+    done = _cli(["sweep", "../sweep.yaml"], ws / "hubs")  # any folder inside the workspace
+    assert done.returncode == 0, done.stdout + done.stderr
+    with xr.open_dataset(ws / "outputs" / "sweep-sweep" / "sweep.nc") as ds:
+        assert ds.attrs["sweep_model"] == "workforce.mdl" and ds.sizes["promotion_time"] == 2
+        assert "total_staff" in ds.data_vars
+    done = _cli(["sweep", "sweep.yaml", "--hub", "centre"], ws)
+    assert done.returncode == 2 and "give it once" in done.stderr
+
+
+def test_a_model_the_engine_cannot_compile_is_swept_with_pysd(in_tmp, capsys):
+    held = ("held juniors=\n\tSAMPLE IF TRUE(Time > 2015, Juniors, 0)\n\t~\tPerson\n"
+            "\t~\tJuniors as of 2015.\n\t|\n\n")
+    mdl = in_tmp / "held.mdl"  # the engine refuses SAMPLE IF TRUE reading a stock; PySD runs it
+    mdl.write_text(MDL.read_text().replace("total staff=", held + "total staff=", 1))
+    spec = in_tmp / "s.yaml"
+    spec.write_text("list: [{promotion_time: 3}, {promotion_time: 9}]\noutputs: [held_juniors]\n")
+    assert main(["sweep", str(spec), "--model", str(mdl), "--engine", "ensemble",
+                 "--out", "e"]) == 2
+    assert "the ensemble engine cannot run this model" in capsys.readouterr().err
+    assert not (in_tmp / "e").exists()
+    assert main(["sweep", str(spec), "--model", str(mdl), "--out", "sw"]) == 0
+    out = capsys.readouterr().out
+    assert "Note: the ensemble engine cannot run this model" in out and "engine: pysd" in out
+    with xr.open_dataset(in_tmp / "sw" / "sweep.nc") as ds:
+        assert ds.attrs["sweep_engine"] == "pysd"
+        for i, pt in enumerate((3, 9)):
+            one = run(None, {"promotion_time": pt}, ["held_juniors"], mdl=mdl)
+            np.testing.assert_array_equal(ds["held_juniors"].isel(point=i), one["held_juniors"])
+        assert float(ds["held_juniors"].isel(point=0).sel(time=2020)) > 0
+
+
+def test_a_failing_batch_is_reported_and_a_resume_retries_it(in_tmp, capsys, monkeypatch):
+    spec = _spec(in_tmp)
+    real = modelsweep.run_batch
+
+    def flaky(plan, batch, *args, **kwargs):  # the disk fills up while batch b0001 is written
+        if batch["id"] == "b0001":
+            raise OSError(28, "No space left on device")
+        return real(plan, batch, *args, **kwargs)
+
+    argv = ["sweep", str(spec), "--model", str(MDL), "--out", "sw", "--batch", "2"]
+    monkeypatch.setattr(modelsweep, "run_batch", flaky)
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "4 of 6 point(s) done" in out and "2 failed" in out
+    assert "FAILED batch b0001: OSError: [Errno 28] No space left on device" in out
+    assert (in_tmp / "sw" / "failed" / "b0001" / "error.txt").is_file()
+    with xr.open_dataset(in_tmp / "sw" / "sweep.nc") as ds:  # the grid, NaN where it failed
+        assert ds.attrs["sweep_missing_points"] == "p0002, p0003"
+        assert np.isnan(ds["juniors"].sel(promotion_time=5)).all()
+        assert np.isfinite(ds["juniors"].sel(promotion_time=[3, 7])).all()
+    monkeypatch.setattr(modelsweep, "run_batch", real)
+    assert main([*argv, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "6 of 6 point(s) done (4 already done before), 0 failed" in out
+    assert not (in_tmp / "sw" / "failed" / "b0001").exists()
+    with xr.open_dataset(in_tmp / "sw" / "sweep.nc") as ds:
+        assert np.isfinite(ds["juniors"]).all() and ds.attrs["sweep_missing_points"] == ""

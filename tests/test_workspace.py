@@ -19,10 +19,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hubsd.calibration.spec import find_spec
 from hubsd.cli import main
-from hubsd.core.atomic import folder_lock, lock_path
+from hubsd.core.atomic import atomic_folder, folder_lock, lock_path
 from hubsd.core.paths import HUBS_DIR, WORKSPACE_FILE, WorkspaceError, read_workspace
-from hubsd.inputs.hubs import load_hub
+from hubsd.inputs.calibrated import CalibrationError
+from hubsd.inputs.hubs import HubError, load_hub
+from hubsd.workflows.runfolder import run_into_folder
 
 ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
 
@@ -208,8 +211,85 @@ def test_commands_inside_a_workspace_use_it(tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "gdansk: Gdańsk" in out
+    # calibrated sets are listed where they are: the workspace's copies, not the bundled ones
+    assert f"{ws.resolve() / 'calibrated' / 'krakow'}/" in out
+    assert "@calibrated; data/calibrated" not in out  # (hub descriptions may name the folder)
     proc = _cli(["run", "--hub", "gdansk", "--no-figures", "--scenario", "baseline"], ws)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert (ws / "outputs" / "run-gdansk" / "gdansk_scenarios.nc").is_file()
     assert not (tmp_path / "outputs").exists()  # nothing beside the workspace
+
+
+# -- calibrate --hub FILE: its spec found in the workspace ----------------------------------------
+
+
+def _specs(folder, **hubs):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, hub in hubs.items():
+        (folder / f"{name}.yaml").write_text(f"hub: {hub}\nfree: {{}}\nseries: []\n")
+    return folder
+
+
+def test_the_spec_of_a_hub_file_is_the_one_naming_it(tmp_path):
+    hub = tmp_path / "hubs" / "lodz.yaml"
+    hub.parent.mkdir()
+    hub.write_text("hub: lodz\n")
+    specs = _specs(tmp_path / "calibration", krakow="krakow", fit="lodz")
+    assert find_spec(hub, specs) == specs / "fit.yaml"  # by its stem
+    _specs(specs, exact="../hubs/lodz.yaml")  # naming the file itself wins over the stem
+    assert find_spec(hub, specs) == specs / "exact.yaml"
+
+
+def test_a_hub_file_without_a_spec_says_what_was_looked_for(tmp_path):
+    hub = tmp_path / "lodz.yaml"
+    hub.write_text("hub: lodz\n")
+    specs = _specs(tmp_path / "calibration", krakow="krakow", manila="manila")
+    with pytest.raises(CalibrationError) as err:
+        find_spec(hub, specs)
+    text = str(err.value)
+    assert f"looked in {specs} for a spec whose 'hub:' is {hub} or 'lodz'" in text
+    assert "krakow.yaml (hub: krakow), manila.yaml (hub: manila)" in text and "--spec" in text
+    _specs(specs, a="lodz", b="lodz")
+    with pytest.raises(CalibrationError, match="found 2: a.yaml, b.yaml"):
+        find_spec(hub, specs)
+
+
+def test_calibrate_a_hub_file_without_spec_is_refused_before_fitting(in_tmp, capsys):
+    (in_tmp / "lodz.yaml").write_text((HUBS_DIR / "krakow.yaml").read_text(encoding="utf-8"),
+                                      encoding="utf-8")
+    assert main(["calibrate", "--hub", "./lodz.yaml", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert "no calibration spec for hub file './lodz.yaml'" in err and "'lodz'" in err
+    assert not (in_tmp / "outputs").exists()
+
+
+# -- the shape of a study command (hubsd policy, hubsd claims) ------------------------------------
+
+
+def test_a_study_runs_into_its_folder_under_its_lock(in_tmp, capsys):
+    calls = []
+
+    def study():
+        calls.append(lock_path(in_tmp / "outputs" / "study").is_file())  # held while it runs
+        return 42
+
+    def write(result, target):
+        with atomic_folder(target) as tmp:
+            (tmp / "study.json").write_text(json.dumps({"result": result}))
+
+    with pytest.raises(HubError, match="unknown hub 'atlantis'"):  # before anything runs
+        run_into_folder(["atlantis"], None, "study", "study.json", "Studying", study, write)
+    assert calls == [] and not (in_tmp / "outputs").exists()
+    first = run_into_folder(["krakow"], None, "study", "study.json", "Studying", study, write)
+    assert calls == [True] and first.result == 42 and first.replaced is None
+    assert first.target == (in_tmp / "outputs" / "study").resolve()
+    assert json.loads((first.target / "study.json").read_text()) == {"result": 42}
+    assert not lock_path(first.target).exists()
+    again = run_into_folder(["krakow"], None, "study", "study.json", "Studying", study, write)
+    assert again.replaced and "replacing the earlier results" in again.replaced
+    again.report("text", "Result", again.target / "study.json")
+    printed = capsys.readouterr()
+    assert printed.err.count("Studying") == 2
+    assert printed.out.splitlines()[0] == "text" and "Note: replacing" in printed.out
+    assert printed.out.splitlines()[-1] == f"Result: {again.target / 'study.json'}"

@@ -19,6 +19,11 @@ Spec format::
     targets:                        # one figure at one year, with its own tolerance
       - {region: Krakow, series: business_services_employment_forecast, year: 2023,
          output: total_hub_staff, tolerance: 0.10}
+      - {region: Telangana, series: it_bpm_employment_forecast_v2021, year: 2026,
+         output: total_hub_staff, kind: forecast, holdout: false}
+                                    # a forecast published before holdout_from (vintage in
+                                    # the series name, _vYYYY) may stay in the holdout fit:
+                                    # it was known then; any other target is refused
     holdout_from: 2022              # out-of-sample test: fit on earlier years only
     starts: 6                       # local fits from the best screened points (+ hub values)
     screen: 256                     # Latin-hypercube points screened
@@ -158,6 +163,12 @@ def _number(value, path, line, what) -> float:
     return value
 
 
+def _vintage(series: str) -> int | None:
+    """The publication year of a forecast series named ``<series>_forecast_vYYYY``, else None."""
+    head, sep, tail = series.rpartition("_forecast_v")
+    return int(tail) if sep and head and tail.isdigit() and len(tail) == 4 else None
+
+
 def _keys(entry: dict, allowed: set, path, line, what):
     extra = sorted(set(entry) - allowed - {"__line__"})
     if extra:
@@ -181,10 +192,74 @@ def spec_file(hub: str, directory: Path = CALIBRATION_DIR) -> Path:
     return Path(directory) / f"{key}.yaml"
 
 
-def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MODEL) -> Spec:
+def _spec_hub(path: Path) -> str | None:
+    """The ``hub:`` of a spec file (a path resolved against its folder), or None if unreadable."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("hub"), str):
+        return None
+    hub = doc["hub"].strip()
+    if is_path(hub.partition("@")[0]):
+        base = Path(hub.partition("@")[0]).expanduser()
+        return str(base if base.is_absolute() else (path.parent / base).resolve())
+    return hub
+
+
+def find_spec(hub_path: str | os.PathLike, directory: Path = CALIBRATION_DIR) -> Path:
+    """The spec of a hub file given as a path: the one in ``directory`` whose ``hub:`` names it.
+
+    A spec names the file when its ``hub:`` is that file's path (relative to the spec) or its
+    stem (``hub: lodz`` for ``./lodz.yaml``). A spec naming the path wins over one naming the
+    stem.
+
+    Parameters
+    ----------
+    hub_path : path
+        The hub file (``./lodz.yaml``).
+    directory : path
+        Folder of specs searched (default: the workspace's ``calibration/``, else the bundled).
+
+    Returns
+    -------
+    Path
+        The spec file.
+
+    Raises
+    ------
+    CalibrationError
+        No spec names the file, or several do equally; the message says what was looked for,
+        where, and which specs are there with their ``hub:``.
+    """
+    target = Path(str(hub_path).strip()).expanduser().resolve()
+    specs = sorted(Path(directory).glob("*.yaml"))
+    hubs = {p: _spec_hub(p) for p in specs}
+    by_path = [p for p, h in hubs.items() if h is not None and is_path(h) and Path(h) == target]
+    by_stem = [p for p, h in hubs.items() if h is not None and h.lower() == target.stem.lower()]
+    found = by_path or by_stem
+    if len(found) == 1:
+        return found[0]
+    seen = ", ".join(f"{p.name} (hub: {hubs[p]})" for p in specs) or "none"
+    what = (
+        f"a spec whose 'hub:' is {target} or {target.stem!r}"
+        if not found
+        else f"one spec for {target}, found {len(found)}: {', '.join(p.name for p in found)}"
+    )
+    raise CalibrationError(
+        f"no calibration spec for hub file {str(hub_path)!r}: looked in {directory} for {what}; "
+        f"specs there: {seen}. Give --spec FILE, or add a spec with 'hub: {target.stem}'"
+    )
+
+
+def load_spec(
+    spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MODEL, hub: str | None = None
+) -> Spec:
     """Read and validate a calibration spec (a hub name or a path); errors name file and line.
 
-    ``data``: observation files (default: every bundled ``data/observed/*.csv``).
+    ``data``: observation files (default: every bundled ``data/observed/*.csv``). ``hub``: the
+    hub (name or file) whose values the fit starts from, instead of the spec's ``hub:`` (a hub
+    file given on the command line whose spec names it by its stem).
     """
     path = (
         Path(spec)
@@ -224,8 +299,9 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
     for key in ("hub", "free", "series"):
         if key not in doc:
             _fail(path, 1, f"missing {key!r}")
-    hub = str(doc["hub"]).strip()
-    if is_path(hub.partition("@")[0]) and not Path(hub).expanduser().is_absolute():
+    given = hub is not None  # a hub of the command line: a relative path is from the cwd
+    hub = str(hub).strip() if given else str(doc["hub"]).strip()
+    if not given and is_path(hub.partition("@")[0]) and not Path(hub).expanduser().is_absolute():
         hub = str(path.parent / hub)  # a parameter file of one's own, beside the spec
     try:
         load_hub(hub, mdl=mdl)
@@ -401,6 +477,7 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
                 continue
             points.append(_point("series", row, out, share, errors[row.kind]))
             points[-1].keep_in_holdout = not entry.get("holdout", True)
+    vintages = []  # targets kept in the holdout fit, checked once holdout_from is read
     for entry in doc.get("targets") or []:
         line = entry.get("__line__") if isinstance(entry, dict) else doc["__line__"]
         if not isinstance(entry, dict):
@@ -411,11 +488,13 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
             )
         _keys(
             entry,
-            {"region", "series", "output", "share", "year", "tolerance", "kind"},
+            {"region", "series", "output", "share", "year", "tolerance", "kind", "holdout"},
             path,
             line,
             "a target",
         )
+        if not isinstance(entry.get("holdout", True), bool):
+            _fail(path, line, "target: holdout must be true or false")
         out, share, sel = _entry_common(entry, line, "target")
         if "year" not in entry:
             _fail(path, line, "target: missing 'year'")
@@ -441,6 +520,9 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
         if not 0 < tol < 1:
             _fail(path, line, f"target: tolerance {tol:g} must be a relative error in (0, 1)")
         points.append(_point("target", row, out, share, tol))
+        if not entry.get("holdout", True):
+            points[-1].keep_in_holdout = True
+            vintages.append((points[-1], line))
     if not points:
         _fail(
             path,
@@ -450,6 +532,16 @@ def load_spec(spec: str | os.PathLike, data: list | None = None, mdl=DEFAULT_MOD
     holdout = doc.get("holdout_from")
     if holdout is not None:
         holdout = _number(holdout, path, doc["__line__"], "holdout_from")
+        for p, line in vintages:
+            vintage = _vintage(p.series)
+            if p.kind != "forecast" or vintage is None or vintage >= holdout:
+                _fail(
+                    path,
+                    line,
+                    f"target {p.label} {p.year:g}: 'holdout: false' is only for a forecast "
+                    f"published before holdout_from {holdout:g}, named <series>_forecast_vYYYY "
+                    f"(kind forecast, YYYY < {holdout:g}); held out otherwise",
+                )
         for p in points:
             p.holdout = p.year >= holdout and not p.keep_in_holdout
         if all(p.holdout for p in points) or not any(p.holdout for p in points):

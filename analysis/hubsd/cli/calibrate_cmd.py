@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from hubsd.calibration.calibrate import calibrate
-from hubsd.calibration.spec import load_spec, spec_file
+from hubsd.calibration.spec import find_spec, load_spec, spec_file
 from hubsd.calibration.store import (
     check_report_dir,
     identical_version,
@@ -22,6 +22,7 @@ from hubsd.calibration.store import (
 from hubsd.core.atomic import folder_lock, replaced_note
 from hubsd.core.paths import DEFAULT_MODEL, OUTPUTS_DIR, writable_calibrated_dir
 from hubsd.inputs.calibrated import CalibrationError
+from hubsd.inputs.hubs import hub_name, is_path
 from hubsd.inputs.observations import bundled_files
 from hubsd.workflows.runfolder import PROG, CliError
 
@@ -29,6 +30,23 @@ from hubsd.workflows.runfolder import PROG, CliError
 def _error(message: str) -> None:
     line = " ".join(str(message).split())  # always one line
     print(f"{PROG}: error: {line}", file=sys.stderr)
+
+
+def _spec_of(args: argparse.Namespace) -> tuple[Path, str | None]:
+    """The spec file and the hub that overrides its ``hub:`` (None: the spec's own).
+
+    ``--spec`` wins; a hub file given as a path (``--hub ./lodz.yaml``) has its spec found in
+    the calibration folder (:func:`hubsd.calibration.spec.find_spec`) and is the hub fitted;
+    a hub name has ``<calibration folder>/<hub>.yaml``.
+    """
+    if args.spec:
+        return Path(args.spec), None
+    base, at, version = args.hub.strip().partition("@")
+    if is_path(base):
+        if not Path(base).expanduser().is_file():
+            raise CliError(f"--hub {args.hub!r}: no such hub file")
+        return find_spec(base), str(Path(base).expanduser().resolve()) + at + version
+    return spec_file(args.hub), None
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -43,14 +61,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not mdl.is_file():
         raise CliError(f"--model {str(mdl)!r}: no such file (give a Vensim .mdl file)")
     try:
-        spec_path = Path(args.spec) if args.spec else spec_file(args.hub)
+        spec_path, hub = _spec_of(args)
         # the bundled observations are for the hub model; a model of one's own brings its own
         observed = bundled_files() if mdl == DEFAULT_MODEL else []
-        spec = load_spec(spec_path, [*observed, *args.data], mdl)
+        spec = load_spec(spec_path, [*observed, *args.data], mdl, hub=hub)
         save_dir = None if args.no_save else (args.save_dir or writable_calibrated_dir())
     except CalibrationError as exc:
         raise CliError(str(exc)) from None
-    if args.spec and spec.name != args.hub and "--hub" in args.argv:
+    if args.spec and spec.name != hub_name(args.hub) and "--hub" in args.argv:
         raise CliError(f"--spec {args.spec!r} is for hub {spec.hub!r}, not {args.hub!r}")
     try:
         out = check_report_dir(args.out or OUTPUTS_DIR / f"calibrate-{spec.name}")

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
-import time
-from pathlib import Path
 
-from hubsd.inputs.hubs import available, load_hub
+from hubsd.inputs.hubs import available
 from hubsd.studies.claims import MANIFEST, MEMBERS, SEED, claims_ledger, save_ledger
 from hubsd.studies.claims_spec import CLAIMS_FILE, ClaimsError, load_claims
-from hubsd.workflows.runfolder import PROG, CliError, check_out_dir
+from hubsd.workflows.runfolder import PROG, CliError, run_into_folder
 
 
 def add_claims_parser(sub) -> argparse.ArgumentParser:
@@ -69,7 +66,7 @@ def add_claims_parser(sub) -> argparse.ArgumentParser:
     claims.add_argument(
         "--out",
         metavar="DIR",
-        default=str(Path("outputs") / "claims"),
+        default=None,
         help="output folder (default: outputs/claims); replaced if it holds an earlier ledger",
     )
     claims.set_defaults(func=cmd_claims)
@@ -78,29 +75,27 @@ def add_claims_parser(sub) -> argparse.ArgumentParser:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     """``hubsd claims``: check every input, run the ledger, write it atomically, print it."""
-    started = time.perf_counter()
     if args.members < 2:
         raise CliError(f"--members {args.members}: give at least 2")
     if args.seed < 0:
         raise CliError(f"--seed {args.seed}: give a whole number >= 0")
     hubs = list(dict.fromkeys(args.hubs)) if args.hubs else available()
-    for hub in hubs:
-        load_hub(hub.split("@")[0])  # HubError names the known hubs
-    target = check_out_dir(args.out, MANIFEST)
     try:
         claims = load_claims(args.claims)
     except ClaimsError as exc:
         raise CliError(str(exc)) from None
-    print(
+    done = run_into_folder(
+        [hub.split("@")[0] for hub in hubs],  # each runs on its newest calibrated set that loads
+        args.out,
+        "claims",
+        MANIFEST,
         f"Testing {len(claims)} claims on {', '.join(hubs)} ({args.members} members each) ...",
-        file=sys.stderr,
+        lambda: claims_ledger(hubs, args.members, args.seed, path=args.claims),
+        lambda ledger, target: save_ledger(ledger, target, shlex.join([PROG, *args.argv])),
     )
-    ledger = claims_ledger(hubs, args.members, args.seed, path=args.claims)
-    save_ledger(ledger, target, shlex.join([PROG, *args.argv]))
-    print(ledger.format_table())
-    print()
-    for hub, note in ledger.info["hub_set_notes"].items():
-        print(f"Note ({hub}): {note}")
-    print(f"Wall time: {time.perf_counter() - started:.1f} s")
-    print(f"Ledger: {target / 'claims.csv'}")
+    ledger = done.result
+    notes = [f"Note ({hub}): {note}" for hub, note in ledger.info["hub_set_notes"].items()]
+    done.report(
+        "\n".join([ledger.format_table(), "", *notes]), "Ledger", done.target / "claims.csv"
+    )
     return 0

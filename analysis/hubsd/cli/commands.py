@@ -7,7 +7,7 @@
     hubsd params [--markdown] [--sector SECTOR]
     hubsd hubs
     hubsd sectors
-    hubsd sweep NOTEBOOK SPEC [--out DIR] [--workers N] [--scheduler ADDRESS] [--resume]
+    hubsd sweep [NOTEBOOK] SPEC [--model MDL] [--hub H] [--out DIR] [--workers N] [--resume]
     hubsd report [--notebooks DIR] [--out DIR]
     hubsd pipeline [--hub NAME ...] [--out DIR] [--resume] [--workers N]
     hubsd calibrate [--hub krakow] [--spec FILE] [--data CSV ...] [--starts N] [--out DIR]
@@ -66,8 +66,10 @@ from hubsd.cli.calibrate_cmd import cmd_calibrate
 from hubsd.cli.claims_cmd import add_claims_parser
 from hubsd.cli.init_cmd import add_init_parser
 from hubsd.cli.policy_cmd import add_policy_parser
+from hubsd.cli.sweep_cmd import add_sweep_parser
 from hubsd.core.atomic import OutputLocked, atomic_folder, replaced_note
 from hubsd.core.paths import (
+    CALIBRATED_DIR,
     DEFAULT_MODEL,
     HUBS_DIR,
     OUTPUTS_DIR,
@@ -77,7 +79,14 @@ from hubsd.core.progress import ProgressError, wanted
 from hubsd.core.version import __version__
 from hubsd.engine.pysd_runner import sector_inputs, sectors
 from hubsd.inputs.calibrated import versions
-from hubsd.inputs.hubs import HubError, available, hub_name, load_hub, load_hub_or_parameters
+from hubsd.inputs.hubs import (
+    DEFAULT_HUB,
+    HubError,
+    available,
+    hub_name,
+    load_hub,
+    load_hub_or_parameters,
+)
 from hubsd.model.parameters import (
     ParameterError,
     check_parameters,
@@ -93,7 +102,6 @@ from hubsd.validation.battery import (
     validate_model,
 )
 from hubsd.validation.context import default_hub
-from hubsd.workflows.kernels import KernelError, check_kernel
 from hubsd.workflows.pipeline import PipelineError, run_pipeline
 from hubsd.workflows.report import ReportError, build_report
 from hubsd.workflows.runfolder import (
@@ -104,7 +112,7 @@ from hubsd.workflows.runfolder import (
     check_out_dir,
     run_folder,
 )
-from hubsd.workflows.sweep import SweepError, prepare, run_sweep
+from hubsd.workflows.sweep import SweepError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--hub",
-        default="krakow",
-        help="hub name in data/hubs/ (default: krakow; `hubsd hubs` lists them) or the path of "
+        help="hub name in data/hubs/ (default: krakow, or the workspace's only hub; `hubsd hubs` "
+        "lists them) or the path of "
         "a hub file of your own; NAME@vN or NAME@calibrated for a calibrated set",
     )
     run.add_argument(
@@ -204,52 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sectors.set_defaults(func=cmd_sectors)
 
-    sweep = sub.add_parser(
-        "sweep",
-        help="run a notebook over a grid, list or Latin hypercube of its parameters",
-        description="Run NOTEBOOK with papermill once per point of SPEC (YAML: grid:, list: or "
-        "lhs:, plus fixed:), in parallel; each point's executed notebook and NetCDF go to "
-        "<out>/points/<id>/ (renamed into place when complete), and all points are combined "
-        "into <out>/sweep.nc. The spec is checked against the notebook's parameters cell and "
-        "the parameter table before anything runs.",
-    )
-    sweep.add_argument(
-        "notebook",
-        metavar="NOTEBOOK",
-        help="notebook with a cell tagged "
-        "'parameters' (it must write its results as NetCDF into output_dir)",
-    )
-    sweep.add_argument("spec", metavar="SPEC", help="sweep spec, YAML")
-    sweep.add_argument(
-        "--out",
-        metavar="DIR",
-        help="sweep folder (default: "
-        "outputs/sweep-<notebook name>); must be new or empty unless --resume",
-    )
-    sweep.add_argument(
-        "--workers",
-        metavar="N",
-        type=int,
-        help="local worker processes (default: the CPUs available)",
-    )
-    sweep.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="run the points on this dask.distributed scheduler instead of local processes",
-    )
-    sweep.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the sweep in --out: "
-        "finished points are kept, unfinished and failed ones run again",
-    )
-    sweep.add_argument(
-        "--kernel",
-        metavar="NAME",
-        help="installed Jupyter kernel to run the points in (default: this Python, whatever "
-        "the notebook's metadata names)",
-    )
-    sweep.set_defaults(func=cmd_sweep)
+    add_sweep_parser(sub)  # hubsd sweep (hubsd.cli.sweep_cmd)
 
     report = sub.add_parser(
         "report",
@@ -316,7 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--hub", default="krakow", help="hub with a spec in data/calibration/ (default: krakow)"
     )
     cal.add_argument(
-        "--spec", metavar="FILE", help="calibration spec (default: data/calibration/<hub>.yaml)"
+        "--spec",
+        metavar="FILE",
+        help="calibration spec (default: data/calibration/<hub>.yaml, or the workspace's; for "
+        "--hub FILE, the spec there whose hub: names FILE or its stem)",
     )
     cal.add_argument(
         "--data",
@@ -440,8 +406,8 @@ def _error(message: str) -> None:
 # hubsd run: validation
 
 
-def parse_sets(items: Sequence[str]) -> dict[str, float]:
-    """``NAME=VALUE`` strings to validated parameter overrides by Python name.
+def parse_sets(items: Sequence[str], mdl=DEFAULT_MODEL) -> dict[str, float]:
+    """``NAME=VALUE`` strings to validated parameter overrides of model ``mdl`` by Python name.
 
     Raises
     ------
@@ -459,7 +425,7 @@ def parse_sets(items: Sequence[str]) -> dict[str, float]:
         if not raw_name:
             raise CliError(f"--set {item!r} has no parameter name before '='")
         try:
-            name = resolve_name(raw_name)
+            name = resolve_name(raw_name, mdl)
         except ParameterError as exc:
             raise CliError(f"--set {item!r}: {exc}") from None
         try:
@@ -467,7 +433,7 @@ def parse_sets(items: Sequence[str]) -> dict[str, float]:
         except ValueError:
             raise CliError(f"--set {item!r}: value {raw_value!r} is not a number") from None
         try:
-            checked = check_parameters({name: value})
+            checked = check_parameters({name: value}, mdl)
         except ParameterError as exc:
             raise CliError(f"--set {item!r}: {exc}") from None
         if name in out:
@@ -483,10 +449,12 @@ def parse_sets(items: Sequence[str]) -> dict[str, float]:
 def cmd_run(args: argparse.Namespace) -> int:
     """``hubsd run``: :func:`hubsd.workflows.runfolder.run_folder`, then print the summary."""
     started = time.perf_counter()
+    if args.model is not None and not Path(args.model).is_file():
+        raise CliError(f"--model {args.model!r}: no such file (give a Vensim .mdl file)")
     res = run_folder(
-        args.hub,
+        args.hub or _default_hub(),
         args.scenarios,
-        parse_sets(args.sets),
+        parse_sets(args.sets, args.model or DEFAULT_MODEL),
         args.final_time,
         args.out,
         figures=not args.no_figures,
@@ -502,6 +470,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"Wall time: {time.perf_counter() - started:.1f} s")
     print(f"Output folder: {res.target}")
     return 0
+
+
+def _default_hub() -> str:
+    """``krakow`` if it is a known hub, else the only hub of the hubs folder (a workspace's)."""
+    known = available()
+    if DEFAULT_HUB in known or len(known) != 1:
+        return DEFAULT_HUB  # an unknown one is refused by load_hub, naming the known hubs
+    return known[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -569,7 +545,7 @@ def cmd_hubs(args: argparse.Namespace) -> int:
         if found:
             print(
                 f"    calibrated: {', '.join(found)} (run with --hub {hub}@{found[-1]} or "
-                f"{hub}@calibrated; data/calibrated/{hub}/)"
+                f"{hub}@calibrated; {CALIBRATED_DIR / hub}/)"
             )
     return status
 
@@ -587,57 +563,6 @@ def cmd_sectors(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------
 # hubsd sweep
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    """``hubsd sweep``: validate the spec, run the points, combine; 1 if a point failed."""
-    started = time.perf_counter()
-    if args.workers is not None and args.workers < 1:
-        raise CliError(f"--workers must be at least 1, got {args.workers}")
-    if args.scheduler is not None and args.workers is not None:
-        raise CliError("--workers is for local processes; the --scheduler's cluster has its own")
-    try:
-        plan = prepare(args.notebook, args.spec)
-        check_kernel(args.kernel)
-    except (SweepError, KernelError) as exc:
-        raise CliError(str(exc)) from None
-    out = Path(
-        args.out if args.out is not None else OUTPUTS_DIR / f"sweep-{Path(args.notebook).stem}"
-    )
-    if not str(out).strip():
-        raise CliError("--out is empty; give a folder path")
-    n = len(plan["points"])
-    print(
-        f"Sweep of {Path(args.notebook).name}: {n} point(s) ({plan['kind']} over "
-        f"{', '.join(plan['names'])}) into {out.resolve()}",
-        file=sys.stderr,
-    )
-    try:
-        res = run_sweep(
-            plan,
-            out,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            resume=args.resume,
-            kernel=args.kernel,
-        )
-    except SweepError as exc:
-        raise CliError(str(exc)) from None
-    print(
-        f"{len(res['done'])} of {n} point(s) done ({len(res['skipped'])} already done "
-        f"before), {len(res['failed'])} failed"
-    )
-    for pid in res["failed"]:
-        params = ", ".join(f"{k}={v!r}" for k, v in res["params"][pid].items())
-        print(f"FAILED {pid} ({params}): {res['errors'][pid]}")
-        print(f"    notebook: {res['out'] / 'failed' / pid}")
-    if res["failed"]:
-        print("Fix the cause and rerun with --resume to retry the failed points.")
-    if res["result"] is not None:
-        print(f"Combined: {res['result']}")
-    print(f"Wall time: {time.perf_counter() - started:.1f} s")
-    print(f"Sweep folder: {res['out']}")
-    return 1 if res["failed"] else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
-from pathlib import Path
 
 from hubsd.inputs.hubs import load_hub
 from hubsd.studies.policy_spec import (
@@ -30,7 +28,7 @@ from hubsd.studies.policy_spec import (
     load_design,
 )
 from hubsd.workflows.policyrun import MANIFEST, policy_study, save_policy
-from hubsd.workflows.runfolder import PROG, CliError, check_out_dir
+from hubsd.workflows.runfolder import PROG, CliError, run_into_folder
 
 
 def add_policy_parser(sub) -> argparse.ArgumentParser:
@@ -109,28 +107,27 @@ def cmd_policy(args: argparse.Namespace) -> int:
     budget = check_budget(args.budget)
     objectives = list(args.objectives or DEFAULT_OBJECTIVES)
     check_objectives(objectives)
-    load_hub(args.hub)
+    load_hub(args.hub)  # before the design, whose hub sizes need the hub
     load_design(args.design, hub=args.hub).select(args.levers)
-    out = args.out or str(Path("outputs") / f"policy-{args.hub.replace('@', '-')}")
-    target = check_out_dir(out, MANIFEST)
-    print(
+    done = run_into_folder(
+        [args.hub],
+        args.out,
+        f"policy-{args.hub.replace('@', '-')}",
+        MANIFEST,
         f"Robust policy design for {args.hub}: {args.generations} generations x "
         f"{args.population} candidates x {args.members} members ...",
-        file=sys.stderr,
+        lambda: policy_study(
+            args.hub,
+            objectives,
+            budget,
+            args.members,
+            args.generations,
+            args.population,
+            args.seed,
+            args.levers,
+            args.design,
+        ),
+        lambda study, target: save_policy(study, target, shlex.join([PROG, *args.argv])),
     )
-    study = policy_study(
-        args.hub,
-        objectives,
-        budget,
-        args.members,
-        args.generations,
-        args.population,
-        args.seed,
-        args.levers,
-        args.design,
-    )
-    save_policy(study, target, shlex.join([PROG, *args.argv]))
-    print(study.summary())
-    print(f"Wall time: {study.seconds:.1f} s")
-    print(f"Front: {target / 'front.csv'}")
+    done.report(done.result.summary(), "Front", done.target / "front.csv")
     return 0

@@ -93,6 +93,7 @@ class Program:
     params: tuple  # constants the function reads from P
     n_hoisted: int = 0
     random: bool = False  # draws random numbers: reads P["__seed__"] and P["__member__"]
+    state: tuple = ()  # variables of the generated code that carry the state between steps
 
 
 def time_grid(ctrl):
@@ -213,7 +214,10 @@ def generate(model, outputs: tuple) -> Program:
     step_order = _toposort(sorted(dyn), {n: _step_deps(nodes[n]) for n in dyn}, "model equations")
     statefuls = [n for n in sorted(needed) if nodes[n].stateful]
 
-    lines = ["def simulate(P, n, t0, tfinal, dt, saveper, steps, save_steps, outs):"]
+    lines = [
+        "def simulate(P, n, t0, tfinal, dt, saveper, steps, save_steps, outs, state=None, "
+        "first=0, keep=-1):"
+    ]
     ind = "    "
     params = tuple(n for n in sorted(needed) if nodes[n].kind == "const")
     for n in params:
@@ -232,6 +236,10 @@ def generate(model, outputs: tuple) -> Program:
     lines.append(f"{ind}# initial values at INITIAL TIME")
     for n in init_order:
         lines += [ind + x for x in _init_lines(nodes[n], em, full)]
+    carried = tuple(v for n in statefuls for v in state_variables(nodes[n]))
+    # warm start (hubsd.engine.warmstart): the state of step ``first`` replaces the initial one
+    lines.append(f"{ind}if state is not None:")
+    lines += [f"{ind * 2}{v} = state[{v!r}]" for v in ("t",) + carried]
     # step code first (it fills em.hoisted), then put the hoisted values before the loop
     em.count(
         [nodes[n].expr if nodes[n].kind in ("aux", "active") else nodes[n].time for n in step_order]
@@ -267,8 +275,11 @@ def generate(model, outputs: tuple) -> Program:
         lines.append(f"{ind}{k} = np.full(n, {src})")
     lines.append(f"{ind}isave = 0")
     lines.append(f"{ind}next_save = save_steps[0] if len(save_steps) else -1")
-    lines.append(f"{ind}for step in range(steps + 1):")
+    lines.append(f"{ind}for step in range(first, steps + 1):")
     ind2 = ind * 2
+    kept = ", ".join(f"{v!r}: {v}" for v in ("t",) + carried)
+    lines.append(f"{ind2}if step == keep:  # the state at the start of step keep")
+    lines.append(f"{ind2}    return {{{kept}}}")
     stmts = body + ["\n".join(save), "if step == steps:\n    break"] + ddt
     for stmt in _free_early(stmts, upd):
         lines += [ind2 + x for x in stmt.split("\n")]
@@ -282,7 +293,27 @@ def generate(model, outputs: tuple) -> Program:
     code = compile(source, f"<hubsd.ensemble {model.mdl.name}>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source
     random = "_random(" in source
-    return Program(source, env["simulate"], outputs, params, len(em.hoisted), random)
+    return Program(source, env["simulate"], outputs, params, len(em.hoisted), random, carried)
+
+
+def state_variables(nd: Node) -> list[str]:
+    """Variables of the generated code that hold a stateful node's state between steps.
+
+    A stock its value; SMOOTH its stages and output; DELAY its stages; DELAY FIXED its pipe
+    object (``fd_<name>``); TREND, FORECAST and SAMPLE IF TRUE their held value (``__s``).
+    """
+    v = var_name(nd.name)
+    if nd.kind == "integ":
+        return [v]
+    if nd.kind == "smooth":
+        return [f"{v}__{i}" for i in range(nd.order)] + [v]
+    if nd.kind == "delay":
+        return [f"{v}__{i}" for i in range(nd.order)]
+    if nd.kind == "delayfixed":
+        return [f"fd_{nd.name}"]
+    if nd.kind in ("trend", "forecast", "sampleiftrue"):
+        return [f"{v}__s"]
+    return []
 
 
 def _init_lines(nd: Node, em: Emitter, full) -> list[str]:

@@ -20,11 +20,11 @@ operation, so each member equals a PySD run with the same parameters to round-of
   PySD quirk, reproduced: a SMOOTH whose initial value is an integer literal (``SMOOTHI(x, T,
   1)``) is stored in an int array, so the first step's input is truncated to an integer
   (``SMOOTHI(x, T, 1.0)`` is not affected). PySD lowers a DELAY's order when order x TIME STEP
-  exceeds the delay time; the engine refuses such runs instead.
+  exceeds the delay time; the engine refuses such runs instead (or, given ``finer_steps``,
+  re-runs those members at a finer step: :mod:`hubsd.engine.steps`).
 * STEP: ``value * (t + dt/2 > tstep)``; RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ (``|den| < 1e-6``),
   QUANTUM/MODULO/INTEGER as in PySD; tables are piecewise linear with the end values held
   outside the x range (:func:`numpy.interp`, as :class:`hubsd.model.pysd_model.FastLookups`).
-
 * SMOOTH N, DELAY N, DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE and ACTIVE INITIAL follow
   :mod:`hubsd.engine.statefuls`; subscripts (an array axis per range, members last) follow
   :mod:`hubsd.engine.subscripts`; control values may be expressions of constants, and a SAVEPER
@@ -78,10 +78,11 @@ from hubsd.engine.members import (
     output_rows,
     output_views,
 )
-from hubsd.engine.orders import check_delays, check_order_inputs, resolve_orders
+from hubsd.engine.orders import check_order_inputs, resolve_orders
 from hubsd.engine.pysd_runner import KEY_OUTPUTS, resolve_parameters
 from hubsd.engine.results import to_dataset
-from hubsd.engine.runtime import is_array
+from hubsd.engine.runtime import is_array, take_state
+from hubsd.engine.steps import check_finer_steps, delays_too_short, finish
 from hubsd.inputs.hubs import DEFAULT_HUB
 from hubsd.model.parameters import ParameterError
 from hubsd.model.pysd_model import file_hash
@@ -107,6 +108,7 @@ class EnsembleModel:
     data_files: tuple = ()  # files of the data variables without equations (absolute paths)
     _programs: dict = field(default_factory=dict, repr=False)
     _table: pd.DataFrame | None = field(default=None, repr=False)
+    _lookup: dict = field(default_factory=dict, repr=False)  # names and bounds, built once
 
     # -- names and parameters ------------------------------------------------------------------
 
@@ -166,6 +168,8 @@ class EnsembleModel:
         if not isinstance(name, str):
             raise ParameterError(f"{what} names must be strings, got {name!r}")
         key = normalise(name)
+        if what == "parameter" and key in self._bounds():
+            return key
         pool = self.constants if what == "parameter" else self.outputs_available()
         if key in pool:
             return key
@@ -178,6 +182,15 @@ class EnsembleModel:
         if key in by_model:
             return by_model[key]
         raise ParameterError(f"unknown {what} {name!r}{did_you_mean(key, pool, n=3)}")
+
+    def _bounds(self) -> dict[str, tuple[float, float, str]]:
+        """Every constant's (low, high, units) by Python name (built once: runs check them)."""
+        if "bounds" not in self._lookup:
+            tab = self.parameter_table()
+            self._lookup["bounds"] = {
+                k: (float(r.low), float(r.high), r.units) for k, r in tab.iterrows()
+            }
+        return self._lookup["bounds"]
 
     def outputs_available(self) -> list[str]:
         """Python names of every variable that can be returned (and the control values)."""
@@ -224,6 +237,7 @@ class EnsembleModel:
         scheduler=None,
         seed: int = 0,
         progress: bool | None = None,
+        finer_steps: Iterable[float] | None = None,
     ) -> xr.Dataset:
         """Run every parameter set as one member of a vectorised simulation.
 
@@ -256,6 +270,12 @@ class EnsembleModel:
         progress : bool, optional
             A progress bar over the chunks (when there are several) on standard error; by
             default only in a terminal (``HUBSD_PROGRESS=1``/``0`` forces it on or off).
+        finer_steps : sequence of float, optional
+            Steps, each finer than the one before (and than ``time_step``), for the members
+            ``time_step`` cannot integrate: those with non-finite outputs or a DELAY too short
+            for the step are re-run at the next finer step, and only they
+            (:mod:`hubsd.engine.steps`); each member's step is in the ``member_time_step``
+            coordinate. Without it such a DELAY is refused and non-finite values warn.
 
         Returns
         -------
@@ -300,7 +320,10 @@ class EnsembleModel:
         ctrl = self._control(time_step, final_time, saveper, values, varied)
         steps, stamps, save_steps = time_grid(ctrl)
         orders = resolve_orders(self.nodes, self.tables, values, varied, ctrl)
-        check_delays(self.nodes, self.tables, values, varied, ctrl, orders)
+        finer = check_finer_steps(finer_steps, ctrl["time_step"])
+        short, message = delays_too_short(self, values, varied, ctrl["time_step"], nsamp, orders)
+        if short.any() and not finer:
+            raise EnsembleError(message)
         prog = self.program(outputs, orders)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ParameterError(f"seed must be a whole number >= 0, got {seed!r}")
@@ -323,15 +346,16 @@ class EnsembleModel:
             else:
                 nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
                 result = _run_local(self, job, members, bounds, nworkers, prog, nsamp, bar)
-        return to_dataset(self, result, outputs, stamps, index, varied, values, hub, ctrl)
+        ds = to_dataset(self, result, outputs, stamps, index, varied, values, hub, ctrl)
+        options = dict(final_time=final_time, saveper=saveper, chunk_size=chunk_size)
+        options.update(workers=workers, scheduler=scheduler, seed=seed, progress=progress)
+        return finish(self, ds, short, columns, hub, ctrl["time_step"], finer, options)
 
     # -- helpers of run -------------------------------------------------------------------------
 
     def _is_hub_model(self) -> bool:
-        try:
-            return self.mdl.resolve() == Path(DEFAULT_MODEL).resolve()
-        except OSError:  # pragma: no cover
-            return False
+        """Whether the model has the hub model's key outputs (the hub model or a copy of it)."""
+        return set(KEY_OUTPUTS) <= set(self.elements)
 
     def _base_values(self, hub):
         table = self.parameter_table()
@@ -357,11 +381,11 @@ class EnsembleModel:
         size = None
         for raw, value in items:
             name = self.resolve_name(raw)
-            row = table.loc[name]
+            low, high, units = self._bounds()[name]
             arr = np.asarray(value)
             if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.number)):
                 raise ParameterError(
-                    f"parameter {name!r} must be numbers [{row.units}], got {arr.dtype} values"
+                    f"parameter {name!r} must be numbers [{units}], got {arr.dtype} values"
                 )
             arr = arr.astype(float)
             if arr.ndim > 1:
@@ -375,12 +399,12 @@ class EnsembleModel:
                     f"parameter {name!r} must be finite, got "
                     f"{np.atleast_1d(arr)[first]} (member {first})"
                 )
-            out = (arr < row.low) | (arr > row.high)
+            out = (arr < low) | (arr > high)
             if out.any():
                 first = int(np.flatnonzero(np.atleast_1d(out))[0])
                 raise ParameterError(
                     f"parameter {name!r} = {np.atleast_1d(arr)[first]:g} (member {first}) is "
-                    f"outside its range [{row.low:g}, {row.high:g}] {row.units}"
+                    f"outside its range [{low:g}, {high:g}] {units}"
                 )
             if name in columns:
                 raise ParameterError(f"parameter {name!r} is given twice")
@@ -462,12 +486,15 @@ class _Job:
     save_steps: np.ndarray
     data_files: tuple = ()
     orders: dict | None = None
+    state: dict | None = None  # warm start: the state per member at step ``first``
+    first: int = 0
+    keep: int = -1  # return the state at the start of this step
 
 
 def _run_chunk(
     model: EnsembleModel, job: _Job, varied: dict, out: np.ndarray | None = None, prog=None
-) -> np.ndarray:
-    """Simulate one chunk of members; outputs go to ``out`` (outputs, saves, members)."""
+):
+    """One chunk into ``out`` (outputs, saves, members); warm start: :mod:`~.warmstart`."""
     prog = prog or model.program(job.outputs, job.orders)
     n = len(next(iter(varied.values()))) if varied else 1
     if out is None:
@@ -478,8 +505,9 @@ def _run_chunk(
     P.update({k: node_param(nodes[k], job.values, varied) for k in prog.params if nodes[k].dims})
     P.update(__seed__=job.values["__seed__"], __member__=varied.get("__member__", np.zeros(1)))
     c = job.ctrl
+    state = None if job.state is None else take_state(job.state, varied["__row_member__"])
     with np.errstate(all="ignore"):
-        prog.func(
+        kept = prog.func(
             P,
             n,
             c["initial_time"],
@@ -489,8 +517,11 @@ def _run_chunk(
             job.steps,
             job.save_steps,
             output_views(nodes, job.outputs, out),
+            state,
+            job.first,
+            job.keep,
         )
-    return out
+    return out if job.keep < 0 else kept
 
 
 def _chunks(nsamp: int, chunk_size: int | None, varied: bool) -> list[tuple[int, int]]:

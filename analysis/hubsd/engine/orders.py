@@ -128,22 +128,3 @@ def resolve_orders(nodes: dict, tables: dict, values: dict, varied: dict, ctrl: 
             raise EnsembleError(f"{_what(node)} in {node.element!r}: order {value:g} is below 1")
         out[node.name] = order
     return out
-
-
-def check_delays(nodes: dict, tables: dict, values: dict, varied: dict, ctrl: dict, orders: dict):
-    """PySD lowers a delay's order when order x TIME STEP > delay time; refuse instead."""
-    dt = ctrl["time_step"]
-    consts = {n for n, nd in nodes.items() if nd.kind == "const"}
-    for node in nodes.values():
-        if node.kind != "delay":
-            continue
-        if not expr_deps(node.time) <= consts:
-            continue  # a delay time that is not constant is checked by PySD only at init
-        delay_time = np.min(_at_start(node.time, nodes, tables, values, varied, ctrl))
-        order = orders.get(node.name, node.order)
-        if order * dt > delay_time:
-            raise EnsembleError(
-                f"delay in {node.element!r}: order {order} x time step {dt:g} exceeds "
-                f"the delay time {delay_time:g} for some member; PySD would lower the "
-                f"order, the ensemble engine does not. Use a smaller time_step."
-            )

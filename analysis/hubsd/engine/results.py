@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import warnings
 from datetime import UTC, datetime
 
-import numpy as np
 import xarray as xr
 
 from hubsd.core.version import __version__
@@ -75,18 +73,7 @@ def to_dataset(model, result, outputs, stamps, index, varied, values, hub, ctrl)
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     )
-    bad = [
-        (o, j)
-        for j, o in enumerate(outputs)
-        if not np.all(np.isfinite(result[rows[j][0] : rows[j][1]]))
-    ]
-    if bad:
-        nonfinite = [~np.isfinite(result[rows[j][0] : rows[j][1]]) for _, j in bad]
-        counts = ", ".join(
-            f"{o} ({int(mask.any(axis=(0, 1)).sum())} members)"
-            for (o, _), mask in zip(bad, nonfinite, strict=True)
-        )
-        warnings.warn(f"non-finite values in outputs: {counts}", RuntimeWarning, stacklevel=3)
+    # non-finite values are warned of by hubsd.engine.steps.finish, after any finer re-run
     return ds
 
 

@@ -275,6 +275,43 @@ class FixedDelay:
             self.pipe = np.broadcast_to(pipe, (self.size,) + shape).copy()
         self.pipe[step % self.size] = value
 
+    def take(self, rows: np.ndarray, members: int) -> FixedDelay:
+        """A copy whose member ``i`` is member ``rows[i]`` of this one (warm start)."""
+        new = object.__new__(FixedDelay)
+        new.order = _take(self.order, rows, members)
+        new.size = self.size
+        new.init = _take(self.init, rows, members)
+        new.pipe = None if self.pipe is None else _take(self.pipe, rows, members)
+        new.uniform = self.uniform
+        return new
+
+
+def _take(a, rows: np.ndarray, members: int):
+    """Rows ``rows`` of the member axis (the last) of ``a``; a value without it as it is."""
+    if isinstance(a, np.ndarray) and a.ndim > 0 and a.shape[-1] == members and members > 1:
+        return a[..., rows]
+    if isinstance(a, np.ndarray) and a.ndim > 0 and a.shape[-1] == 1 and members == 1:
+        return a[..., np.zeros(len(rows), dtype=int)]
+    return a.copy() if isinstance(a, np.ndarray) else a
+
+
+def take_state(state: dict, rows: np.ndarray) -> dict:
+    """The state of a warm start (:mod:`hubsd.engine.warmstart`) for the rows of a chunk.
+
+    ``state`` holds the generated code's state variables for every member (``"__members__"``
+    of them, on the last axis of each array; a value equal for every member has no such axis
+    or an axis of 1) and the time; row ``i`` of the result is member ``rows[i]``'s state.
+    """
+    members = state["__members__"]
+    rows = np.asarray(rows, dtype=int)
+    out = {}
+    for k, v in state.items():
+        if isinstance(v, FixedDelay):
+            out[k] = v.take(rows, members)
+        else:
+            out[k] = _take(v, rows, members)
+    return out
+
 
 RUNTIME = {
     "np": np,

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.transforms import Bbox, IdentityTransform
 from PIL import Image
 
 #: The three skill tiers, drawn in one panel.
@@ -203,18 +205,21 @@ class FanFigure:
         key = (limits, title, table.to_numpy().tolist() if with_table else None)
         canvas = self.fig.canvas
         # the axes, ticks, title (and table) are the background, drawn again only when the
-        # limits or the title change; the fans are drawn on top of it
+        # limits or the title change (only the panels whose limits changed, where it can);
+        # the fans are drawn on top of it
         if key != self._key or self._background is None:
-            for ax, (lo, hi) in zip(self.axes, limits, strict=True):
-                ax.set_ylim(lo, hi)
-                ax.set_xlim(t[0], t[-1])
-            self.title.set_text(title)
-            if with_table:
-                self._draw_table(table)
-            self._key = key
             for artist in self._artists:
                 artist.set_visible(False)
-            canvas.draw()
+            same = self._key is not None and self._key[1:] == key[1:] and self._length == len(t)
+            if not (same and self._redraw_panels(limits, t)):
+                for ax, (lo, hi) in zip(self.axes, limits, strict=True):
+                    ax.set_ylim(lo, hi)
+                    ax.set_xlim(t[0], t[-1])
+                self.title.set_text(title)
+                if with_table:
+                    self._draw_table(table)
+                canvas.draw()
+            self._key = key
             self._background = canvas.copy_from_bbox(self.fig.bbox)
             for artist in self._artists:
                 artist.set_visible(True)
@@ -222,6 +227,53 @@ class FanFigure:
             canvas.restore_region(self._background)
         for artist in self._artists:
             artist.axes.draw_artist(artist)
+
+    def _redraw_panels(self, limits: list[tuple[float, float]], t: np.ndarray) -> bool:
+        """Draw again only the panels whose limits changed (and those their labels touch).
+
+        Each such panel's region (its old and new extent with tick labels) is painted over
+        with the figure's colour and the panel drawn into it; a neighbouring panel that the
+        region touches is painted over and drawn too. False, having drawn nothing, where the
+        region would touch the title or the table (then the whole figure is drawn).
+        """
+        canvas = self.fig.canvas
+        renderer = canvas.get_renderer()
+        old = [ax.get_ylim() for ax in self.axes]
+        todo = {i for i, (a, b) in enumerate(zip(old, limits, strict=True)) if a != tuple(b)}
+        boxes = {i: ax.get_tightbbox(renderer).padded(2) for i, ax in enumerate(self.axes)}
+        for i in todo:
+            self.axes[i].set_ylim(*limits[i])
+            self.axes[i].set_xlim(t[0], t[-1])
+            boxes[i] = Bbox.union([boxes[i], self.axes[i].get_tightbbox(renderer).padded(2)])
+        grow = set(todo)
+        while grow:  # panels whose region touches one painted over are drawn again too
+            grow = {j for j in range(len(self.axes)) if j not in todo} & {
+                j for j in range(len(self.axes)) for i in todo if boxes[j].overlaps(boxes[i])
+            }
+            todo |= grow
+        fixed = [self.title.get_window_extent(renderer)]
+        if self.table_ax is not None:
+            fixed.append(self.table_ax.get_tightbbox(renderer))
+        if any(b.overlaps(f) for i in todo for b in [boxes[i]] for f in fixed):
+            for ax, lim in zip(self.axes, old, strict=True):
+                ax.set_ylim(*lim)
+            return False
+        canvas.restore_region(self._background)
+        for i in sorted(todo):
+            box = boxes[i]
+            paint = Rectangle(
+                (box.x0, box.y0),
+                box.width,
+                box.height,
+                transform=IdentityTransform(),
+                facecolor=self.fig.get_facecolor(),
+                edgecolor="none",
+            )
+            paint.set_figure(self.fig)
+            paint.draw(renderer)
+        for i in sorted(todo):
+            self.axes[i].draw(renderer)
+        return True
 
     def png(self) -> bytes:
         """The canvas as PNG bytes (fast compression: the explorer redraws on every change)."""

@@ -14,7 +14,12 @@ _RECOMMENDED = "#d95f02"
 _FRONT = "#1f78b4"
 
 
-def front_figure(table: pd.DataFrame, hub: str = "", threshold: float | None = None) -> Figure:
+def front_figure(
+    table: pd.DataFrame,
+    hub: str = "",
+    threshold: float | None = None,
+    threshold_label: str = "threshold",
+) -> Figure:
     """Two panels of a front table (:meth:`hubsd.studies.policy_design.PolicyResult.table`).
 
     Left: the worst-tenth youth unemployment peak against the mean discounted cost; right: the
@@ -29,7 +34,7 @@ def front_figure(table: pd.DataFrame, hub: str = "", threshold: float | None = N
     none = table.attrs.get("no_policy", {})
     panels = [
         ("youth_unemployment_peak_p90", 100.0, "Youth unemployment peak, worst tenth [%]"),
-        ("satisficing_share", 100.0, "Members below the threshold [%]"),
+        ("satisficing_share", 100.0, "Members without failure [%]"),
     ]
     for ax, (col, scale, label) in zip(axes, panels, strict=True):
         y = table[col] * scale
@@ -45,7 +50,7 @@ def front_figure(table: pd.DataFrame, hub: str = "", threshold: float | None = N
         if col in none:
             ax.axhline(none[col] * scale, color="grey", ls="--", lw=1, label="no policy")
         if col == "youth_unemployment_peak_p90" and threshold is not None:
-            ax.axhline(threshold * 100, color="black", ls=":", lw=1, label="threshold")
+            ax.axhline(threshold * 100, color="black", ls=":", lw=1, label=threshold_label)
         ax.set_xlabel("Mean discounted programme cost [million EUR]")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

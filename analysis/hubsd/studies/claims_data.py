@@ -105,16 +105,27 @@ REGION_MAP = {
         ("Philippines", "it_bpm_employment"),
     ),
     "Tallinn": Region(
-        None,
-        "no Tallinn hub file: the mechanism is tested on each existing hub, not on Tallinn",
+        ("tallinn",),
+        "the tallinn hub is Tallinn's IT-services cluster (Statistics Estonia's ICT and "
+        "information-and-communication employment with Tallinn's share estimated): no count of "
+        "Tallinn's business-services centres was found",
+        youth=(("Estonia", "youth_unemployment_rate_15_26", False),),
     ),
     "Vilnius": Region(
-        None,
-        "no Vilnius hub file: the mechanism is tested on each existing hub, not on Vilnius",
+        ("vilnius",),
+        "",
+        ("Lithuania", "business_services_employment"),
+        youth=(("Lithuania", "youth_unemployment_rate_15_24", False),),
     ),
 }
 #: The region whose persons a hub's persons are (no conversion needed).
-HUB_REGION = {"krakow": "Krakow", "manila": "Manila", "telangana": "telangana"}
+HUB_REGION = {
+    "krakow": "Krakow",
+    "manila": "Manila",
+    "telangana": "telangana",
+    "tallinn": "Tallinn",
+    "vilnius": "Vilnius",
+}
 _TOKEN = re.compile(r"([A-Z][A-Za-z]*(?: [A-Z][A-Za-z]*)*)/([a-z][a-z0-9_]*)")
 
 

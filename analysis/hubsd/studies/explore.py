@@ -7,18 +7,26 @@
 An ensemble of ``samples`` members (at least 500) is drawn once per hub with
 :func:`hubsd.studies.draw_ensemble` (for a calibrated set the calibrated parameters jointly
 from their posterior given the hub's data, every other uncertain parameter by a Latin
-hypercube over :func:`hubsd.studies.uncertain_ranges`).
-Every change of a lever or of one of the four key AI uncertainties reruns the whole ensemble on
+hypercube over :func:`hubsd.studies.uncertain_ranges`), and kept for the session.
+
+The AI sliders are the model's ``Scenario`` sector (:data:`UNCERTAINTIES`): changes to the
+calibrated hub (a change in the automatable junior or mid share, in the share of AI that augments
+without policy, in AI's running cost; multipliers of adoption speed and of the clients' demand
+growth) that act only from the ``scenario start year`` (2026), so that moving them leaves the
+fitted history before 2026 exactly as it is (``tests/test_explore.py``). Each starts neutral;
+where its range comes from is in :func:`uncertainty_ranges` and in the slider's tooltip.
+Every change of a lever or of an AI future reruns the whole ensemble on
 the vectorised engine with the new values overriding their columns, and redraws fan charts
 (median, 50 % and 90 % bands) of hub jobs by tier, youth unemployment, enrolments, local service
 jobs, net young migration and the policy cost, with a headline table against the baseline (the
 same members with every lever off; members are paired, so the change is the median of the
 members' own changes).
 
-The explorer integrates with a coarser TIME STEP than the model's own 1/32 year: the coarsest of
-:data:`TIME_STEPS` (1/6, then 1/8 year) that the model's third-order delays allow for every member
-(the ensemble engine refuses a delay shorter than its order times the step, and a member whose
-shortest time constant is below the step blows up; the explorer then takes the next). A redraw
+The explorer integrates with a coarser TIME STEP than the model's own 1/32 year: 1/6 year for
+every member, and the engine re-runs only the members that step cannot integrate (a third-order
+delay shorter than three steps, or a member whose shortest time constant is below the step, which
+blows up) at 1/8, then at the model's step (``finer_steps`` of
+:meth:`hubsd.engine.ensemble.EnsembleModel.run`; ``member_time_step`` says which). A redraw
 thus takes about a third of the time it takes with the model's step
 (``benchmarks/bench_explore.py``), and the fan medians agree with the model's step to a fraction of
 a percent of their band (``tests/test_explore.py``). Pass ``time_step=None`` for the model's own
@@ -35,7 +43,6 @@ as a PNG image and the table as text.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -44,12 +51,11 @@ from matplotlib.figure import Figure
 
 from hubsd.core.errors import HubsdError
 from hubsd.engine.ensemble import compile_model
-from hubsd.engine.nodes import EnsembleError
 from hubsd.inputs.hubs import available, calibrated_or_file, load_hub
 from hubsd.inputs.scenarios import scenario_parameters
 from hubsd.model.parameters import table
 from hubsd.plots.fans import TIERS, FanFigure, number
-from hubsd.studies.policies import draw_ensemble, uncertain_ranges
+from hubsd.studies.policies import draw_ensemble
 
 #: Policy levers: name -> (label, on/off, intensity parameter, further parameters).
 LEVERS = {
@@ -65,12 +71,26 @@ LEVERS = {
         ["human_centred_ai_policy_start_year"],
     ),
 }
-#: The key AI uncertainties with a slider: name -> label.
+#: The AI futures with a slider: parameters of the model's Scenario sector, changes to the
+#: calibrated hub that act only from the ``scenario start year`` (2026), so that moving them
+#: leaves the fitted history 2016-2025 as it is. Name -> slider label (+: add to the hub's
+#: value, x: multiply it).
 UNCERTAINTIES = {
-    "bass_imitation_coefficient": "Adoption speed q",
-    "automatable_junior_share": "Junior automatable",
-    "automatable_mid_share": "Mid automatable",
-    "augmentation_productivity_gain": "Augmentation gain",
+    "ai_adoption_speed_multiplier": "Adoption speed \u00d7",
+    "change_in_automatable_junior_share": "Junior automatable +",
+    "change_in_automatable_mid_share": "Mid automatable +",
+    "change_in_baseline_human_centred_ai_share": "Human-centred +",
+    "change_in_ai_running_cost_ratio": "AI running cost +",
+    "client_demand_growth_multiplier": "Client growth \u00d7",
+}
+#: Where each AI future's slider range comes from, as the slider's tooltip says it.
+FUTURE_RANGES = {
+    "ai_adoption_speed_multiplier": "table",
+    "change_in_automatable_junior_share": ("evidence", "automatable_junior_share"),
+    "change_in_automatable_mid_share": ("evidence", "automatable_mid_share"),
+    "change_in_baseline_human_centred_ai_share": ("share", "baseline_human_centred_ai_share"),
+    "change_in_ai_running_cost_ratio": ("share", "ai_running_cost_ratio"),
+    "client_demand_growth_multiplier": "table",
 }
 #: Style of the widget's headline table.
 TABLE_STYLE = (
@@ -78,12 +98,14 @@ TABLE_STYLE = (
     ".hubsd-headline th,.hubsd-headline td{padding:2px 8px;border-bottom:1px solid #ddd;"
     "text-align:right}.hubsd-headline tbody th{text-align:left;font-weight:normal}</style>"
 )
-#: Short names of the AI uncertainties (in the static figure's title).
+#: Short names of the AI futures (in the static figure's title and the status line).
 SHORT = {
-    "bass_imitation_coefficient": "adoption q",
-    "automatable_junior_share": "junior automatable",
-    "automatable_mid_share": "mid automatable",
-    "augmentation_productivity_gain": "augmentation",
+    "ai_adoption_speed_multiplier": "adoption speed x",
+    "change_in_automatable_junior_share": "junior automatable +",
+    "change_in_automatable_mid_share": "mid automatable +",
+    "change_in_baseline_human_centred_ai_share": "human-centred share +",
+    "change_in_ai_running_cost_ratio": "AI running cost +",
+    "client_demand_growth_multiplier": "client growth x",
 }
 #: Outputs the explorer runs: the three tiers, total hub jobs and the five city outcomes.
 OUTPUTS = [
@@ -97,7 +119,9 @@ OUTPUTS = [
 ]
 #: Fan-chart quantiles: 90 % band, 50 % band, median.
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-#: Integration steps the explorer tries, coarsest first [Year] (see the module docstring).
+#: Integration steps of the explorer, coarsest first [Year]: every member runs at the first,
+#: the members it cannot integrate at the next (then at the model's own step; see the module
+#: docstring).
 TIME_STEPS = (1 / 6, 1 / 8)
 #: The explorer's default step: the first of :data:`TIME_STEPS` the model allows.
 TIME_STEP = "auto"
@@ -105,6 +129,10 @@ TIME_STEP = "auto"
 MIN_SAMPLES = 500
 #: Intensity sliders reach this multiple of the hub's smart-mix value.
 SLIDER_SPAN = 10 / 3
+
+
+#: Ensembles drawn in this session: (hub, hub file, members, seed) -> parameter frame.
+_DRAWS: dict[tuple, pd.DataFrame] = {}
 
 
 class ExplorerError(HubsdError):
@@ -116,6 +144,23 @@ def _round3(x: float) -> float:
     if not np.isfinite(x) or x == 0:
         return 0.0 if x == 0 else float(x)
     return float(np.round(x, 2 - int(np.floor(np.log10(abs(x))))))
+
+
+def fan_quantiles(members: np.ndarray, quantiles=QUANTILES) -> np.ndarray:
+    """Quantiles over members (axis 0) as :func:`numpy.quantile` (linear) computes them.
+
+    One :func:`numpy.partition` at the order statistics the quantiles need, then the linear
+    interpolation between neighbours: the same numbers, without numpy.quantile's overhead per
+    call (the explorer computes them for every output on every change).
+    """
+    n = members.shape[0]
+    pos = np.asarray(quantiles, dtype=float) * (n - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    part = np.partition(members, np.unique(np.concatenate([lo, hi])), axis=0)
+    w = (pos - lo)[:, None]
+    a, b = part[lo], part[hi]
+    return a + (b - a) * w
 
 
 def step_label(step: float | None) -> str:
@@ -147,19 +192,56 @@ def lever_ranges(hub: str) -> dict[str, tuple[float, float, float]]:
 
 
 def uncertainty_ranges(hub: str) -> dict[str, tuple[float, float, float]]:
-    """Slider range and initial value of each key AI uncertainty: name -> (lo, hi, value).
+    """Slider range and initial value of each AI future: name -> (lo, hi, value).
 
-    The range is the one the ensemble draws from (:func:`hubsd.studies.uncertain_ranges`, the
-    table's range if the hub fixes the parameter); the value is the hub's (or the table default).
+    Every slider starts at the neutral value (the calibrated hub: change 0, multiplier 1).
+    Ranges (:data:`FUTURE_RANGES`; :func:`future_sources` says which for each):
+
+    * automatable junior/mid share: the change that takes the hub's value to either end of
+      the hub file's evidence range (derived from task data, ``data/evidence/``, Eloundou et
+      al. 2023; ``range:`` in ``data/hubs/<hub>.yaml``);
+    * baseline human-centred AI share, AI running cost ratio: the change that takes the hub's
+      value to 0 or to 1 (the whole range of a share; no data narrow it);
+    * adoption speed and client growth multipliers: the model's parameter table range (an
+      assumption: no data up to 2025 speak to them).
     """
     tab = table()
-    ranges = uncertain_ranges(hub)
-    values = load_hub(hub)["parameters"]
+    hub_def = load_hub(hub)
     out = {}
     for name in UNCERTAINTIES:
-        lo, hi = ranges.get(name, (float(tab.loc[name, "low"]), float(tab.loc[name, "high"])))
-        value = float(values.get(name, tab.loc[name, "default"]))
-        out[name] = (float(lo), float(hi), min(max(value, float(lo)), float(hi)))
+        lo, hi = float(tab.loc[name, "low"]), float(tab.loc[name, "high"])
+        kind = FUTURE_RANGES[name]
+        if kind != "table":
+            base = kind[1]
+            value = float(hub_def["parameters"].get(base, tab.loc[base, "default"]))
+            ends = hub_def["ranges"].get(base) if kind[0] == "evidence" else (0.0, 1.0)
+            if ends is None:  # a hub file without an evidence range: the whole share
+                ends = (float(tab.loc[base, "low"]), float(tab.loc[base, "high"]))
+            lo = max(lo, _round3(float(ends[0]) - value))
+            hi = min(hi, _round3(float(ends[1]) - value))
+        out[name] = (lo, hi, float(tab.loc[name, "default"]))
+    return out
+
+
+def future_sources(hub: str) -> dict[str, str]:
+    """Where each AI future's slider range comes from (the slider's tooltip): name -> text."""
+    tab = table()
+    hub_def = load_hub(hub)
+    start = f"{float(hub_def['parameters'].get('scenario_start_year', 2026)):g}"
+    out = {}
+    for name in UNCERTAINTIES:
+        kind = FUTURE_RANGES[name]
+        what = str(tab.loc[name, "description"]).split(" from the scenario start year")[0]
+        if kind == "table":
+            where = "range: the model's parameter table (assumption; no data speak to it)"
+        elif kind[0] == "evidence" and kind[1] in hub_def["ranges"]:
+            where = (
+                f"range: from the hub's {kind[1]} to the ends of its evidence range "
+                "(data/evidence, Eloundou et al. 2023; data/hubs)"
+            )
+        else:
+            where = f"range: from the hub's {kind[1]} to 0 or 1 (the whole share; assumption)"
+        out[name] = f"{what} from {start}, against the calibrated hub; {where}"
     return out
 
 
@@ -176,8 +258,10 @@ class Explorer:
     seed : int
         Seed of the Latin hypercube.
     time_step : "auto", float or None
-        Integration step [Year]: ``"auto"`` the coarsest of :data:`TIME_STEPS` the model allows
-        (see the module docstring), ``None`` the model's own (slower).
+        Integration step [Year]: ``"auto"`` the first of :data:`TIME_STEPS`, with the members
+        it cannot integrate re-run at the next (see the module docstring); ``None`` the
+        model's own (slower); a number: that step for every member (a delay too short for it
+        is refused).
     year : float
         Year of the headline table's hub jobs, enrolments and local service jobs.
 
@@ -186,11 +270,15 @@ class Explorer:
     hub : str
         The resolved hub (``krakow@v1``).
     values : dict
-        Current lever parameters and AI uncertainties.
+        Current lever parameters and AI futures.
+    member_time_step : numpy.ndarray
+        Each member's integration step in the last run [Year] (empty without ``"auto"``).
     on : dict
         Which levers are switched on.
     seconds : float
         Wall time of the last update (ensemble run, quantiles, headline).
+    timings : dict
+        Its parts [s]: ``engine`` (the ensemble run) and ``fans and headline``.
     """
 
     def __init__(
@@ -206,12 +294,16 @@ class Explorer:
         if samples < MIN_SAMPLES:
             raise ExplorerError(f"samples must be at least {MIN_SAMPLES}, got {samples}")
         self.samples, self.seed, self.year = int(samples), seed, year
-        # steps still to try when the engine refuses one (a delay too short for it)
-        self._steps = [*TIME_STEPS, None] if time_step == "auto" else [time_step]
-        self.time_step = self._steps.pop(0)
         self.model = compile_model()
+        if time_step == "auto":  # the members the coarse step cannot integrate: the next
+            own = float(self.model.controls["time_step"])
+            self.time_step, self._finer = TIME_STEPS[0], (*TIME_STEPS[1:], own)
+        else:
+            self.time_step, self._finer = time_step, ()
+        self.member_time_step = np.array([])
         self._baseline_cache: dict = {}
         self.seconds = 0.0
+        self.timings: dict[str, float] = {}
         self.set_hub(hub)
 
     @property
@@ -224,15 +316,20 @@ class Explorer:
     def set_hub(self, hub: str) -> Explorer:
         """Switch to another hub: new ensemble, its levers and uncertainties at their values."""
         resolved = load_hub(hub)["hub"]
-        # calibrated parameters jointly from their posterior, the other priors by LHS
-        draw = draw_ensemble(resolved, self.samples, self.seed)
-        names = [n for n in draw.columns if n not in UNCERTAINTIES]
+        # calibrated parameters jointly from their posterior, the other priors by LHS; drawn
+        # once per hub, members and seed in a session (a posterior draw takes minutes)
+        key = (resolved, load_hub(resolved).get("file"), self.samples, self.seed)
+        if key not in _DRAWS:
+            _DRAWS[key] = draw_ensemble(resolved, self.samples, self.seed)
+        draw = _DRAWS[key]
+        names = list(draw.columns)  # the AI futures (Scenario sector) are not drawn
         self.hub = resolved
         # the hub's values, passed with every run (the engine would read the hub file each time)
         self.hub_values = {k: float(v) for k, v in load_hub(resolved)["parameters"].items()}
         self.lhs = {n: draw[n].to_numpy() for n in names}
         self.lever_ranges = lever_ranges(resolved)
         self.uncertainty_ranges = uncertainty_ranges(resolved)
+        self.sources = future_sources(resolved)
         self.ranges = {**self.lever_ranges, **self.uncertainty_ranges}
         self.values = {n: r[2] for n, r in self.ranges.items()}
         self.on = dict.fromkeys(LEVERS, False)
@@ -285,24 +382,25 @@ class Explorer:
         for name in policies[0]:
             column = np.repeat([float(p[name]) for p in policies], n)
             params[name] = column if k > 1 else float(column[0])
-        while True:
-            try:
-                with warnings.catch_warnings():
-                    # a member whose shortest time constant is below the coarse step blows up
-                    # (Euler): the next, finer step, as for a delay too short for it
-                    warnings.filterwarnings("error", "non-finite values", RuntimeWarning)
-                    ds = self.model.run(
-                        params, OUTPUTS, None, time_step=self.time_step, saveper=1.0, workers=1
-                    )
-                break
-            except (EnsembleError, RuntimeWarning) as exc:
-                unstable = isinstance(exc, RuntimeWarning)
-                if not self._steps or not (unstable or "time step" in str(exc)):
-                    raise
-                self.time_step = self._steps.pop(0)
+        # members the coarse step cannot integrate (non-finite, a delay too short for it) are
+        # re-run by the engine at the next finer step
+        t0 = time.perf_counter()
+        ds = self.model.run(
+            params,
+            OUTPUTS,
+            None,
+            time_step=self.time_step,
+            finer_steps=self._finer,
+            saveper=1.0,
+            workers=1,
+        )
+        if "member_time_step" in ds.coords:
+            self.member_time_step = ds["member_time_step"].to_numpy()[-n:]
+        self.timings["engine"] = time.perf_counter() - t0
         self.time = ds["time"].to_numpy()
-        self.attrs = {v: dict(ds[v].attrs) for v in OUTPUTS}
-        arrays = {v: ds[v].to_numpy() for v in OUTPUTS}
+        # the Variables (sample, time), not DataArrays: no copies of the parameter coordinates
+        self.attrs = {v: dict(ds.variables[v].attrs) for v in OUTPUTS}
+        arrays = {v: ds.variables[v].data for v in OUTPUTS}
         return [{v: a[i * n : (i + 1) * n] for v, a in arrays.items()} for i in range(k)]
 
     def update(self) -> Explorer:
@@ -312,12 +410,13 @@ class Explorer:
         together with the policy when one of them changes, and reused while only levers move.
         """
         t0 = time.perf_counter()
+        self.timings = {"engine": 0.0}
         policy = self.policy()
         off = {**policy, **{LEVERS[k][1]: 0.0 for k in LEVERS}}
         key = (self.hub, *(self.values[n] for n in UNCERTAINTIES))
         if self._baseline_cache.get("key") != key:
             runs = self._run([off] if policy == off else [off, policy])
-            fans = {v: np.quantile(a, QUANTILES, axis=0) for v, a in runs[0].items()}
+            fans = {v: fan_quantiles(a) for v, a in runs[0].items()}
             self._baseline_cache.update(key=key, members=runs[0], fans=fans)
         elif policy == off:
             runs = [self._baseline_cache["members"]]
@@ -326,9 +425,10 @@ class Explorer:
         self.baseline_members = self._baseline_cache["members"]
         self.baseline_fans = self._baseline_cache["fans"]
         self.members = runs[-1]
-        self.fans = {v: np.quantile(a, QUANTILES, axis=0) for v, a in self.members.items()}
+        self.fans = {v: fan_quantiles(a) for v, a in self.members.items()}
         self.headline = self._headline()
         self.seconds = time.perf_counter() - t0
+        self.timings["fans and headline"] = self.seconds - self.timings["engine"]
         return self
 
     # -- the headline table ----------------------------------------------------------------------
@@ -384,12 +484,34 @@ class Explorer:
         return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
     def describe(self) -> str:
-        """One line: hub, members, the levers on, the AI uncertainties."""
+        """One line: hub, members, the levers on, the AI futures moved from neutral."""
         levers = [
             f"{LEVERS[k][0].lower()} {self.values[LEVERS[k][1]]:g}" for k in LEVERS if self.on[k]
         ]
-        unc = ", ".join(f"{n} {self.values[n]:.3g}" for n in UNCERTAINTIES)
-        return f"{self.hub}, {self.samples} members; levers: {', '.join(levers) or 'none'}; {unc}"
+        return (
+            f"{self.hub}, {self.samples} members; levers: {', '.join(levers) or 'none'}; "
+            f"AI futures: {self.futures()}"
+        )
+
+    def futures(self) -> str:
+        """The AI futures moved from neutral (``junior automatable + 0.2``), or "as calibrated"."""
+        moved = [
+            f"{SHORT[n]} {self.values[n]:.3g}"
+            for n in UNCERTAINTIES
+            if self.values[n] != self.uncertainty_ranges[n][2]
+        ]
+        return ", ".join(moved) or "as calibrated"
+
+    def steps(self) -> str:
+        """The integration steps of the last run: ``1/6`` or ``1/6 (3 members at 1/8)``."""
+        text = step_label(self.time_step)
+        finer, counts = np.unique(self.member_time_step, return_counts=True)
+        rest = [
+            f"{c} member{'s' if c > 1 else ''} at {step_label(float(f))}"
+            for f, c in zip(finer, counts, strict=True)
+            if self.time_step is None or f < self.time_step * (1 - 1e-9)
+        ]
+        return f"{text} ({', '.join(rest)})" if rest else text
 
     def text(self) -> str:
         """The headline table as text, under a line describing the settings."""
@@ -406,7 +528,7 @@ class Explorer:
     # -- figures -------------------------------------------------------------------------------
 
     def title(self, settings: bool = False) -> str:
-        """The figure's title (with the levers and AI uncertainties on a second line)."""
+        """The figure's title (with the levers and the AI futures on a second line)."""
         title = (
             f"{self.hub}: median, 50 % and 90 % bands of {self.samples} members "
             "(dashed: baseline median)"
@@ -415,8 +537,7 @@ class Explorer:
             levers = [
                 f"{k.replace('_', '-')} {self.values[LEVERS[k][1]]:g}" for k in LEVERS if self.on[k]
             ]
-            unc = [f"{SHORT[n]} {self.values[n]:.3g}" for n in UNCERTAINTIES]
-            title += f"\nlevers: {', '.join(levers) or 'none'}; {', '.join(unc)}"
+            title += f"\nlevers: {', '.join(levers) or 'none'}; AI futures: {self.futures()}"
         return title
 
     def draw(self, fans: FanFigure) -> FanFigure:
@@ -492,6 +613,17 @@ def _slider(widgets, name: str, label: str, lo: float, hi: float, value: float):
         style={"description_width": "150px"},
         layout=widgets.Layout(width="340px"),
         **kwargs,
+    )
+
+
+def _futures_header(explorer: Explorer) -> str:
+    """The heading of the AI sliders: what they change, and from when."""
+    start = f"{explorer.hub_values.get('scenario_start_year', 2026):g}"
+    return (
+        f"<b>AI futures from {start}</b><br><small>changes to the calibrated hub "
+        f"(+: added to its value, \u00d7: its rate multiplied) for every member from {start} "
+        f"on; the history before {start} stays as fitted. Hover a slider for its range's "
+        "source.</small>"
     )
 
 
@@ -580,10 +712,12 @@ def _build(widgets, explorer: Explorer):
             lo, hi, value = explorer.ranges[name]
             controls[name] = _slider(widgets, name, _label(name), lo, hi, value)
             boxes.append(controls[name])
-    boxes.append(widgets.HTML("<b>AI uncertainties</b> (every member)"))
+    header = widgets.HTML(_futures_header(explorer))
+    boxes.append(header)
     for name, label in UNCERTAINTIES.items():
         lo, hi, value = explorer.ranges[name]
         controls[name] = _slider(widgets, name, label, lo, hi, value)
+        controls[name].tooltip = explorer.sources[name]
         boxes.append(controls[name])
     image = widgets.Image(
         format="png", layout=widgets.Layout(width="100%", max_width="960px", height="auto")
@@ -595,12 +729,16 @@ def _build(widgets, explorer: Explorer):
     def show():
         t0 = time.perf_counter()
         explorer.draw(fans)
+        t1 = time.perf_counter()
         image.value = fans.png()
+        t2 = time.perf_counter()
         headline.value = explorer.html_table()
         total = explorer.seconds + time.perf_counter() - t0
+        parts = {"figure": t1 - t0, "png": t2 - t1, "table": time.perf_counter() - t2}
+        ui.timings = {**explorer.timings, **parts}
         status.value = (
             f"<small>{explorer.describe()}<br>redrawn in {total:.2f} s (ensemble "
-            f"{explorer.seconds:.2f} s); TIME STEP {step_label(explorer.time_step)}"
+            f"{explorer.seconds:.2f} s); TIME STEP {explorer.steps()}"
             "</small>"
         )
         ui.seconds = total
@@ -609,6 +747,7 @@ def _build(widgets, explorer: Explorer):
         """Controls follow the explorer (after a hub change or a lever switched on)."""
         busy["on"] = True
         try:
+            header.value = _futures_header(explorer)
             for name, widget in controls.items():
                 if name == "hub":
                     continue
@@ -621,6 +760,8 @@ def _build(widgets, explorer: Explorer):
                 widget.max = max(hi, widget.min)
                 widget.min, widget.max = lo, hi
                 widget.value = explorer.values[name]
+                if name in UNCERTAINTIES:
+                    widget.tooltip = explorer.sources[name]
         finally:
             busy["on"] = False
 
@@ -650,13 +791,8 @@ def _build(widgets, explorer: Explorer):
     )
     row = widgets.HBox([left, right], layout=widgets.Layout(flex_flow="row wrap", width="100%"))
     ui = _ui_class(widgets)([row])
-    ui.explorer, ui.controls, ui.table, ui.image, ui.status = (
-        explorer,
-        controls,
-        headline,
-        image,
-        status,
-    )
+    ui.explorer, ui.controls, ui.table = explorer, controls, headline
+    ui.image, ui.status = image, status
     ui._apply = apply
     ui.add_class("hubsd-explorer")
     show()

@@ -32,6 +32,7 @@ from pymoo.core.repair import Repair
 from pymoo.optimize import minimize
 
 from hubsd.engine.ensemble import EnsembleModel, compile_model
+from hubsd.engine.warmstart import WarmStart, WarmStartError, warm_start
 from hubsd.inputs.hubs import load_hub
 from hubsd.model.parameters import table as parameter_table
 from hubsd.studies.policies import draw_ensemble, lhs_parameters, uncertain_ranges
@@ -70,8 +71,12 @@ HUB_OUTPUTS = (
     "new_industry_jobs",
     "cumulative_policy_cost",
 )
-#: Model rows (policy x member) simulated in one engine call.
-BATCH_ROWS = 25_000
+#: Model rows (policy x member) simulated in one engine call (one generation of 50 candidates
+#: x 1,000 members: one call, one pool of workers, one Dataset).
+BATCH_ROWS = 50_000
+#: Outcome of :func:`hub_outcomes` kept apart: each member's youth unemployment rate at the
+#: base year without policy, the reference of a relative threshold (``Design.thresholds``).
+REFERENCE = "youth_unemployment_base_year"
 
 
 def policy_ensemble(
@@ -188,6 +193,7 @@ def hub_outcomes(ds: xr.Dataset, design: Design) -> dict[str, np.ndarray]:
         "policy_cost": (cost.isel(time=-1) - cost.isel(time=0)).to_numpy(),
         "discounted_cost": discounted(cost, design.discount_rate, design.base_year),
         "job_years": _integral(w["total_hub_staff"] + w["new_industry_jobs"]),
+        REFERENCE: _at(ds["youth_unemployment_rate"], float(design.base_year)),
     }
     return out
 
@@ -216,6 +222,11 @@ class Evaluator:
         Hub whose values the engine applies under ``members``.
     saveper : float
         Save interval of the runs [Year] (outcomes are read at these times).
+    warm : bool
+        Simulate each member's history to the base year once and continue every candidate
+        from it (:mod:`hubsd.engine.warmstart`; equal to the full runs). Where the engine
+        refuses (a decision acting before the base year, a base year at INITIAL TIME), the
+        runs are full ones and ``warm_refused`` says why.
     """
 
     model: EnsembleModel
@@ -226,8 +237,12 @@ class Evaluator:
     hub: str | None = None
     saveper: float = 1.0
     batch_rows: int = BATCH_ROWS
+    warm: bool = True
     baseline: dict = field(default_factory=dict)
     runs: int = 0
+    warm_refused: str = ""
+    reference: np.ndarray | None = None
+    _start: WarmStart | None = field(default=None, repr=False)
 
     def __post_init__(self):
         known = set(self.model.parameter_table().index)
@@ -239,23 +254,52 @@ class Evaluator:
         clash = [d.parameter for d in self.design.decisions if d.parameter in self.members]
         if clash:
             raise PolicyDesignError(f"{clash[0]!r} is both a decision and an uncertainty")
-        self.baseline = self._run_rows(self.members.reset_index(drop=True))
+        frame = self.members.reset_index(drop=True)
+        if self.warm:
+            try:
+                self._start = warm_start(
+                    self.model, frame, float(self.design.base_year), list(self.outputs), self.hub
+                )
+            except WarmStartError as err:
+                self.warm_refused = str(err)
+        self.baseline = self._run_rows(frame.iloc[:, :0], np.arange(len(frame)))
+        self.reference = self.baseline.pop(REFERENCE, None)
 
-    def _run_rows(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    @property
+    def thresholds(self):
+        """Each member's youth unemployment threshold (``Design.thresholds``) [Dmnl]."""
+        return self.design.thresholds(self.reference)
+
+    @property
+    def warm_from(self) -> float | None:
+        """The year candidates are continued from, or None if they run in full."""
+        return None if self._start is None or self.warm_refused else self._start.until
+
+    def _run_rows(self, changes: pd.DataFrame, member: np.ndarray) -> dict[str, np.ndarray]:
+        """Outcomes of rows: member ``member[i]`` with the decisions ``changes.iloc[i]``."""
         parts: dict[str, list] = {}
-        for lo in range(0, len(frame), self.batch_rows):
-            chunk = frame.iloc[lo : lo + self.batch_rows]
-            ds = self.model.run(
-                chunk,
-                list(self.outputs),
-                self.hub,
-                final_time=float(self.design.horizon),
-                saveper=self.saveper,
+        for lo in range(0, len(member), self.batch_rows):
+            ds = self._simulate(
+                changes.iloc[lo : lo + self.batch_rows], member[lo : lo + self.batch_rows]
             )
-            self.runs += len(chunk)
+            self.runs += ds.sizes["sample"]
             for k, v in self.outcome_fn(ds, self.design).items():
                 parts.setdefault(k, []).append(np.asarray(v, dtype=float))
         return {k: np.concatenate(v) for k, v in parts.items()}
+
+    def _simulate(self, changes: pd.DataFrame, member: np.ndarray) -> xr.Dataset:
+        horizon = float(self.design.horizon)
+        if self.warm_from is not None:
+            try:
+                return self._start.run(changes, member, final_time=horizon, saveper=self.saveper)
+            except WarmStartError as err:  # e.g. a start year before the base year
+                self.warm_refused = str(err)
+        rows = self.members.iloc[member].reset_index(drop=True)
+        for name in changes.columns:
+            rows[name] = changes[name].to_numpy()
+        return self.model.run(
+            rows, list(self.outputs), self.hub, final_time=horizon, saveper=self.saveper
+        )
 
     def snap(self, x: np.ndarray) -> np.ndarray:
         """Decision values clipped to their ranges, ``int`` decisions rounded."""
@@ -273,12 +317,11 @@ class Evaluator:
         """
         x = self.snap(x)
         npol, nmem = len(x), len(self.members)
-        rows = pd.DataFrame(
-            np.tile(self.members.to_numpy(), (npol, 1)), columns=self.members.columns
+        changes = pd.DataFrame(
+            {d.parameter: np.repeat(x[:, j], nmem) for j, d in enumerate(self.design.decisions)}
         )
-        for j, d in enumerate(self.design.decisions):
-            rows[d.parameter] = np.repeat(x[:, j], nmem)
-        raw = self._run_rows(rows)
+        raw = self._run_rows(changes, np.tile(np.arange(nmem), npol))
+        raw.pop(REFERENCE, None)
         return self._dataset(raw, x)
 
     def baseline_dataset(self) -> xr.Dataset:
@@ -302,12 +345,12 @@ class Evaluator:
         return xr.Dataset(data, coords=coords)
 
 
-def statistic(values: np.ndarray, objective: Objective, threshold: float) -> np.ndarray:
+def statistic(values: np.ndarray, objective: Objective, threshold) -> np.ndarray:
     """The objective's value per policy from outcomes of shape ``(policy, member)``.
 
     Minimised: ``p90`` is the 90th percentile of a bad-if-high outcome, minus the 10th
     percentile of a good-if-high one; ``mean`` likewise signed; ``fail_share`` the share of
-    members above ``threshold``.
+    members above ``threshold`` (a number, or one per member: ``Evaluator.thresholds``).
     """
     values = np.asarray(values, dtype=float)
     if objective.statistic == "fail_share":
@@ -320,7 +363,7 @@ def statistic(values: np.ndarray, objective: Objective, threshold: float) -> np.
 
 
 def objective_values(
-    outcomes: xr.Dataset, objectives: Sequence[Objective], threshold: float
+    outcomes: xr.Dataset, objectives: Sequence[Objective], threshold
 ) -> np.ndarray:
     """Objective values, shape ``(policy, objective)``, each to be minimised."""
     return np.column_stack(
@@ -416,13 +459,14 @@ def describe(front: xr.Dataset, i: int) -> str:
 
 
 def robustness(
-    outcomes: xr.Dataset, threshold: float, regret_outcome: str = "youth_unemployment_peak"
+    outcomes: xr.Dataset, threshold, regret_outcome: str = "youth_unemployment_peak"
 ) -> pd.DataFrame:
     """Robustness metrics of each policy of ``outcomes`` (dims ``policy``, ``member``).
 
     Columns: per outcome the worst-tenth value (``<outcome>_p90`` of a bad-if-high outcome,
     ``_p10`` of a good-if-high one) and the mean; ``satisficing_share`` (members whose youth
-    unemployment peak stays at or below ``threshold``); ``max_regret`` and ``p90_regret`` of
+    unemployment peak stays at or below ``threshold``, a number or one per member);
+    ``max_regret`` and ``p90_regret`` of
     ``regret_outcome``: per member, how much worse the policy is than the best of all the
     policies given (the no-policy run included, if present) in that member.
     """
@@ -465,13 +509,7 @@ def optimise(
         raise PolicyDesignError(f"population must be at least 2, got {population}")
     budget = check_budget(budget)
     cost_obj = Objective(f"{cost_outcome}_p90", cost_outcome, "p90", -1, "EUR")
-    problem = _Problem(
-        evaluator,
-        list(objectives),
-        evaluator.design.youth_unemployment_threshold,
-        budget,
-        cost_obj,
-    )
+    problem = _Problem(evaluator, list(objectives), evaluator.thresholds, budget, cost_obj)
     algorithm = NSGA2(
         pop_size=int(population), repair=_RoundInts(evaluator), eliminate_duplicates=True
     )
@@ -545,8 +583,15 @@ def design_policies(
     oc = ev.evaluate(X)
     both = xr.concat([oc, ev.baseline_dataset()], dim="policy")
     labels = [f"p{i:02d}" for i in range(len(X))] + ["none"]
-    both = both.assign_coords(policy=labels)
-    threshold = design.youth_unemployment_threshold
+    threshold = np.broadcast_to(ev.thresholds, (len(ensemble),)).astype(float)
+    both = both.assign_coords(
+        policy=labels,
+        youth_unemployment_threshold=(
+            "member",
+            threshold,
+            {"units": "Dmnl", "long_name": f"failure: {design.threshold_text()}"},
+        ),
+    )
     metrics = robustness(both, threshold)
     front = xr.Dataset(coords={"policy": labels[:-1]})
     for j, d in enumerate(design.decisions):
@@ -589,9 +634,13 @@ def design_policies(
         "discount_rate_per_year": design.discount_rate,
         "base_year": design.base_year,
         "horizon": design.horizon,
-        "youth_unemployment_threshold": threshold,
+        "youth_unemployment_threshold": float(np.median(threshold)),
+        "youth_unemployment_threshold_kind": design.threshold_kind,
+        "youth_unemployment_threshold_value": design.youth_unemployment_threshold,
+        "failure_rule": design.threshold_text(),
         "ai_capability": ensemble.attrs["ai_capability"],
         "engine_runs": ev.runs,
+        "warm_start_from": ev.warm_from,
         "no_policy": {k: float(v) for k, v in none.items()},
     }
     front.attrs.update(

@@ -3,8 +3,9 @@
 :func:`load_design` reads ``data/policy_design.yaml``: the decision variables (name, model
 parameter, ``low``, ``high``, ``kind`` int/float), checked against the parameter table of the
 model before anything runs, and the settings (discount rate, base year, horizon, youth
-unemployment threshold). Entries under ``adaptive:`` (the trigger thresholds being added to the
-model) are used only once their parameter exists and are otherwise listed as pending.
+unemployment threshold: absolute, or relative to each member's own base-year rate). Entries
+under ``adaptive:`` (the trigger thresholds) are used only once their parameter exists and are
+otherwise listed as pending.
 
 :data:`OBJECTIVES` names every objective :mod:`hubsd.studies.policy_design` can minimise: an
 outcome per member (:data:`OUTCOMES`) and a statistic over the ensemble.
@@ -17,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hubsd.core.hints import did_you_mean
@@ -116,6 +118,35 @@ class Design:
     youth_unemployment_threshold: float
     pending: list[str] = field(default_factory=list)
     path: str = ""
+    threshold_kind: str = "absolute"  # or "relative": points above the member's base-year rate
+
+    def thresholds(self, reference=None):
+        """The youth unemployment threshold of each member [Dmnl].
+
+        ``absolute``: ``youth_unemployment_threshold`` for every member; ``relative``: each
+        member's own youth unemployment rate at the base year without policy (``reference``,
+        one per member) plus ``youth_unemployment_threshold`` (a rise in rate points).
+        """
+        if self.threshold_kind == "absolute":
+            if reference is None:
+                return self.youth_unemployment_threshold
+            return np.full(len(reference), self.youth_unemployment_threshold)
+        if reference is None:
+            raise PolicyDesignError(
+                "a relative youth unemployment threshold needs each member's base-year youth "
+                "unemployment rate (the outcome function gives none); use kind: absolute"
+            )
+        return np.asarray(reference, dtype=float) + self.youth_unemployment_threshold
+
+    def threshold_text(self) -> str:
+        """The failure rule in words."""
+        v = self.youth_unemployment_threshold
+        if self.threshold_kind == "absolute":
+            return f"youth unemployment peak above {100 * v:g} %"
+        return (
+            f"youth unemployment peak more than {100 * v:g} points above the member's own rate "
+            f"at the base year {self.base_year:g} without policy"
+        )
 
     @property
     def names(self) -> list[str]:
@@ -145,6 +176,7 @@ class Design:
             self.youth_unemployment_threshold,
             list(self.pending),
             self.path,
+            self.threshold_kind,
         )
 
 
@@ -296,12 +328,33 @@ def load_design(path: str | Path = DESIGN_FILE, hub: str | None = None, model_ta
             raise PolicyDesignError(f"{path}: decision {label} {dup[0]!r} appears twice")
     base = _number(doc, "base_year", str(path), -math.inf, math.inf)
     horizon = _number(doc, "horizon", str(path), base, math.inf)
+    kind, value = _threshold(doc, str(path))
     return Design(
         decisions,
         _number(doc, "discount_rate", str(path), 0.0, 1.0),
         base,
         horizon,
-        _number(doc, "youth_unemployment_threshold", str(path), 0.0, 1.0),
+        value,
         pending,
         str(path),
+        kind,
     )
+
+
+def _threshold(doc: Mapping, where: str) -> tuple[str, float]:
+    """``youth_unemployment_threshold``: a number (absolute) or ``{kind:, value:}``."""
+    key = "youth_unemployment_threshold"
+    entry = doc.get(key)
+    if not isinstance(entry, Mapping):
+        return "absolute", _number(doc, key, where, 0.0, 1.0)
+    extra = set(entry) - {"kind", "value"}
+    if extra:
+        raise PolicyDesignError(
+            f"{where}: {key}: unknown keys {sorted(extra)}; valid: ['kind', 'value']"
+        )
+    kind = entry.get("kind")
+    if kind not in ("absolute", "relative"):
+        raise PolicyDesignError(
+            f"{where}: {key}: kind must be 'absolute' or 'relative', got {kind!r}"
+        )
+    return kind, _number(entry, "value", f"{where}: {key}", 0.0, 1.0)

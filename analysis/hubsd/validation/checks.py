@@ -19,8 +19,9 @@ from hubsd.core import sampling
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.engine.ensemble import compile_model
 from hubsd.engine.results import base_name, flat_outputs
-from hubsd.inputs.hubs import load_hub
+from hubsd.inputs.hubs import HubError, load_hub
 from hubsd.inputs.scenarios import load_scenarios, scenario_parameters, smart_mix
+from hubsd.model.parameters import ParameterError
 from hubsd.model.parameters import table as parameter_table
 from hubsd.model.units import UnitsError, check_units
 from hubsd.validation.context import Context, quiet, run_members
@@ -161,12 +162,16 @@ def scenario_cases(ctx: Context) -> dict[str, dict]:
         per = {}
     cases = {"baseline": {}} if "baseline" not in per else {}
     cases.update({k: v for k, v in per.items() if set(v) <= consts})
+    try:  # a workspace of another model has no scenario file: no policy mix
+        mix = smart_mix()
+    except (HubError, ParameterError, KeyError):
+        mix = None
     for name, params in (
         ("shock", SHOCK),
         ("strong_shock", STRONG_SHOCK),
-        ("shock_mix", {**SHOCK, **smart_mix()}),
+        ("shock_mix", None if mix is None else {**SHOCK, **mix}),
     ):
-        if set(params) <= consts:
+        if params is not None and set(params) <= consts:
             cases[name] = params
     if len(cases) == 1:
         cases = {"defaults": {}}

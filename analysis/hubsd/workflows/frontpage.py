@@ -272,7 +272,8 @@ def policy_section(folder: Path) -> str:
         '<section id="policy"><h2>Robust policy design</h2>',
         '<p class="note">Per hub: the Pareto front of lever mixes found by NSGA-II, each scored '
         "over an ensemble of the hub's uncertain parameters and AI capability (worst tenth of "
-        "futures, share of futures with youth unemployment at or below the threshold, regret "
+        "futures, share of futures without failure (the failure rule is in each folder's "
+        "manifest), regret "
         "against the best front policy in each future, mean discounted cost); the recommended "
         "mix has the least maximum regret on the youth unemployment peak. Small ensembles and "
         "few generations in the pipeline (see each folder's manifest): indicative, not final."

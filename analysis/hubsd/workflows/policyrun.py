@@ -61,7 +61,6 @@ class PolicyStudy:
         r = self.result
         row = self.table().iloc[r.recommended]
         none = r.info["no_policy"]
-        th = r.info["youth_unemployment_threshold"]
         lines = [
             f"Hub {r.info['hub']}: {len(r.front['policy'])} policies on the front "
             f"({r.info['members']} members, {r.info['generations']} generations x "
@@ -70,7 +69,8 @@ class PolicyStudy:
             "  youth unemployment peak, worst tenth: "
             f"{100 * row['youth_unemployment_peak_p90']:.1f} % "
             f"(no policy {100 * none['youth_unemployment_peak_p90']:.1f} %); "
-            f"members at or below {100 * th:.0f} %: {100 * row['satisficing_share']:.1f} % "
+            f"members without failure ({r.info['failure_rule']}): "
+            f"{100 * row['satisficing_share']:.1f} % "
             f"(no policy {100 * none['satisficing_share']:.1f} %); "
             f"max regret {100 * row['max_regret']:.2f} pp.",
             f"  mean discounted cost {row['discounted_cost_mean'] / 1e6:,.1f} million EUR "
@@ -106,8 +106,8 @@ def policy_study(
     """Robust policy design and scenario discovery for one hub.
 
     Arguments as :func:`hubsd.studies.policy_design.design_policies`; the PRIM boxes and the
-    tree are of the members in which the recommended mix's youth unemployment peak is above
-    the threshold.
+    tree are of the members in which the recommended mix fails (its youth unemployment peak
+    above the member's threshold, ``result.outcomes["youth_unemployment_threshold"]``).
     """
     started = time.perf_counter()
     result = design_policies(
@@ -115,7 +115,7 @@ def policy_study(
     )
     label = str(result.front["policy"].values[result.recommended])
     yu = result.outcomes["youth_unemployment_peak"].sel(policy=label).to_numpy()
-    fails = yu > result.info["youth_unemployment_threshold"]
+    fails = yu > result.outcomes["youth_unemployment_threshold"].to_numpy()
     boxes = find_boxes(result.members, fails)
     cart, accuracy = cart_rules(result.members, fails, seed=seed)
     return PolicyStudy(result, boxes, cart, accuracy, time.perf_counter() - started)
@@ -158,7 +158,9 @@ def save_policy(study: PolicyStudy, target: str | Path, command: str | None = No
             f"# classification tree of the members where the recommended mix fails "
             f"(accuracy on them {study.cart_accuracy:.3f})\n{study.cart}"
         )
-        fig = front_figure(table, r.info["hub"], r.info["youth_unemployment_threshold"])
+        relative = r.info["youth_unemployment_threshold_kind"] == "relative"
+        label = "threshold (median member)" if relative else "threshold"
+        fig = front_figure(table, r.info["hub"], r.info["youth_unemployment_threshold"], label)
         fig.savefig(tmp / "front.png", dpi=110)
         manifest = {
             "command": command,

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,6 +228,84 @@ def _final_text(table: pd.DataFrame, title: str) -> str:
     with pd.option_context("display.width", 200, "display.max_columns", None):
         body = table.T.to_string(float_format=lambda v: f"{v:.6g}")
     return f"{title}\nvalues at the final time:\n{body}"
+
+
+@dataclass
+class FolderRun:
+    """What :func:`run_into_folder` did: the folder, the study's result and the timing."""
+
+    target: Path
+    result: object
+    #: The line saying an earlier folder was replaced, or None.
+    replaced: str | None
+    seconds: float
+
+    def report(self, text: str, label: str, path: Path | None = None) -> None:
+        """Print the study's text, the replaced-folder note, the wall time and ``label: path``."""
+        print(text)
+        if self.replaced:
+            print(f"Note: {self.replaced}")
+        print(f"Wall time: {self.seconds:.1f} s")
+        print(f"{label}: {path if path is not None else self.target}")
+
+
+def run_into_folder(
+    hubs: Sequence[str],
+    out: str | os.PathLike | None,
+    default_name: str,
+    marker: str,
+    announce: str,
+    run: Callable[[], object],
+    write: Callable[[object, Path], object],
+) -> FolderRun:
+    """The shape of a command that runs a study into one output folder.
+
+    Every hub is resolved (an unknown one raises :class:`HubError` naming the known hubs) and
+    the folder checked (:func:`check_out_dir`) before anything runs; then the folder's lock is
+    held (:func:`hubsd.core.atomic.folder_lock`) while ``announce`` is printed on stderr, the
+    study runs and ``write(result, target)`` writes it (atomically, with
+    :func:`hubsd.core.atomic.atomic_folder`), so no other hubsd process writes the folder
+    meanwhile and an earlier folder replaced is said so.
+
+    Parameters
+    ----------
+    hubs : sequence of str
+        Hubs (names, calibrated sets or files) the study runs on.
+    out : path or None
+        The output folder; None: ``default_name`` under the outputs folder (the workspace's,
+        else ``outputs/``).
+    default_name : str
+        The folder's name when ``out`` is None.
+    marker : str
+        The manifest file the study writes (an existing folder is replaced only if it holds
+        one).
+    announce : str
+        The line printed on stderr when the study starts.
+    run : callable
+        Runs the study, returns its result.
+    write : callable
+        Writes the result into the folder.
+
+    Returns
+    -------
+    FolderRun
+        The folder, the result, the replaced-folder note and the wall time [s].
+
+    Raises
+    ------
+    HubError, CliError, OutputLocked
+        An unknown hub, a folder that must not be replaced, or one another process writes.
+    """
+    started = time.perf_counter()
+    for hub in hubs:
+        load_hub(hub)
+    target = check_out_dir(out if out is not None else OUTPUTS_DIR / default_name, marker)
+    with folder_lock(target):
+        replaced = replaced_note(target, marker)
+        print(announce, file=sys.stderr)
+        result = run()
+        write(result, target)
+    return FolderRun(target, result, replaced, time.perf_counter() - started)
 
 
 @dataclass

@@ -56,6 +56,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ from hubsd.core.errors import HubsdError
 from hubsd.core.hints import did_you_mean
 from hubsd.core.progress import progress_bar
 from hubsd.engine.pysd_runner import save
-from hubsd.inputs.hubs import HubError, available, read_yaml
+from hubsd.inputs.hubs import HubError, available, load_hub, read_yaml
 from hubsd.inputs.hubs import exists as hub_exists
 from hubsd.inputs.scenarios import load_scenarios
 from hubsd.model.parameters import ParameterError, check_parameters, resolve_name
@@ -84,6 +85,23 @@ RESULT = "sweep.nc"
 
 class SweepError(HubsdError):
     """A bad sweep spec, notebook or output folder (reported before anything runs)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a spec is checked against: a notebook's parameters, or a model's (model sweeps).
+
+    ``params`` maps each name a spec may use to papermill's description of it (``default``,
+    ``inferred_type_name``); ``label`` names the target in messages (``the notebook``, ``the
+    model workforce.mdl``); ``mdl`` is None for a notebook (model parameters among its
+    parameters are checked against the default model's table), else the model whose table,
+    hub files and scenarios every value is checked against.
+    """
+
+    params: dict
+    label: str = "the notebook"
+    mdl: Path | None = None
+    scenario_file: Path | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,27 +145,29 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _check_value(name: str, value, nb_params: dict, where: str):
-    """One value of a notebook parameter: type of the notebook's default, model range."""
+def _check_value(name: str, value, target: Target, where: str):
+    """One value of a parameter: type of its default, known hub and scenario, model range."""
+    nb_params = target.params
     if isinstance(value, (dict, list)) or value is None:
         raise SweepError(f"{where}: {name!r} = {value!r}: give a single number or string")
     kind = _kind(nb_params[name])
+    default = nb_params[name].get("default")
     if kind in ("int", "float") and not _is_number(value):
         raise SweepError(
-            f"{where}: {name!r} must be a number (the notebook's default is "
-            f"{nb_params[name].get('default')}), got {value!r}"
+            f"{where}: {name!r} must be a number (the default is {default}), got {value!r}"
         )
     if kind == "int" and _is_number(value) and float(value) != int(value):
         raise SweepError(f"{where}: {name!r} must be a whole number, got {value!r}")
     if kind == "str" and not isinstance(value, str):
         raise SweepError(
-            f"{where}: {name!r} must be a string (the notebook's default is "
-            f"{nb_params[name].get('default')}), got {value!r}"
+            f"{where}: {name!r} must be a string (the default is {default}), got {value!r}"
         )
     if kind == "bool" and not isinstance(value, bool):
         raise SweepError(f"{where}: {name!r} must be true or false, got {value!r}")
     if _is_number(value) and not math.isfinite(float(value)):
         raise SweepError(f"{where}: {name!r} must be finite, got {value!r}")
+    if target.mdl is not None:
+        return _check_model_value(name, value, target, where)
     if (
         name == "hub"
         and isinstance(value, str)
@@ -176,19 +196,39 @@ def _check_value(name: str, value, nb_params: dict, where: str):
     return value
 
 
-def _check_names(names, nb_params: dict, where: str) -> None:
+def _check_model_value(name: str, value, target: Target, where: str):
+    """A value of a model sweep: a hub (file) of the model, a scenario, or in the table's range."""
+    try:
+        if name == "hub":
+            load_hub(value, mdl=target.mdl)
+        elif name == "scenario":
+            known = list(load_scenarios(target.scenario_file, target.mdl))
+            if value not in known:
+                raise SweepError(
+                    f"{where}: unknown scenario {value!r}{did_you_mean(value, known)} Known "
+                    f"scenarios: {', '.join(known)}"
+                )
+        elif name != "final_time":
+            check_parameters({name: value}, target.mdl)
+    except (HubError, ParameterError) as exc:
+        raise SweepError(f"{where}: {' '.join(str(exc).split())}") from None
+    return value
+
+
+def _check_names(names, target: Target, where: str) -> None:
+    nb_params = target.params
     for name in names:
         if not isinstance(name, str):
             raise SweepError(f"{where}: parameter names must be strings, got {name!r}")
-        if name == OUTPUT_PARAM:
+        if name == OUTPUT_PARAM and target.mdl is None:
             raise SweepError(
                 f"{where}: {OUTPUT_PARAM!r} is set by the sweep (each point's "
                 "folder); leave it out of the spec"
             )
         if name not in nb_params:
             raise SweepError(
-                f"{where}: {name!r} is not a parameter of the notebook"
-                f"{did_you_mean(name, list(nb_params))} Notebook parameters: "
+                f"{where}: {name!r} is not a parameter of {target.label}"
+                f"{did_you_mean(name, list(nb_params))} Valid names: "
                 f"{', '.join(nb_params)}"
             )
 
@@ -199,8 +239,11 @@ def _mapping(obj, where: str) -> dict:
     return obj
 
 
-def expand_spec(spec: Mapping, nb_params: dict) -> dict:
+def expand_spec(spec: Mapping, nb_params: dict, target: Target | None = None) -> dict:
     """Validate a spec against the notebook's parameters and expand it into points.
+
+    ``target``: what to check against instead (a model sweep's :class:`Target`; its ``params``
+    replace ``nb_params``).
 
     Returns
     -------
@@ -209,6 +252,8 @@ def expand_spec(spec: Mapping, nb_params: dict) -> dict:
         (name -> values, for a grid), ``fixed`` and ``points``: a list of
         ``{"id": "p0000", "params": {...}}`` (swept values only; ``fixed`` applies to all).
     """
+    target = target or Target(nb_params)
+    nb_params = target.params
     spec = _mapping(spec, "sweep spec")
     for key in spec:
         if key not in SPEC_KEYS:
@@ -224,19 +269,19 @@ def expand_spec(spec: Mapping, nb_params: dict) -> dict:
         )
     kind = kinds[0]
     fixed = _mapping(spec.get("fixed") or {}, "sweep spec 'fixed'")
-    _check_names(fixed, nb_params, "fixed")
-    fixed = {k: _check_value(k, v, nb_params, "fixed") for k, v in fixed.items()}
+    _check_names(fixed, target, "fixed")
+    fixed = {k: _check_value(k, v, target, "fixed") for k, v in fixed.items()}
     grid: dict[str, list] = {}
     if kind == "grid":
         grid = _mapping(spec["grid"], "sweep spec 'grid'")
         if not grid:
             raise SweepError("grid: give at least one parameter with a list of values")
-        _check_names(grid, nb_params, "grid")
+        _check_names(grid, target, "grid")
         for name, values in grid.items():
             if not isinstance(values, list) or not values:
                 raise SweepError(f"grid: {name!r} needs a non-empty list of values, got {values!r}")
             for v in values:
-                _check_value(name, v, nb_params, "grid")
+                _check_value(name, v, target, "grid")
             if len(set(map(repr, values))) != len(values):
                 raise SweepError(f"grid: {name!r} repeats a value: {values!r}")
         names = list(grid)
@@ -249,9 +294,9 @@ def expand_spec(spec: Mapping, nb_params: dict) -> dict:
         names, rows = [], []
         for i, item in enumerate(items):
             item = _mapping(item, f"list: point {i}")
-            _check_names(item, nb_params, f"list: point {i}")
+            _check_names(item, target, f"list: point {i}")
             rows.append(
-                {k: _check_value(k, v, nb_params, f"list: point {i}") for k, v in item.items()}
+                {k: _check_value(k, v, target, f"list: point {i}") for k, v in item.items()}
             )
             names += [k for k in item if k not in names]
         for row in rows:  # points that leave a name out take the fixed value or the default
@@ -259,7 +304,7 @@ def expand_spec(spec: Mapping, nb_params: dict) -> dict:
                 if name not in row:
                     row[name] = fixed.get(name, _default(nb_params[name]))
     else:
-        names, rows = _lhs(_mapping(spec["lhs"], "sweep spec 'lhs'"), nb_params)
+        names, rows = _lhs(_mapping(spec["lhs"], "sweep spec 'lhs'"), target)
     clash = set(names) & set(fixed)
     if clash:
         raise SweepError(f"{', '.join(sorted(clash))}: both swept and fixed; give it once")
@@ -285,7 +330,8 @@ def _default(info: dict):
         return None
 
 
-def _lhs(spec: dict, nb_params: dict) -> tuple[list[str], list[dict]]:
+def _lhs(spec: dict, target: Target) -> tuple[list[str], list[dict]]:
+    nb_params = target.params
     for key in spec:
         if key not in ("samples", "seed", "ranges"):
             raise SweepError(
@@ -301,7 +347,7 @@ def _lhs(spec: dict, nb_params: dict) -> tuple[list[str], list[dict]]:
     ranges = _mapping(spec.get("ranges") or {}, "lhs 'ranges'")
     if not ranges:
         raise SweepError("lhs: 'ranges' needs at least one {name: [low, high]}")
-    _check_names(ranges, nb_params, "lhs ranges")
+    _check_names(ranges, target, "lhs ranges")
     for name, bounds in ranges.items():
         if (
             not isinstance(bounds, list)
@@ -310,9 +356,9 @@ def _lhs(spec: dict, nb_params: dict) -> tuple[list[str], list[dict]]:
         ):
             raise SweepError(f"lhs ranges: {name!r} needs [low, high] numbers, got {bounds!r}")
         if _kind(nb_params[name]) not in ("int", "float", "None"):
-            raise SweepError(f"lhs ranges: {name!r} is not numeric in the notebook")
+            raise SweepError(f"lhs ranges: {name!r} is not numeric in {target.label}")
         for b in bounds:
-            _check_value(name, float(b), nb_params, "lhs ranges")
+            _check_value(name, float(b), target, "lhs ranges")
         if not bounds[0] < bounds[1]:
             raise SweepError(f"lhs ranges: {name!r} needs low < high, got {bounds!r}")
     names = list(ranges)
@@ -418,27 +464,41 @@ def _error_text(exc: BaseException) -> str:
 # the sweep
 
 
-def _check_out(out: Path, plan: dict, resume: bool) -> None:
+def check_out(out: Path, resume: bool, differs: Callable[[dict], str | None]) -> None:
+    """A sweep folder: new or empty, or with ``resume`` an earlier sweep of the same plan.
+
+    ``differs(manifest)`` gets the earlier sweep's manifest and returns why it cannot be
+    resumed (a sentence naming the folder), or None.
+    """
     manifest = out / MANIFEST
     if resume:
         if not manifest.is_file():
             raise SweepError(f"--resume: {out} holds no sweep ({MANIFEST} is missing)")
-        old = json.loads(manifest.read_text(encoding="utf-8"))
-        if (
-            old.get("points") != plan["points"]
-            or old.get("fixed") != plan["fixed"]
-            or Path(old.get("notebook", "")).name != Path(plan["notebook"]).name
-        ):
-            raise SweepError(
-                f"--resume: the spec or notebook differs from the sweep in {out}; "
-                "resume with the same spec, or give a new --out folder"
-            )
+        problem = differs(json.loads(manifest.read_text(encoding="utf-8")))
+        if problem:
+            raise SweepError(f"--resume: {problem}")
         return
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SweepError(
             f"--out {out} exists and is not empty; pass --resume to continue the "
             "sweep in it, or give a new folder"
         )
+
+
+def _differs(out: Path, plan: dict) -> Callable[[dict], str | None]:
+    def differs(old: dict) -> str | None:
+        if (
+            old.get("points") != plan["points"]
+            or old.get("fixed") != plan["fixed"]
+            or Path(old.get("notebook", "")).name != Path(plan["notebook"]).name
+        ):
+            return (
+                f"the spec or notebook differs from the sweep in {out}; resume with the same "
+                "spec, or give a new --out folder"
+            )
+        return None
+
+    return differs
 
 
 def run_sweep(
@@ -475,7 +535,7 @@ def run_sweep(
     """
     out = Path(out).resolve()
     check_kernel(kernel)
-    _check_out(out, plan, resume)
+    check_out(out, resume, _differs(out, plan))
     points_dir = out / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
     write_json(
