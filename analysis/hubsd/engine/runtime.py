@@ -283,6 +283,7 @@ class FixedDelay:
         new.init = _take(self.init, rows, members)
         new.pipe = None if self.pipe is None else _take(self.pipe, rows, members)
         new.uniform = self.uniform
+        new._cols = new._order_b = None  # recomputed for the new members at the first value
         return new
 
 
