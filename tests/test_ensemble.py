@@ -23,6 +23,7 @@ from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.engine.ensemble import compile_model
 from hubsd.engine.ir import EnsembleError, UnsupportedConstructError
 from hubsd.engine.pysd_runner import available_outputs
+from hubsd.engine.runtime import FixedDelay
 from hubsd.model.parameters import ParameterError
 
 MODELS = Path(__file__).parent / "models"
@@ -372,3 +373,17 @@ def test_finer_steps_must_save_at_the_same_times(tmp_path):
     model = compile_model(write_model(tmp_path, STIFF))
     with pytest.raises(EnsembleError, match="saves at other times"):
         model.run({"decay_time": [1.0, 0.1]}, ["blowup"], time_step=0.25, finer_steps=(0.075,))
+
+
+def test_fixed_delay_with_orders_per_member_returns_each_member_s_past_input():
+    dt = 0.5
+    fd = FixedDelay(np.array([-1.0, -2.0, -3.0]), np.array([1.0, 1.5, 2.0]), dt)  # orders 2, 3, 4
+    inputs = [np.array([10.0, 20.0, 30.0]) * (k + 1) for k in range(9)]
+    for step, value in enumerate(inputs):
+        out = fd.value(step)
+        for i, order in enumerate((2, 3, 4)):
+            expected = inputs[step - order][i] if step >= order else -1.0 - i
+            assert out[i] == expected, (step, i)
+        fd.push(step, value)
+    moved = fd.take(np.array([2, 0]), 3)  # a warm start keeps members 2 and 0
+    assert moved.value(9).tolist() == [inputs[5][2], inputs[7][0]]
