@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hubsd.calibration.fit import Fit, Objective, Profiles, fit, profile
+from hubsd.calibration.fit import Fit, Objective, Profiles, fit, fits, profile
 from hubsd.calibration.spec import CalibrationError, Point, Spec, load_spec
 from hubsd.core import stats
 from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL, REPO, WORKSPACE
@@ -293,18 +293,20 @@ def calibrate(
     if not isinstance(spec, Spec):
         spec = load_spec(spec, data, DEFAULT_MODEL if mdl is None else mdl)
     sp, mdl = spec, spec.mdl if mdl is None else mdl
-    best = fit(sp, starts=starts, mdl=mdl, progress=progress)
-    prof = profile(best, profile_points, progress=progress) if intervals else None
-    pts = point_table(best)
-    st = series_statistics(pts[pts.role == "series"])
+    # the fit to every figure and the holdout's fit to the earlier years run side by side
     hold_tab, hold_fit = None, None
     if holdout and sp.holdout_from is not None:
         train = [p for p in sp.points if not p.holdout]
-        hold_fit = fit(
-            sp, points=train, starts=starts, mdl=mdl, progress=progress, desc="holdout fit"
+        best, hold_fit = fits(
+            sp, [None, train], starts, mdl, progress=progress, desc="fit and holdout fit"
         )
         tab = point_table(hold_fit)
         hold_tab = tab[tab.holdout].reset_index(drop=True)
+    else:
+        best = fit(sp, starts=starts, mdl=mdl, progress=progress)
+    prof = profile(best, profile_points, progress=progress) if intervals else None
+    pts = point_table(best)
+    st = series_statistics(pts[pts.role == "series"])
 
     prov = {
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
