@@ -148,8 +148,9 @@ def main(argv=None) -> int:
             same &= diffs["flags differ"] == 0
             print(
                 "  largest differences old vs new: "
-                + ", ".join(f"{k} {v:.1e}" if k != "flags differ" else f"{k} {v}"
-                            for k, v in diffs.items())
+                + ", ".join(
+                    f"{k} {v:.1e}" if k != "flags differ" else f"{k} {v}" for k, v in diffs.items()
+                )
                 + f"  -> {'SAME' if same else 'DIFFERENT'} (rtol {args.rtol:g})"
             )
             fast = med["new"] <= TARGET

@@ -488,14 +488,17 @@ def test_cli_says_an_identical_refit_is_unchanged_and_saves_nothing(
 
 
 def test_progress_bars_are_silent_unless_asked_for(small_spec, capsys, monkeypatch):
-    """Not a terminal (tests, notebooks, papermill): no bar; HUBSD_PROGRESS=1: a bar per step."""
+    """Not a terminal (tests, notebooks, papermill): no bar; HUBSD_PROGRESS=1: a bar per step.
+
+    Three evaluations per fit are enough to draw (or not draw) the bar; the fit itself is
+    tested above."""
     monkeypatch.delenv("HUBSD_PROGRESS", raising=False)
-    _calibration_fit.fit(small_spec, starts=1)
+    _calibration_fit.fit(small_spec, starts=1, max_nfev=3)
     assert capsys.readouterr().err == ""
     monkeypatch.setenv("HUBSD_PROGRESS", "1")
-    _calibration_fit.fit(small_spec, starts=1)
+    _calibration_fit.fit(small_spec, starts=1, max_nfev=3)
     err = capsys.readouterr().err
     assert "krakow: fit" in err and "1/1" in err
     monkeypatch.setenv("HUBSD_PROGRESS", "maybe")
     with pytest.raises(HubsdError, match=r"HUBSD_PROGRESS='maybe': use 1 .* or 0"):
-        _calibration_fit.fit(small_spec, starts=1)
+        _calibration_fit.fit(small_spec, starts=1, max_nfev=3)

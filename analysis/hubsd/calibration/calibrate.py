@@ -23,7 +23,14 @@ Optimisation: a Latin-hypercube screen of the bounded box (one vectorised ensemb
 screened points and the hub's own values. The Jacobian is by forward differences, all columns in
 one ensemble run, and the starts run side by side: each SciPy solver runs in its own thread and
 a broker gathers their requests into one vectorised simulation (:class:`BatchBroker`), so eight
-starts cost about as much wall time as one.
+starts cost about as much wall time as one. A run costs mostly its time steps, little its
+members, so the wall time is the number of runs one after another; three things keep it small
+without changing a bit of the result (a member's trajectory does not depend on the other members
+of its run; ``tests/test_calibrate.py`` checks each): every new point is simulated together with
+its difference stencil, so the Jacobian SciPy asks for after an accepted step is already there
+(one run per iteration, not two); the holdout's fit to the earlier years runs in the same runs as
+the fit to every figure (:func:`hubsd.calibration.fit.fits`); and the profiles, whose runs have
+about a thousand members, are split over two processes (the second forked, on two cores).
 
 Intervals: profile likelihood. For each free parameter the fit is repeated with that parameter
 fixed on a grid over its bounds and the others re-optimised (again all grid points side by side);
