@@ -115,6 +115,28 @@ def _differences(old: dict, new: dict) -> dict:
     return out
 
 
+def _saved(hub: str) -> tuple[str, dict] | None:
+    """The newest saved calibrated set of ``hub`` in the form of a worker's result, if any."""
+    import yaml
+
+    files = sorted(
+        (REPO / "data" / "calibrated" / hub).glob("v*.yaml"), key=lambda p: int(p.stem[1:])
+    )
+    if not files:
+        return None
+    doc = yaml.safe_load(files[-1].read_text(encoding="utf-8"))
+    pars = {**doc.get("parameters", {}), **(doc.get("shares") or {})}
+    return f"{hub}/{files[-1].name}", {
+        "cost": doc["fit"]["cost"],
+        "holdout_cost": None,
+        "holdout_mape": doc["holdout"]["series_mape"],
+        "estimate": {k: v["value"] for k, v in pars.items()},
+        "low95": {k: v["low95"] for k, v in pars.items()},
+        "high95": {k: v["high95"] for k, v in pars.items()},
+        "flag": {k: v["flag"] for k, v in pars.items()},
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hub", nargs="+", default=["krakow"])
@@ -153,6 +175,18 @@ def main(argv=None) -> int:
                 )
                 + f"  -> {'SAME' if same else 'DIFFERENT'} (rtol {args.rtol:g})"
             )
+            saved = _saved(hub)
+            if saved is not None:
+                name, doc = saved
+                d = _differences(doc, runs["new"][0])
+                print(
+                    f"  new vs the saved {name} (same spec; fitted by the old code): "
+                    + ", ".join(
+                        f"{k} {v:.1e}" if k != "flags differ" else f"{k} {v}"
+                        for k, v in d.items()
+                        if not k.startswith("holdout cost")
+                    )
+                )
             fast = med["new"] <= TARGET
             print(f"  {'PASS' if fast else 'FAIL'}: new median {med['new']:.1f} s vs {TARGET:g} s")
             ok &= fast and same
