@@ -464,14 +464,25 @@ def fits(
         costs.append(0.5 * np.sum(res**2, axis=1))
         order = [0] + [int(i) for i in np.argsort(costs[k][1:]) + 1][: max(nstart - 1, 0)]
 
-        def residuals_of(rows, obj=obj, col=col):
-            return obj.residuals_from(rows[:, col])
+        def residuals_of(rows, k=k):
+            return rows.sets[k]
 
         for i in order:
             plan.append((k, i))
-            all_starts.append((cand[i], fixed, residuals_of))
+            all_starts.append(
+                (cand[i], fixed) if len(sets) == 1 else (cand[i], fixed, residuals_of)
+            )
+
+    def batch(u):
+        pred = shared.predictions(u)
+        return _PerSet(
+            [obj.residuals_from(pred[:, col]) for obj, col in zip(objs, cols, strict=True)]
+        )
+
+    # one set: the residuals of the whole run, as a fit alone has always been computed
+    batch_fn = objs[0].residuals if len(sets) == 1 else batch
     results, broker = _parallel_solves(
-        shared, all_starts, max_nfev, f"{spec.hub}: {desc}", progress, shared.predictions
+        shared, all_starts, max_nfev, f"{spec.hub}: {desc}", progress, batch_fn
     )
     out = []
     for k, obj in enumerate(objs):
@@ -483,6 +494,26 @@ def fits(
             _best(spec, obj, [(i, r) for _, i, r in mine], costs[k], members, broker.calls + 1)
         )
     return out
+
+
+class _PerSet:
+    """The residuals of every set of figures for one ensemble run; rows are sliced together.
+
+    Each set's residuals are computed for the whole run and each solver gets a view of its
+    rows, as a fit alone computes them: SciPy's sums over a solver's residuals then see the
+    same memory layout, so a fit's result does not depend on the other sets sharing its runs
+    (a freshly allocated copy can change the last bit of a BLAS sum, and an optimiser on a flat
+    ridge turns that bit into a different path).
+    """
+
+    def __init__(self, sets: list[np.ndarray]):
+        self.sets = sets
+
+    def __len__(self) -> int:
+        return len(self.sets[0])
+
+    def __getitem__(self, rows: slice) -> _PerSet:
+        return _PerSet([r[rows] for r in self.sets])
 
 
 def _best(spec, obj, results, costs, evaluations, calls) -> Fit:
