@@ -475,8 +475,13 @@ def fits(
 
     def batch(u):
         pred = shared.predictions(u)
+        # C order, as Objective.predictions gives it (a column selection is not), so that each
+        # solver's residual rows have the memory layout of a fit alone
         return _PerSet(
-            [obj.residuals_from(pred[:, col]) for obj, col in zip(objs, cols, strict=True)]
+            [
+                obj.residuals_from(np.ascontiguousarray(pred[:, col]))
+                for obj, col in zip(objs, cols, strict=True)
+            ]
         )
 
     # one set: the residuals of the whole run, as a fit alone has always been computed
