@@ -26,9 +26,9 @@ a broker gathers their requests into one vectorised simulation (:class:`BatchBro
 starts cost about as much wall time as one. A run costs mostly its time steps, little its
 members, so the wall time is the number of runs one after another; three things keep it small
 (a member's trajectory does not depend on the other members of its run, so each solver sees the
-same model values; ``tests/test_calibrate.py`` checks that the small test spec's results are
-identical to the last bit; for Kraków's eleven parameters the results agree with the earlier code
-to a tolerance only, see ``benchmarks/bench_calibrate.py``): every new point is simulated with
+same model values, and its residuals have the layout of a fit alone; ``tests/test_calibrate.py``
+checks the results to the last bit on a small spec, ``benchmarks/bench_calibrate.py`` against the
+earlier code on Kraków, also identical): every new point is simulated with
 its difference stencil, so the Jacobian SciPy asks for after an accepted step is already there
 (one run per iteration, not two); the holdout's fit to the earlier years runs in the same runs as
 the fit to every figure (:func:`hubsd.calibration.fit.fits`); and the profiles, whose runs have
