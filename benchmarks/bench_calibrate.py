@@ -1,109 +1,197 @@
-"""Wall time of one hub's calibration, and what running the local fits side by side saves (issue 3).
+"""Wall time of one hub's calibration, old code against new, with the results compared (issue 11).
 
 Usage::
 
-    python benchmarks/bench_calibrate.py [--hub krakow ...] [--repeats 3]
+    python benchmarks/bench_calibrate.py [--hub krakow ...] [--repeats 3] [--baseline REF]
 
-Measured in one process, after compiling the model for the ensemble engine (not timed):
+For each hub (default: krakow) the whole calibration as ``hubsd calibrate --no-save`` runs it
+(Latin-hypercube screen, multi-start least squares, profile-likelihood intervals of every free
+parameter, holdout refit, fit statistics) is timed in a fresh process, ``--repeats`` times, for
+two versions of the package side by side:
 
-1. for each hub with a spec in ``data/calibration/`` (or those given): the whole
-   ``hubsd.calibration.calibrate.calibrate`` as ``hubsd calibrate`` runs it (Latin-hypercube screen,
-   multi-start least squares, profile-likelihood intervals of every free parameter, holdout
-   refit, fit statistics), ``--repeats`` times; median, min, max. Target: at most 120 s per hub
-   on 2 cores.
-2. for the first hub: its multi-start fit with the SciPy solvers side by side (one thread each,
-   their model evaluations gathered into one vectorised ensemble run per step by
-   ``BatchBroker``) against the same starts one after another (each solver alone, one ensemble
-   run per evaluation), interleaved ``--repeats`` times; ratio of the medians, and the largest
-   difference of the final costs (the two must find the same optima).
+* ``old``: the package, model and data of the git revision ``--baseline`` (default ``a4d0b91``,
+  the commit before the calibration speed-up), unpacked into a temporary folder;
+* ``new``: this checkout.
 
-Exit status 0 when every hub's median is within the target.
+The two alternate (old, new, new, old, ...) so that a change in the machine's load weighs on
+both; compiling the model for the ensemble engine is done before the clock starts. Printed:
+median, min and max wall time and CPU time of each, the ratio of the medians, the load average
+before and after, and the largest differences between the two results (cost, estimates, 95 %
+interval ends, flags, holdout MAPE). Target: the new median at most 60 s on 2 cores.
+
+Exit status 0 when every hub's new median is within the target and the results agree within
+``--rtol`` (relative, default 1e-6; interval ends at exactly 0 compared absolutely).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
-import time
+import tarfile
+import tempfile
+from io import BytesIO
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+REPO = Path(__file__).resolve().parents[1]
+TARGET = 60.0
 
-import numpy as np  # noqa: E402
-
-from hubsd import calibrate as cal  # noqa: E402
+#: Run in a fresh interpreter with the package of one tree first on the path.
+WORKER = r"""
+import json, os, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from hubsd.calibration.calibrate import calibrate
 from hubsd.engine.ensemble import compile_model
+compile_model()
+t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+cal = calibrate(sys.argv[2], progress=False)
+wall, c1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+tab = cal.table
+print(json.dumps({
+    "seconds": wall,
+    "cpu": (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime),
+    "cost": cal.fit.cost,
+    "holdout_cost": cal.holdout_fit.cost if cal.holdout_fit is not None else None,
+    "holdout_mape": cal.holdout_series_mape,
+    "calls": cal.fit.calls,
+    "estimate": tab["estimate"].to_dict(),
+    "low95": tab["low95"].to_dict(),
+    "high95": tab["high95"].to_dict(),
+    "flag": tab["flag"].to_dict(),
+}))
+"""
 
-TARGET = 120.0
+
+def _unpack(ref: str, dest: Path) -> Path:
+    """The package, model and data of git revision ``ref`` in ``dest``; its analysis folder."""
+    blob = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref, "analysis", "models", "data"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(blob)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "analysis"
 
 
-def _line(label, times):
-    return (f"{label:<40} median {statistics.median(times):7.2f} s   min {min(times):7.2f} s   "
-            f"max {max(times):7.2f} s   (n={len(times)})")
+def _run(analysis: Path, hub: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HUBSD_PROGRESS="0", PYTHONPATH=str(analysis))
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER, str(analysis), hub],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=analysis.parent,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def sequential_fit(spec):
-    """The same multi-start fit with each solver run alone (no batching across starts)."""
-    original = cal._parallel_solves
+def _line(label, values):
+    return (
+        f"  {label:<10} median {statistics.median(values):7.1f} s   min {min(values):7.1f} s   "
+        f"max {max(values):7.1f} s"
+    )
 
-    def one_by_one(objective, starts, max_nfev=60):
-        results, calls = [], 0
-        for start in starts:
-            res, broker = original(objective, [start], max_nfev)
-            results.extend(res)
-            calls += broker.calls
-        broker.calls = calls
-        return results, broker
 
-    cal._parallel_solves = one_by_one
-    try:
-        return cal.fit(spec)
-    finally:
-        cal._parallel_solves = original
+def _differences(old: dict, new: dict) -> dict:
+    """Largest relative difference per quantity (absolute where the old value is 0)."""
+
+    def rel(a, b):
+        return abs(a - b) / abs(a) if a != 0 else abs(a - b)
+
+    out = {
+        "cost": rel(old["cost"], new["cost"]),
+        "holdout cost": rel(old["holdout_cost"] or 0.0, new["holdout_cost"] or 0.0),
+        "holdout MAPE": rel(old["holdout_mape"], new["holdout_mape"]),
+    }
+    for key in ("estimate", "low95", "high95"):
+        out[key] = max(rel(old[key][n], new[key][n]) for n in old[key])
+    out["flags differ"] = sum(old["flag"][n] != new["flag"][n] for n in old["flag"])
+    return out
+
+
+def _saved(hub: str) -> tuple[str, dict] | None:
+    """The newest saved calibrated set of ``hub`` in the form of a worker's result, if any."""
+    import yaml
+
+    files = sorted(
+        (REPO / "data" / "calibrated" / hub).glob("v*.yaml"), key=lambda p: int(p.stem[1:])
+    )
+    if not files:
+        return None
+    doc = yaml.safe_load(files[-1].read_text(encoding="utf-8"))
+    pars = {**doc.get("parameters", {}), **(doc.get("shares") or {})}
+    return f"{hub}/{files[-1].name}", {
+        "cost": doc["fit"]["cost"],
+        "holdout_cost": None,
+        "holdout_mape": doc["holdout"]["series_mape"],
+        "estimate": {k: v["value"] for k, v in pars.items()},
+        "low95": {k: v["low95"] for k, v in pars.items()},
+        "high95": {k: v["high95"] for k, v in pars.items()},
+        "flag": {k: v["flag"] for k, v in pars.items()},
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hub", nargs="+", help="hubs (default: every spec)")
+    parser.add_argument("--hub", nargs="+", default=["krakow"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline", default="a4d0b91", help="git revision of the old code")
+    parser.add_argument("--rtol", type=float, default=1e-6)
     args = parser.parse_args(argv)
-    hubs = args.hub or sorted(p.stem for p in cal.CALIBRATION_DIR.glob("*.yaml"))
-    compile_model()
-    print(f"cores available: {len(os.sched_getaffinity(0))}; repeats {args.repeats}")
+    print(
+        f"cores available: {len(os.sched_getaffinity(0))}; repeats {args.repeats}; "
+        f"load average before {os.getloadavg()[0]:.1f}; old = {args.baseline}, new = this tree"
+    )
     ok = True
-    specs = {}
-    for hub in hubs:
-        spec = specs[hub] = cal.load_spec(hub)
-        times, last = [], None
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            last = cal.calibrate(spec)
-            times.append(time.perf_counter() - t0)
-        med = statistics.median(times)
-        ok &= med <= TARGET
-        print(_line(f"calibrate {hub} ({len(spec.free)} free, {len(spec.points)} fig.)", times))
-        print(f"    cost {last.fit.cost:.4g}; {last.fit.evaluations} evaluations in "
-              f"{last.fit.calls} ensemble runs for the fit; "
-              f"{'PASS' if med <= TARGET else 'FAIL'} vs {TARGET:g} s")
-    spec = specs[hubs[0]]
-    side, alone, diffs = [], [], []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        a = cal.fit(spec)
-        side.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        b = sequential_fit(spec)
-        alone.append(time.perf_counter() - t0)
-        diffs.append(float(np.max(np.abs(a.starts.cost.to_numpy() - b.starts.cost.to_numpy())
-                                  / b.starts.cost.to_numpy())))
-    print(_line(f"fit {hubs[0]}: {spec.starts} starts side by side", side))
-    print(_line(f"fit {hubs[0]}: the same starts one by one", alone))
-    print(f"ratio one by one / side by side (medians): "
-          f"{statistics.median(alone) / statistics.median(side):.2f}x; largest relative "
-          f"difference of final costs {max(diffs):.1e}")
-    print("PASS" if ok else "FAIL", f"(every hub's calibration within {TARGET:g} s)")
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"old": _unpack(args.baseline, Path(tmp)), "new": REPO / "analysis"}
+        for hub in args.hub:
+            runs = {"old": [], "new": []}
+            for r in range(args.repeats):
+                for name in ("old", "new") if r % 2 == 0 else ("new", "old"):
+                    runs[name].append(_run(trees[name], hub))
+            print(f"calibrate {hub}:")
+            for name in ("old", "new"):
+                print(_line(f"{name} wall", [x["seconds"] for x in runs[name]]))
+                print(_line(f"{name} CPU", [x["cpu"] for x in runs[name]]))
+            med = {n: statistics.median(x["seconds"] for x in runs[n]) for n in runs}
+            print(
+                f"  ratio old / new (medians): {med['old'] / med['new']:.2f}x; fit runs "
+                f"{runs['old'][0]['calls']} -> {runs['new'][0]['calls']}"
+            )
+            diffs = _differences(runs["old"][0], runs["new"][0])
+            same = all(v <= args.rtol for k, v in diffs.items() if k != "flags differ")
+            same &= diffs["flags differ"] == 0
+            print(
+                "  largest differences old vs new: "
+                + ", ".join(
+                    f"{k} {v:.1e}" if k != "flags differ" else f"{k} {v}" for k, v in diffs.items()
+                )
+                + f"  -> {'SAME' if same else 'DIFFERENT'} (rtol {args.rtol:g})"
+            )
+            saved = _saved(hub)
+            if saved is not None:
+                name, doc = saved
+                d = _differences(doc, runs["new"][0])
+                print(
+                    f"  new vs the saved {name} (same spec; fitted by the old code): "
+                    + ", ".join(
+                        f"{k} {v:.1e}" if k != "flags differ" else f"{k} {v}"
+                        for k, v in d.items()
+                        if not k.startswith("holdout cost")
+                    )
+                )
+            fast = med["new"] <= TARGET
+            print(f"  {'PASS' if fast else 'FAIL'}: new median {med['new']:.1f} s vs {TARGET:g} s")
+            ok &= fast and same
+    print(f"load average after {os.getloadavg()[0]:.1f}")
+    print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
 

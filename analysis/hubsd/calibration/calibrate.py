@@ -23,7 +23,16 @@ Optimisation: a Latin-hypercube screen of the bounded box (one vectorised ensemb
 screened points and the hub's own values. The Jacobian is by forward differences, all columns in
 one ensemble run, and the starts run side by side: each SciPy solver runs in its own thread and
 a broker gathers their requests into one vectorised simulation (:class:`BatchBroker`), so eight
-starts cost about as much wall time as one.
+starts cost about as much wall time as one. A run costs mostly its time steps, little its
+members, so the wall time is the number of runs one after another; three things keep it small
+(a member's trajectory does not depend on the other members of its run, so each solver sees the
+same model values, and its residuals have the layout of a fit alone; ``tests/test_calibrate.py``
+checks the results to the last bit on a small spec, ``benchmarks/bench_calibrate.py`` against the
+earlier code on Kraków, also identical): every new point is simulated with
+its difference stencil, so the Jacobian SciPy asks for after an accepted step is already there
+(one run per iteration, not two); the holdout's fit to the earlier years runs in the same runs as
+the fit to every figure (:func:`hubsd.calibration.fit.fits`); and the profiles, whose runs have
+about a thousand members, are split over two processes (the second forked, on two cores).
 
 Intervals: profile likelihood. For each free parameter the fit is repeated with that parameter
 fixed on a grid over its bounds and the others re-optimised (again all grid points side by side);
@@ -54,7 +63,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hubsd.calibration.fit import Fit, Objective, Profiles, fit, profile
+from hubsd.calibration.fit import Fit, Objective, Profiles, fit, fits, profile
 from hubsd.calibration.spec import CalibrationError, Point, Spec, load_spec
 from hubsd.core import stats
 from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL, REPO, WORKSPACE
@@ -293,18 +302,20 @@ def calibrate(
     if not isinstance(spec, Spec):
         spec = load_spec(spec, data, DEFAULT_MODEL if mdl is None else mdl)
     sp, mdl = spec, spec.mdl if mdl is None else mdl
-    best = fit(sp, starts=starts, mdl=mdl, progress=progress)
-    prof = profile(best, profile_points, progress=progress) if intervals else None
-    pts = point_table(best)
-    st = series_statistics(pts[pts.role == "series"])
+    # the fit to every figure and the holdout's fit to the earlier years run side by side
     hold_tab, hold_fit = None, None
     if holdout and sp.holdout_from is not None:
         train = [p for p in sp.points if not p.holdout]
-        hold_fit = fit(
-            sp, points=train, starts=starts, mdl=mdl, progress=progress, desc="holdout fit"
+        best, hold_fit = fits(
+            sp, [None, train], starts, mdl, progress=progress, desc="fit and holdout fit"
         )
         tab = point_table(hold_fit)
         hold_tab = tab[tab.holdout].reset_index(drop=True)
+    else:
+        best = fit(sp, starts=starts, mdl=mdl, progress=progress)
+    prof = profile(best, profile_points, progress=progress) if intervals else None
+    pts = point_table(best)
+    st = series_statistics(pts[pts.role == "series"])
 
     prov = {
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

@@ -8,7 +8,10 @@ rise above the threshold inside its bounds is flagged as not identified.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +53,7 @@ class BatchBroker:
         self.cond = threading.Condition()
         self.calls = 0
         self.members = 0
+        self.members_of: dict[int, int] = {}  # members requested by each solver key
 
     def _flush(self):
         ids = sorted(self.pending)  # by solver key, not arrival: the same batch every time
@@ -58,6 +62,8 @@ class BatchBroker:
             out = self.batch_fn(np.vstack([self.pending[i] for i in ids]))
             self.calls += 1
             self.members += sum(sizes)
+            for i, n in zip(ids, sizes, strict=True):
+                self.members_of[i] = self.members_of.get(i, 0) + n
             start = 0
             for i, n in zip(ids, sizes, strict=True):
                 self.results[i] = out[start : start + n]
@@ -175,30 +181,52 @@ def _stencil(u: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _solve(
-    broker: BatchBroker, u0: np.ndarray, fixed: np.ndarray, max_nfev: int, solver: int | None = None
+    broker: BatchBroker,
+    u0: np.ndarray,
+    fixed: np.ndarray,
+    max_nfev: int,
+    solver: int | None = None,
+    residuals_of=None,
+    speculate: bool = True,
 ):
-    """One SciPy least_squares run in the unit cube, free coordinates only, via the broker."""
+    """One SciPy least_squares run in the unit cube, free coordinates only, via the broker.
+
+    ``residuals_of`` turns the broker's rows into this solver's residuals (default: the rows
+    are the residuals). With ``speculate``, every new point is evaluated with its
+    forward-difference stencil in the same ensemble run, so the Jacobian SciPy asks for after
+    an accepted step is already there: one vectorised run per iteration instead of two, with
+    the same numbers (a member's trajectory does not depend on the other members of a run).
+    """
     cache: dict[bytes, np.ndarray] = {}
+    jacobians: dict[bytes, np.ndarray] = {}
     free = np.flatnonzero(~fixed)
+    take = residuals_of or (lambda rows: rows)
 
     def full(v):
         u = u0.copy()
         u[free] = v
         return u
 
+    def stencil(u):
+        pts, steps = _stencil(u, fixed)
+        res = take(broker.evaluate(pts, solver))
+        cache[u.tobytes()] = res[0]
+        return ((res[1:] - res[0]) / steps[free][:, None]).T
+
     def fun(v):
         u = full(v)
         key = u.tobytes()
         if key not in cache:
-            cache[key] = broker.evaluate(u[None, :], solver)[0]
+            if speculate:
+                jacobians[key] = stencil(u)
+            else:
+                cache[key] = take(broker.evaluate(u[None, :], solver))[0]
         return cache[key]
 
     def jac(v):
         u = full(v)
-        pts, steps = _stencil(u, fixed)
-        res = broker.evaluate(pts, solver)
-        cache[u.tobytes()] = res[0]
-        return ((res[1:] - res[0]) / steps[free][:, None]).T
+        key = u.tobytes()
+        return jacobians[key] if key in jacobians else stencil(u)
 
     if free.size == 0:
         return None
@@ -218,23 +246,31 @@ def _solve(
 
 def _parallel_solves(
     objective: Objective,
-    starts: list[tuple[np.ndarray, np.ndarray]],
+    starts: list[tuple],
     max_nfev: int = 60,
     desc: str = "least squares",
     progress: bool | None = None,
+    batch_fn=None,
+    speculate: bool = True,
 ) -> tuple[list, BatchBroker]:
-    """Run least_squares from each (u0, fixed) side by side; returns the results in order.
+    """Run least_squares from each start side by side; returns the results in order.
 
-    A progress bar (:func:`hubsd.core.progress.progress_bar`, labelled ``desc``) counts the
-    finished solvers.
+    A start is ``(u0, fixed)`` or ``(u0, fixed, residuals_of)``: the last turns the rows of
+    ``batch_fn`` (default: ``objective.residuals``) into that solver's residuals, so that fits
+    to different sets of figures share one ensemble run per step. ``speculate`` is passed to
+    :func:`_solve`. A progress bar (:func:`hubsd.core.progress.progress_bar`, labelled
+    ``desc``) counts the finished solvers.
     """
-    broker = BatchBroker(objective.residuals, len(starts))
+    broker = BatchBroker(objective.residuals if batch_fn is None else batch_fn, len(starts))
     results: list = [None] * len(starts)
     bar = progress_bar(len(starts), desc, "solve", progress)
 
-    def work(i, u0, fixed):
+    def work(i, start):
+        u0, fixed, *rest = start
         try:
-            results[i] = _solve(broker, u0, fixed, max_nfev, i)
+            results[i] = _solve(
+                broker, u0, fixed, max_nfev, i, rest[0] if rest else None, speculate
+            )
         except BaseException as exc:  # reported with the start below
             results[i] = exc
         finally:
@@ -242,8 +278,8 @@ def _parallel_solves(
             bar.update(1)
 
     threads = [
-        threading.Thread(target=work, args=(i, u0, fx), daemon=True)
-        for i, (u0, fx) in enumerate(starts)
+        threading.Thread(target=work, args=(i, start), daemon=True)
+        for i, start in enumerate(starts)
     ]
     for t in threads:
         t.start()
@@ -251,6 +287,63 @@ def _parallel_solves(
         t.join()
     bar.close()
     return results, broker
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _two_process_solves(
+    objective: Objective, starts: list[tuple], max_nfev: int, desc: str, progress: bool | None
+) -> list:
+    """:func:`_parallel_solves` with every other start in a forked second process.
+
+    For the profiles, whose ensemble runs are large enough (about a thousand members) that
+    simulating half of them in each of two processes halves the arithmetic. Each process
+    batches its own solvers; a solver's result does not depend on which members share its
+    runs, so the results are those of one process. One process only where ``fork`` is not
+    available, on a single core, or when the child fails (its starts are then solved here).
+    """
+    if _cores() < 2 or "fork" not in multiprocessing.get_all_start_methods() or len(starts) < 2:
+        return _parallel_solves(objective, starts, max_nfev, desc, progress)[0]
+    theirs = list(range(1, len(starts), 2))
+    mine = list(range(0, len(starts), 2))
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child():
+        try:
+            res, _ = _parallel_solves(objective, [starts[i] for i in theirs], max_nfev, desc, False)
+            send.send(
+                [r if not isinstance(r, BaseException) else RuntimeError(repr(r)) for r in res]
+            )
+        finally:
+            send.close()
+
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns about fork() in a process with threads (pytest-xdist, tqdm);
+        # the child only runs numpy and SciPy on inherited data and sends its results back
+        warnings.simplefilter("ignore", DeprecationWarning)
+        proc = ctx.Process(target=child, daemon=True)
+        proc.start()
+    send.close()
+    results: list = [None] * len(starts)
+    own, _ = _parallel_solves(objective, [starts[i] for i in mine], max_nfev, desc, progress)
+    for i, r in zip(mine, own, strict=True):
+        results[i] = r
+    try:
+        other = receive.recv()
+    except (EOFError, OSError):  # the child died: solve its starts here
+        other = _parallel_solves(objective, [starts[i] for i in theirs], max_nfev, desc, False)[0]
+    finally:
+        receive.close()
+        proc.join()
+    for i, r in zip(theirs, other, strict=True):
+        results[i] = r
+    return results
 
 
 @dataclass
@@ -286,31 +379,152 @@ def fit(
     """Multi-start least-squares fit of a spec's free parameters to its figures.
 
     ``progress`` forces the bar over the starts (labelled ``desc``) on or off (default: on in
-    a terminal, :func:`hubsd.core.progress.wanted`).
+    a terminal, :func:`hubsd.core.progress.wanted`). :func:`fits` with one set of figures.
+    """
+    return fits(spec, [points], starts, mdl, max_nfev, progress, desc)[0]
+
+
+def _columns(union: list[Point], points: list[Point]) -> np.ndarray:
+    """Where each of ``points`` is in ``union`` (the same object, else an equal figure)."""
+    ids = {id(p): i for i, p in enumerate(union)}
+    return np.array([ids[id(p)] if id(p) in ids else union.index(p) for p in points], dtype=int)
+
+
+def fits(
+    spec: Spec,
+    point_sets: list[list[Point] | None],
+    starts: int | None = None,
+    mdl=DEFAULT_MODEL,
+    max_nfev: int = 150,
+    progress: bool | None = None,
+    desc: str = "fit",
+) -> list[Fit]:
+    """Multi-start fits of one spec to several sets of its figures, all starts side by side.
+
+    Each set (None: every figure of the spec) gets its own Latin-hypercube ranking, starts and
+    best fit, exactly as :func:`fit` alone would give it; the sets share the screen and one
+    ensemble run per step (the model is simulated for the union of their figures, and each
+    solver takes its own figures' residuals). The calibration fits the whole data and the
+    holdout's earlier years this way, in the wall time of the longer of the two.
+
+    Parameters
+    ----------
+    spec : Spec
+        The calibration spec (free parameters, bounds, starts, screen, seed).
+    point_sets : list of (list of Point or None)
+        The figures of each fit.
+    starts : int, optional
+        Local fits per set (default: the spec's ``starts``).
+    mdl : path
+        The Vensim model.
+    max_nfev : int
+        Evaluation budget of each local fit.
+    progress : bool, optional
+        A progress bar over all the local fits (labelled ``desc``); default: in a terminal.
+    desc : str
+        The bar's label.
+
+    Returns
+    -------
+    list of Fit
+        One per set, in order; ``calls`` counts the shared ensemble runs, ``evaluations`` the
+        screen and the members that set's solvers asked for.
+
+    Raises
+    ------
+    ImplausibleFigure
+        For a figure the model cannot come near anywhere inside the bounds (after the screen).
+    CalibrationError
+        When no local fit of a set converged.
     """
     progress = wanted(progress)  # a bad HUBSD_PROGRESS is refused before anything runs
-    obj = Objective(spec, points, mdl)
+    sets = [spec.points if pts is None else list(pts) for pts in point_sets]
+    union = list(sets[0])
+    for pts in sets[1:]:
+        union += [p for p in pts if p not in union]
+    shared = Objective(spec, union, mdl)
+    objs = [Objective(spec, pts, mdl) for pts in sets]
+    cols = [_columns(union, pts) for pts in sets]
     p = len(spec.free)
     nstart = spec.starts if starts is None else starts
     screen = sampling.lhs_unit(p, spec.screen, spec.seed)
     # the hub's own values (clipped into the bounds) are always one start
-
     hub_values = resolve_parameters(spec.hub, None, mdl)
     own = np.array(
         [[np.clip(f.to_unit(hub_values[f.name]) if not f.share else 0.5, 0, 1) for f in spec.free]]
     )
     cand = np.vstack([own, screen])
-    pred = obj.predictions(cand)
-    _check_plausible(obj, pred)
-    res = obj.residuals_from(pred)
-    costs = 0.5 * np.sum(res**2, axis=1)
-    order = [0] + [int(i) for i in np.argsort(costs[1:]) + 1][: max(nstart - 1, 0)]
+    pred = shared.predictions(cand)
+    _check_plausible(shared, pred)
     fixed = np.zeros(p, dtype=bool)
+    plan, costs = [], []  # (set, candidate) of every local fit; screened costs per set
+    all_starts = []
+    for k, (obj, col) in enumerate(zip(objs, cols, strict=True)):
+        res = obj.residuals_from(pred[:, col])
+        costs.append(0.5 * np.sum(res**2, axis=1))
+        order = [0] + [int(i) for i in np.argsort(costs[k][1:]) + 1][: max(nstart - 1, 0)]
+
+        def residuals_of(rows, k=k):
+            return rows.sets[k]
+
+        for i in order:
+            plan.append((k, i))
+            all_starts.append(
+                (cand[i], fixed) if len(sets) == 1 else (cand[i], fixed, residuals_of)
+            )
+
+    def batch(u):
+        pred = shared.predictions(u)
+        # C order, as Objective.predictions gives it (a column selection is not), so that each
+        # solver's residual rows have the memory layout of a fit alone
+        return _PerSet(
+            [
+                obj.residuals_from(np.ascontiguousarray(pred[:, col]))
+                for obj, col in zip(objs, cols, strict=True)
+            ]
+        )
+
+    # one set: the residuals of the whole run, as a fit alone has always been computed
+    batch_fn = objs[0].residuals if len(sets) == 1 else batch
     results, broker = _parallel_solves(
-        obj, [(cand[i], fixed) for i in order], max_nfev, f"{spec.hub}: {desc}", progress
+        shared, all_starts, max_nfev, f"{spec.hub}: {desc}", progress, batch_fn
     )
+    out = []
+    for k, obj in enumerate(objs):
+        mine = [
+            (n, i, r) for n, ((kk, i), r) in enumerate(zip(plan, results, strict=True)) if kk == k
+        ]
+        members = len(cand) + sum(broker.members_of.get(n, 0) for n, _, _ in mine)
+        out.append(
+            _best(spec, obj, [(i, r) for _, i, r in mine], costs[k], members, broker.calls + 1)
+        )
+    return out
+
+
+class _PerSet:
+    """The residuals of every set of figures for one ensemble run; rows are sliced together.
+
+    Each set's residuals are computed for the whole run and each solver gets a view of its
+    rows, as a fit alone computes them: SciPy's sums over a solver's residuals then see the
+    same memory layout, so a fit's result does not depend on the other sets sharing its runs
+    (a freshly allocated copy can change the last bit of a BLAS sum, and an optimiser on a flat
+    ridge turns that bit into a different path).
+    """
+
+    def __init__(self, sets: list[np.ndarray]):
+        self.sets = sets
+
+    def __len__(self) -> int:
+        return len(self.sets[0])
+
+    def __getitem__(self, rows: slice) -> _PerSet:
+        return _PerSet([r[rows] for r in self.sets])
+
+
+def _best(spec, obj, results, costs, evaluations, calls) -> Fit:
+    """The best of a set's local fits (``results``: (candidate, SciPy result or error))."""
     rows, best = [], None
-    for k, (i, r) in enumerate(zip(order, results, strict=True)):
+    for k, (i, r) in enumerate(results):
         if isinstance(r, BaseException):
             rows.append(
                 {
@@ -352,8 +566,8 @@ def fit(
         float(best[1]),
         table,
         spec.screen,
-        obj.evaluations,
-        broker.calls + 1,
+        evaluations,
+        calls,
         converged=bool(best[2]),
     )
 
@@ -424,7 +638,7 @@ def profile(
             fixed[j] = True
             starts.append((u0, fixed))
             where.append((j, k))
-    results, _ = _parallel_solves(obj, starts, max_nfev, f"{spec.hub}: profiles", progress)
+    results = _two_process_solves(obj, starts, max_nfev, f"{spec.hub}: profiles", progress)
     cost = np.full((p, g), np.nan)
     for n, ((j, k), r) in enumerate(zip(where, results, strict=True)):
         if isinstance(r, BaseException):
