@@ -349,7 +349,10 @@ def synthetic_spec(
     """The spec with every figure replaced by the model's value at ``truth`` (plus noise).
 
     Same figures, years, kinds, bounds and standard errors as the real data (the same
-    sparsity); noise is Gaussian with each figure's relative standard error. ``truth``
+    sparsity); noise is log-normal with each figure's relative standard error as the standard
+    deviation of its logarithm (``value x exp(sigma x e)``, e standard normal): a figure stays
+    positive, as a measured count or rate is, even with the large tolerances of concept
+    mismatches (0.5; Gaussian noise ``1 + sigma x e`` went negative one draw in 40). ``truth``
     defaults to the middle of every free parameter's bounds (geometric middle on a log scale).
     """
     obj = Objective(spec)
@@ -366,7 +369,7 @@ def synthetic_spec(
     eps = rng.standard_normal(len(values)) if noise else np.zeros(len(values))
     fake = copy.deepcopy(spec)
     for p, v, e in zip(fake.points, values, eps, strict=True):
-        p.value = float(v * (1 + p.sigma * e))
+        p.value = float(v * np.exp(p.sigma * e))
         p.source_title = "synthetic: model at known parameters" + (" plus noise" if noise else "")
         p.source_address, p.says = "hubsd.calibration.calibrate.synthetic_spec", f"seed {seed}"
     true = {f.name: float(x) for f, x in zip(spec.free, obj.to_natural(u_true)[0], strict=True)}
