@@ -279,8 +279,19 @@ def test_warm_start_from_2026_equals_the_full_run_for_levers_and_ai_sliders(expl
         assert explorer.mode.startswith("full run from 2005 (parameter"), explorer.mode
         assert why in explorer.mode and "cannot change in a warm start" in explorer.runs.refused
         _same_outputs(explorer, full)
-    explorer.set(reskilling_start_year=2026)  # warm again
+    explorer.set(reskilling_start_year=2026)  # refused a third time: the history again, warm
     full.set(reskilling_start_year=2026)
-    assert explorer.mode.startswith("from 2026")
+    assert explorer.mode.startswith("from 2026") and "simulated again" in explorer.mode
+    _same_outputs(explorer, full)
+    # client growth moved and moved again: refused, then a history with its value, warm
+    for value, mode in ((1.3, "full run from 2005"), (1.2, "from 2026")):
+        explorer.set(client_demand_growth_multiplier=value)
+        full.set(client_demand_growth_multiplier=value)
+        assert explorer.mode.startswith(mode), explorer.mode
+        _same_outputs(explorer, full)
+    explorer.set(reskilling_policy_capacity=3000)  # warm on the new history
+    full.set(reskilling_policy_capacity=3000)
+    assert explorer.mode.startswith("from 2026 (history 2005-2025 kept)")
+    assert "simulated again" not in explorer.mode
     _same_outputs(explorer, full)
     explorer.set(**neutral)

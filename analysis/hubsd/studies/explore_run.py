@@ -14,7 +14,10 @@ It falls back to the full run from INITIAL TIME (``mode`` says so, and why) when
 
 * the warm start refuses a change that could act before 2026 (a lever's start year before
   2026; the client growth multiplier, whose rule the warm start's conservative check cannot
-  prove to act from 2026 only; see :mod:`hubsd.engine.warmstart`), or
+  prove to act from 2026 only; see :mod:`hubsd.engine.warmstart`); at the second refusal in a
+  row the history is simulated again with the current settings (a refused value that stays,
+  such as a moved client growth multiplier, then no longer sends every change to the full
+  run), or
 * a member needs a finer step (a non-finite output at the coarse step, a delay too short for
   it): the full run re-runs those members at the finer steps (``finer_steps`` of
   :meth:`hubsd.engine.ensemble.EnsembleModel.run`), which a continuation at the coarse step
@@ -100,6 +103,7 @@ class EnsembleRuns:
         self.member_time_step = np.array([])
         self.mode = ""
         self.refused = "" if warm else "warm start off"
+        self.refusals = 0  # refusals in a row: at 2, the history is simulated again
         self.seconds = 0.0
 
     def reset(
@@ -114,7 +118,7 @@ class EnsembleRuns:
         self.hub_values, self.lhs = dict(hub_values), dict(lhs)
         self.base = {k: float(v) for k, v in base.items()}
         self.n = len(next(iter(self.lhs.values())))
-        self.start, self.history = None, {}
+        self.start, self.history, self.refusals = None, {}, 0
         if not self.warm:
             return self
         params: dict = {**self.hub_values, **self.lhs, **self.base}
@@ -183,7 +187,16 @@ class EnsembleRuns:
             try:
                 out = self._warm(policies, futures)
             except WarmStartError as err:
-                self.refused = str(err)
+                self.refused, self.refusals = str(err), self.refusals + 1
+            if out is None and self.refusals >= 2:
+                # refused twice running (a value the rule refuses that stays, e.g. the client
+                # growth multiplier): simulate the history again with the current settings
+                self.reset(self.hub_values, self.lhs, {**policies[-1], **futures})
+                try:
+                    out = self._warm(policies, futures) if self.start is not None else None
+                    self.mode += "; history simulated again for these settings"
+                except WarmStartError as err:
+                    self.refused, self.refusals = str(err), self.refusals + 1
         if out is None:
             out = self._full(policies, futures)
         self.seconds = time.perf_counter() - t0
