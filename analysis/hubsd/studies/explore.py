@@ -59,7 +59,12 @@ from hubsd.inputs.hubs import available, calibrated_or_file, load_hub
 from hubsd.inputs.scenarios import scenario_parameters
 from hubsd.model.parameters import table
 from hubsd.plots.fans import TIERS, FanFigure, number
-from hubsd.studies.explore_run import OUTPUTS, EnsembleRuns  # noqa: F401 (OUTPUTS: re-exported)
+from hubsd.studies.explore_run import (  # noqa: F401 (OUTPUTS, QUANTILES: re-exported)
+    OUTPUTS,
+    QUANTILES,
+    EnsembleRuns,
+    fan_quantiles,
+)
 from hubsd.studies.policies import draw_ensemble
 
 #: Policy levers: name -> (label, on/off, intensity parameter, further parameters).
@@ -112,8 +117,6 @@ SHORT = {
     "change_in_ai_running_cost_ratio": "AI running cost +",
     "client_demand_growth_multiplier": "client growth x",
 }
-#: Fan-chart quantiles: 90 % band, 50 % band, median.
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: Integration steps of the explorer, coarsest first [Year]: every member runs at the first,
 #: the members it cannot integrate at the next (then at the model's own step; see the module
 #: docstring).
@@ -139,23 +142,6 @@ def _round3(x: float) -> float:
     if not np.isfinite(x) or x == 0:
         return 0.0 if x == 0 else float(x)
     return float(np.round(x, 2 - int(np.floor(np.log10(abs(x))))))
-
-
-def fan_quantiles(members: np.ndarray, quantiles=QUANTILES) -> np.ndarray:
-    """Quantiles over members (axis 0) as :func:`numpy.quantile` (linear) computes them.
-
-    One :func:`numpy.partition` at the order statistics the quantiles need, then the linear
-    interpolation between neighbours: the same numbers, without numpy.quantile's overhead per
-    call (the explorer computes them for every output on every change).
-    """
-    n = members.shape[0]
-    pos = np.asarray(quantiles, dtype=float) * (n - 1)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, n - 1)
-    part = np.partition(members, np.unique(np.concatenate([lo, hi])), axis=0)
-    w = (pos - lo)[:, None]
-    a, b = part[lo], part[hi]
-    return a + (b - a) * w
 
 
 def step_label(step: float | None) -> str:

@@ -47,11 +47,30 @@ OUTPUTS = [
     "net_young_migration",
     "cumulative_policy_cost",
 ]
+#: Fan-chart quantiles: 90 % band, 50 % band, median.
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: The year the runs continue from [Year]: the scenario start year of the hub model and the
 #: earliest default start year of the levers (a slider set before it runs in full).
 WARM_FROM = 2026.0
 #: Save period of the explorer's outputs [Year].
 SAVEPER = 1.0
+
+
+def fan_quantiles(members: np.ndarray, quantiles=QUANTILES) -> np.ndarray:
+    """Quantiles over members (axis 0) as :func:`numpy.quantile` (linear) computes them.
+
+    One :func:`numpy.partition` at the order statistics the quantiles need, then the linear
+    interpolation between neighbours: the same numbers, without numpy.quantile's overhead per
+    call (the explorer computes them for every output on every change).
+    """
+    n = members.shape[0]
+    pos = np.asarray(quantiles, dtype=float) * (n - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    part = np.partition(members, np.unique(np.concatenate([lo, hi])), axis=0)
+    w = (pos - lo)[:, None]
+    a, b = part[lo], part[hi]
+    return a + (b - a) * w
 
 
 def _short(reason: str) -> str:
@@ -253,8 +272,6 @@ class EnsembleRuns:
             self.member_time_step = steps
         t_first = self.history_time[0]
         self.mode = f"from {WARM_FROM:g} (history {t_first:g}-{WARM_FROM - SAVEPER:g} kept)"
-        if len(self.bad):
-            self.mode += f"; {len(self.bad)} member{'s' * (len(self.bad) > 1)} at a finer step"
         return self._split(arrays, k)
 
     def _fine(self, policies, futures) -> dict[str, np.ndarray] | None:
