@@ -142,6 +142,10 @@ def test_members_a_step_cannot_integrate_are_rerun_finer_by_the_engine(monkeypat
     assert "reskilling_duration" not in ex.lhs
     np.testing.assert_array_equal(ex.member_time_step, np.full(ex.samples, 1 / 8))
     assert ex.steps() == f"1/4 ({ex.samples} members at 1/8)"
+    # the warm start cannot keep a history the step cannot integrate: every run is in full
+    assert ex.mode.startswith("full run from 2005 (") and "reskilling completions" in ex.mode
+    ex.set(reskilling=True)
+    assert ex.mode.startswith("full run from 2005")
     with pytest.raises(EnsembleError, match="time step"):  # a step given is used or refused
         Explorer(HUB, time_step=0.25)
     assert step_label(1 / 6) == "1/6" and step_label(None) == "of the model"
@@ -227,3 +231,67 @@ def test_panels_whose_limits_change_are_redrawn_alone_and_exactly():
     np.testing.assert_array_equal(
         np.asarray(live.fig.canvas.buffer_rgba()), np.asarray(fresh.fig.canvas.buffer_rgba())
     )
+
+
+def _same_outputs(a: Explorer, b: Explorer) -> None:
+    np.testing.assert_array_equal(a.time, b.time)
+    np.testing.assert_array_equal(a.member_time_step, b.member_time_step)
+    for out in OUTPUTS:
+        for x, y in ((a.members, b.members), (a.baseline_members, b.baseline_members)):
+            np.testing.assert_allclose(x[out], y[out], rtol=1e-9, atol=1e-9, err_msg=out)
+    for row in a.headline.index:
+        np.testing.assert_allclose(a.headline.loc[row], b.headline.loc[row], rtol=1e-9)
+
+
+def test_warm_start_from_2026_equals_the_full_run_for_levers_and_ai_sliders(explorer):
+    """Each change runs from 2026 on the kept history: the same outputs as the full run."""
+    full = Explorer(HUB, warm=False)
+    neutral = {n: explorer.ranges[n][2] for n in UNCERTAINTIES}
+    explorer.set(reskilling=False, attraction=False, human_centred=False, **neutral)
+    full.set(**explorer.values, **explorer.on)  # the same settings (other tests moved them)
+    _same_outputs(explorer, full)
+    assert full.mode == "full run from 2005 (warm start off)"
+    steps = [
+        {"reskilling": True, "reskilling_policy_capacity": 4000},
+        {"reskilling_start_year": 2031},
+        {
+            "change_in_automatable_junior_share": explorer.ranges[
+                "change_in_automatable_junior_share"
+            ][1]
+        },
+        {"ai_adoption_speed_multiplier": explorer.ranges["ai_adoption_speed_multiplier"][0]},
+        {"human_centred": True, "human_centred_ai_policy_start_year": 2026},
+        {"change_in_ai_running_cost_ratio": 0.1, "attraction": True},
+    ]
+    for change in steps:
+        explorer.set(**change)
+        full.set(**change)
+        assert explorer.mode.startswith("from 2026 (history 2005-2025 kept)"), explorer.mode
+        assert explorer.time[0] == 2005 and explorer.time[-1] == 2045
+        _same_outputs(explorer, full)
+    # the fallback: a change the warm start refuses runs in full from 2005, and says why
+    for change, why in (
+        ({"client_demand_growth_multiplier": 1.3}, "client_demand_growth_multiplier"),
+        ({"client_demand_growth_multiplier": 1.0, "reskilling_start_year": 2022}, "reskilling"),
+    ):
+        explorer.set(**change)
+        full.set(**change)
+        assert explorer.mode.startswith("full run from 2005 (parameter"), explorer.mode
+        assert why in explorer.mode and "cannot change in a warm start" in explorer.runs.refused
+        _same_outputs(explorer, full)
+    explorer.set(reskilling_start_year=2026)  # refused a third time: the history again, warm
+    full.set(reskilling_start_year=2026)
+    assert explorer.mode.startswith("from 2026") and "simulated again" in explorer.mode
+    _same_outputs(explorer, full)
+    # client growth moved and moved again: refused, then a history with its value, warm
+    for value, mode in ((1.3, "full run from 2005"), (1.2, "from 2026")):
+        explorer.set(client_demand_growth_multiplier=value)
+        full.set(client_demand_growth_multiplier=value)
+        assert explorer.mode.startswith(mode), explorer.mode
+        _same_outputs(explorer, full)
+    explorer.set(reskilling_policy_capacity=3000)  # warm on the new history
+    full.set(reskilling_policy_capacity=3000)
+    assert explorer.mode.startswith("from 2026 (history 2005-2025 kept)")
+    assert "simulated again" not in explorer.mode
+    _same_outputs(explorer, full)
+    explorer.set(**neutral)

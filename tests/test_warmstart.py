@@ -190,3 +190,18 @@ def test_every_kind_of_state_is_kept(mdl):
         a, b = warm[name].to_numpy(), full[name].to_numpy()
         if not np.array_equal(a, b, equal_nan=True):
             assert _relative(a, b) <= 1e-9, (mdl, name)
+
+
+def test_a_time_step_given_to_the_warm_start_is_the_continuations_step(hub):
+    """warm_start(time_step=...) continues at that step, as the full run at it (the explorer's)."""
+    model, members = hub
+    ws = warm_start(model, members, 2026.0, OUTPUTS, HUB, time_step=1 / 8)
+    assert ws.ctrl["time_step"] == 1 / 8
+    changes = {"reskilling_policy_capacity": 3000.0, "reskilling_start_year": 2027.0}
+    warm = ws.run(changes, saveper=1.0)
+    params = members.assign(**changes)
+    full = model.run(params, OUTPUTS, HUB, time_step=1 / 8, saveper=1.0).sel(time=warm["time"])
+    own = model.run(params, OUTPUTS, HUB, saveper=1.0).sel(time=warm["time"])  # 1/32
+    for name in OUTPUTS:
+        assert _relative(warm[name].to_numpy(), full[name].to_numpy()) <= 1e-9, name
+    assert _relative(warm["total_hub_staff"].to_numpy(), own["total_hub_staff"].to_numpy()) > 1e-9

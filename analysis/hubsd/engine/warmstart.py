@@ -229,7 +229,8 @@ class WarmStart:
             if not isinstance(columns[k], np.ndarray):
                 varied.pop(k, None)
         self.check(columns, values, varied)
-        ctrl = model._control(None, final_time, saveper, values, varied)
+        # the warm start's TIME STEP (an override given to warm_start too)
+        ctrl = model._control(self.ctrl["time_step"], final_time, saveper, values, varied)
         for key in ("initial_time", "time_step"):
             if ctrl[key] != self.ctrl[key]:
                 raise WarmStartError(

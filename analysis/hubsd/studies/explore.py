@@ -15,8 +15,12 @@ without policy, in AI's running cost; multipliers of adoption speed and of the c
 growth) that act only from the ``scenario start year`` (2026), so that moving them leaves the
 fitted history before 2026 exactly as it is (``tests/test_explore.py``). Each starts neutral;
 where its range comes from is in :func:`uncertainty_ranges` and in the slider's tooltip.
-Every change of a lever or of an AI future reruns the whole ensemble on
-the vectorised engine with the new values overriding their columns, and redraws fan charts
+Every change of a lever or of an AI future reruns the ensemble on the vectorised engine with
+the new values overriding their columns, from 2026 only: the history 2005-2025, the same for
+every setting, is simulated once per hub and kept (a warm start,
+:mod:`hubsd.studies.explore_run`; a change that could act before 2026, such as a lever's start
+year before it, or members that need a finer step run in full from 2005, and the status line
+says so). It redraws fan charts
 (median, 50 % and 90 % bands) of hub jobs by tier, youth unemployment, enrolments, local service
 jobs, net young migration and the policy cost, with a headline table against the baseline (the
 same members with every lever off; members are paired, so the change is the median of the
@@ -55,6 +59,12 @@ from hubsd.inputs.hubs import available, calibrated_or_file, load_hub
 from hubsd.inputs.scenarios import scenario_parameters
 from hubsd.model.parameters import table
 from hubsd.plots.fans import TIERS, FanFigure, number
+from hubsd.studies.explore_run import (  # noqa: F401 (OUTPUTS, QUANTILES: re-exported)
+    OUTPUTS,
+    QUANTILES,
+    EnsembleRuns,
+    fan_quantiles,
+)
 from hubsd.studies.policies import draw_ensemble
 
 #: Policy levers: name -> (label, on/off, intensity parameter, further parameters).
@@ -107,18 +117,6 @@ SHORT = {
     "change_in_ai_running_cost_ratio": "AI running cost +",
     "client_demand_growth_multiplier": "client growth x",
 }
-#: Outputs the explorer runs: the three tiers, total hub jobs and the five city outcomes.
-OUTPUTS = [
-    *TIERS,
-    "total_hub_staff",
-    "youth_unemployment_rate",
-    "business_first_year_enrolment",
-    "local_service_jobs",
-    "net_young_migration",
-    "cumulative_policy_cost",
-]
-#: Fan-chart quantiles: 90 % band, 50 % band, median.
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: Integration steps of the explorer, coarsest first [Year]: every member runs at the first,
 #: the members it cannot integrate at the next (then at the model's own step; see the module
 #: docstring).
@@ -144,23 +142,6 @@ def _round3(x: float) -> float:
     if not np.isfinite(x) or x == 0:
         return 0.0 if x == 0 else float(x)
     return float(np.round(x, 2 - int(np.floor(np.log10(abs(x))))))
-
-
-def fan_quantiles(members: np.ndarray, quantiles=QUANTILES) -> np.ndarray:
-    """Quantiles over members (axis 0) as :func:`numpy.quantile` (linear) computes them.
-
-    One :func:`numpy.partition` at the order statistics the quantiles need, then the linear
-    interpolation between neighbours: the same numbers, without numpy.quantile's overhead per
-    call (the explorer computes them for every output on every change).
-    """
-    n = members.shape[0]
-    pos = np.asarray(quantiles, dtype=float) * (n - 1)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, n - 1)
-    part = np.partition(members, np.unique(np.concatenate([lo, hi])), axis=0)
-    w = (pos - lo)[:, None]
-    a, b = part[lo], part[hi]
-    return a + (b - a) * w
 
 
 def step_label(step: float | None) -> str:
@@ -264,6 +245,10 @@ class Explorer:
         is refused).
     year : float
         Year of the headline table's hub jobs, enrolments and local service jobs.
+    warm : bool
+        Run each change from 2026 on the history kept once per hub (default), falling back to
+        the full run where that is refused (:mod:`hubsd.studies.explore_run`); False: always
+        the full run from 2005.
 
     Attributes
     ----------
@@ -279,6 +264,8 @@ class Explorer:
         Wall time of the last update (ensemble run, quantiles, headline).
     timings : dict
         Its parts [s]: ``engine`` (the ensemble run) and ``fans and headline``.
+    runs : hubsd.studies.explore_run.EnsembleRuns
+        The runs (warm from 2026 or in full); :attr:`mode` says how the last one ran.
     """
 
     def __init__(
@@ -288,6 +275,7 @@ class Explorer:
         seed: int = 0,
         time_step: float | str | None = TIME_STEP,
         year: float = 2035.0,
+        warm: bool = True,
     ) -> None:
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)):
             raise ExplorerError(f"samples must be a whole number, got {samples!r}")
@@ -301,6 +289,7 @@ class Explorer:
         else:
             self.time_step, self._finer = time_step, ()
         self.member_time_step = np.array([])
+        self.runs = EnsembleRuns(self.model, self.time_step, self._finer, warm)
         self._baseline_cache: dict = {}
         self.seconds = 0.0
         self.timings: dict[str, float] = {}
@@ -333,6 +322,7 @@ class Explorer:
         self.ranges = {**self.lever_ranges, **self.uncertainty_ranges}
         self.values = {n: r[2] for n, r in self.ranges.items()}
         self.on = dict.fromkeys(LEVERS, False)
+        self.runs.reset(self.hub_values, self.lhs, {**self.policy(), **self.future_values()})
         self._baseline_cache.clear()
         return self.update()
 
@@ -363,6 +353,10 @@ class Explorer:
         self.values, self.on = values, on
         return self.update()
 
+    def future_values(self) -> dict[str, float]:
+        """The AI futures' current values."""
+        return {n: self.values[n] for n in UNCERTAINTIES}
+
     def policy(self) -> dict[str, float]:
         """Lever parameters of the current settings (a lever switched off has intensity 0)."""
         out = {}
@@ -374,34 +368,21 @@ class Explorer:
     # -- runs ----------------------------------------------------------------------------------
 
     def _run(self, policies: list[Mapping[str, float]]) -> list[dict[str, np.ndarray]]:
-        """One ensemble run of every member under each policy; outputs (member, time) each."""
-        n, k = self.samples, len(policies)
-        params: dict = dict(self.hub_values)
-        params.update({name: np.tile(col, k) for name, col in self.lhs.items()})
-        params.update({name: self.values[name] for name in UNCERTAINTIES})
-        for name in policies[0]:
-            column = np.repeat([float(p[name]) for p in policies], n)
-            params[name] = column if k > 1 else float(column[0])
-        # members the coarse step cannot integrate (non-finite, a delay too short for it) are
-        # re-run by the engine at the next finer step
-        t0 = time.perf_counter()
-        ds = self.model.run(
-            params,
-            OUTPUTS,
-            None,
-            time_step=self.time_step,
-            finer_steps=self._finer,
-            saveper=1.0,
-            workers=1,
-        )
-        if "member_time_step" in ds.coords:
-            self.member_time_step = ds["member_time_step"].to_numpy()[-n:]
-        self.timings["engine"] = time.perf_counter() - t0
-        self.time = ds["time"].to_numpy()
-        # the Variables (sample, time), not DataArrays: no copies of the parameter coordinates
-        self.attrs = {v: dict(ds.variables[v].attrs) for v in OUTPUTS}
-        arrays = {v: ds.variables[v].data for v in OUTPUTS}
-        return [{v: a[i * n : (i + 1) * n] for v, a in arrays.items()} for i in range(k)]
+        """One ensemble run of every member under each policy; outputs (member, time) each.
+
+        From 2026 on the kept history where the warm start allows it, else in full
+        (:mod:`hubsd.studies.explore_run`; :attr:`mode` says which).
+        """
+        runs = self.runs.run(policies, self.future_values())
+        self.timings["engine"] = self.runs.seconds
+        self.time, self.attrs = self.runs.time, self.runs.attrs
+        self.member_time_step = self.runs.member_time_step
+        return runs
+
+    @property
+    def mode(self) -> str:
+        """How the last run ran: from 2026 on the kept history, or in full (and why)."""
+        return self.runs.mode
 
     def update(self) -> Explorer:
         """Rerun the ensemble for the current settings.
@@ -641,6 +622,7 @@ def explore(
     seed: int = 0,
     time_step: float | str | None = TIME_STEP,
     year: float = 2035.0,
+    warm: bool = True,
 ):
     """The interactive explorer: levers and AI uncertainties, fan charts, a headline table.
 
@@ -658,6 +640,8 @@ def explore(
         ``None``: the model's own).
     year : float
         Year of the headline numbers.
+    warm : bool
+        Run each change from 2026 on the kept history (default; the full run where refused).
 
     Returns
     -------
@@ -678,7 +662,7 @@ def explore(
     >>> import hubsd
     >>> hubsd.explore("krakow@calibrated")  # doctest: +SKIP
     """
-    explorer = Explorer(hub, samples=samples, seed=seed, time_step=time_step, year=year)
+    explorer = Explorer(hub, samples=samples, seed=seed, time_step=time_step, year=year, warm=warm)
     try:
         import ipywidgets as widgets
     except ImportError:  # the lab extra is not installed: the static explorer
@@ -738,7 +722,7 @@ def _build(widgets, explorer: Explorer):
         ui.timings = {**explorer.timings, **parts}
         status.value = (
             f"<small>{explorer.describe()}<br>redrawn in {total:.2f} s (ensemble "
-            f"{explorer.seconds:.2f} s); TIME STEP {explorer.steps()}"
+            f"{explorer.seconds:.2f} s, {explorer.mode}); TIME STEP {explorer.steps()}"
             "</small>"
         )
         ui.seconds = total
