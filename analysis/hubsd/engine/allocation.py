@@ -32,7 +32,8 @@ def _at(a, comb, m):
     return a[comb + (Ellipsis, m if a.shape[-1] > 1 else 0)]
 
 
-def _cells(a, shape):
+def as_cells(a, shape):
+    """``a`` as an array ``shape + (members,)`` (a value without dims is broadcast)."""
     a = np.asarray(a, dtype=float)
     if a.ndim == 0:
         a = a[None]
@@ -49,8 +50,8 @@ def allocate_by_priority(request, priority, width, supply, shape):
     from pysd.py_backend.allocation import _allocate_by_priority_1d
 
     lead = shape[:-1]
-    req, pri = _cells(request, shape), _cells(priority, shape)
-    wid, sup = _cells(width, lead), _cells(supply, lead)
+    req, pri = as_cells(request, shape), as_cells(priority, shape)
+    wid, sup = as_cells(width, lead), as_cells(supply, lead)
     n = _members(req, pri, wid, sup)
     out = np.empty(shape + (n,))
     for m in range(n):
@@ -73,8 +74,8 @@ def allocate_available(request, pp, avail, shape):
     from pysd.py_backend.allocation import _allocate_available_1d
 
     lead = shape[:-2]
-    req, prof = _cells(request, shape[:-1]), _cells(pp, shape)
-    av = _cells(avail, lead)
+    req, prof = as_cells(request, shape[:-1]), as_cells(pp, shape)
+    av = as_cells(avail, lead)
     n = _members(req, prof, av)
     out = np.empty(shape[:-1] + (n,))
     for m in range(n):

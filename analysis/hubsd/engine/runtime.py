@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from hubsd.engine.allocation import allocate_available, allocate_by_priority
+from hubsd.engine.allocation import allocate_available, allocate_by_priority, as_cells
 from hubsd.engine.external import data_value
 from hubsd.engine.nodes import SMALL_VENSIM, EnsembleError
 from hubsd.engine.randoms import draw
@@ -146,16 +146,6 @@ def _reduce(fn, a, axes, shape):
     return fn(a, axis=axes)
 
 
-def _cells(a, shape):
-    """``a`` as an array ``shape + (members,)`` (a value without dims is broadcast)."""
-    a = np.asarray(a, dtype=float)
-    if a.ndim == 0:
-        a = a[None]
-    if a.ndim == 1:
-        return np.broadcast_to(a, shape + a.shape)
-    return np.broadcast_to(a, shape + (a.shape[-1],))
-
-
 def _vector_select(sel, expr, missing, action, error, axes, shape):
     """PySD's ``vector_select``: a weighted reduction over the ``!`` dims.
 
@@ -163,8 +153,8 @@ def _vector_select(sel, expr, missing, action, error, axes, shape):
     outside 0-10 (0-3) is refused as PySD refuses it.
     """
     m = max(np.shape(x)[-1] if np.ndim(x) else 1 for x in (sel, expr, missing, action, error))
-    sel = np.broadcast_to(_cells(sel, shape), shape + (m,))
-    expr = np.broadcast_to(_cells(expr, shape), shape + (m,))
+    sel = np.broadcast_to(as_cells(sel, shape), shape + (m,))
+    expr = np.broadcast_to(as_cells(expr, shape), shape + (m,))
     zero = sel == 0
     zeros = zero.all(axis=axes)
     err, acts = np.asarray(error, dtype=float), np.asarray(action, dtype=float)
@@ -204,7 +194,7 @@ def _select_action(sel, expr, zero, action, axes):
 
 def _sort_order(v, direction, shape):
     """PySD's ``vector_sort_order`` with members first: indices along the last subscript."""
-    v = np.moveaxis(_cells(v, shape), -1, 0)
+    v = np.moveaxis(as_cells(v, shape), -1, 0)
     order = np.argsort(v, axis=-1)
     d = np.asarray(direction)
     flip = (d <= 0).reshape((-1,) + (1,) * len(shape)) if d.ndim else bool(d <= 0)
@@ -222,8 +212,8 @@ def _vector_rank(v, direction, shape):
 
 def _vector_reorder(v, order, shape):
     m = max(np.shape(x)[-1] if np.ndim(x) else 1 for x in (v, order))
-    v = np.moveaxis(np.broadcast_to(_cells(v, shape), shape + (m,)), -1, 0)
-    idx = np.moveaxis(np.broadcast_to(_cells(order, shape), shape + (m,)), -1, 0).astype(int)
+    v = np.moveaxis(np.broadcast_to(as_cells(v, shape), shape + (m,)), -1, 0)
+    idx = np.moveaxis(np.broadcast_to(as_cells(order, shape), shape + (m,)), -1, 0).astype(int)
     return np.moveaxis(np.take_along_axis(v, idx, axis=-1), 0, -1)
 
 
