@@ -187,6 +187,16 @@ TIME STEP = 0.25 ~ Year ~ |
 """
 
 
+def _assert_refused(tmp_path, equations, construct, variable):
+    """A model of ``equations`` is refused at compile time naming the construct and variable."""
+    path = tmp_path / "m.mdl"
+    path.write_text("{UTF-8}\n" + equations + "\n" + CONTROLS, encoding="utf-8")
+    with pytest.raises(UnsupportedConstructError) as err:
+        compile_model(path)
+    assert err.value.construct.startswith(construct)
+    assert variable in err.value.variable
+
+
 @pytest.mark.parametrize(
     "equations, construct, variable",
     [
@@ -235,12 +245,7 @@ TIME STEP = 0.25 ~ Year ~ |
 def test_unsupported_constructs_are_refused_at_compile_time(
     tmp_path, equations, construct, variable
 ):
-    path = tmp_path / "m.mdl"
-    path.write_text("{UTF-8}\n" + equations + "\n" + CONTROLS, encoding="utf-8")
-    with pytest.raises(UnsupportedConstructError) as err:
-        compile_model(path)
-    assert err.value.construct.startswith(construct)
-    assert variable in err.value.variable
+    _assert_refused(tmp_path, equations, construct, variable)
 
 
 def test_vector_functions_by_hand():
@@ -425,12 +430,7 @@ def test_an_order_given_by_a_variable_is_its_value_at_initial_time(tmp_path):
     ],
 )
 def test_orders_the_engine_cannot_take_are_refused(tmp_path, equations, construct, variable):
-    path = tmp_path / "m.mdl"
-    path.write_text("{UTF-8}\n" + equations + "\n" + CONTROLS, encoding="utf-8")
-    with pytest.raises(UnsupportedConstructError) as err:
-        compile_model(path)
-    assert err.value.construct.startswith(construct)
-    assert variable in err.value.variable
+    _assert_refused(tmp_path, equations, construct, variable)
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,12 +466,7 @@ def test_macros_are_inlined_per_call_by_hand():
     ],
 )
 def test_macros_the_engine_cannot_inline_are_refused(tmp_path, equations, construct, variable):
-    path = tmp_path / "m.mdl"
-    path.write_text("{UTF-8}\n" + equations + "\n" + CONTROLS, encoding="utf-8")
-    with pytest.raises(UnsupportedConstructError) as err:
-        compile_model(path)
-    assert err.value.construct.startswith(construct)
-    assert variable in err.value.variable
+    _assert_refused(tmp_path, equations, construct, variable)
 
 
 # --------------------------------------------------------------------------------------------

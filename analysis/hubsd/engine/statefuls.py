@@ -226,8 +226,22 @@ class StatefulBuilder:
 
     def _update_reads(self, node: Node) -> set:
         """PySD names of the stateful objects (itself included) its update reads."""
+        return self._reads(
+            node, expr_deps(node.flow) | expr_deps(node.time) | expr_deps(node.extra)
+        )
+
+    def _objects_read(self, node: Node) -> set:
+        """PySD names of the stateful objects an update-time input reads through auxiliaries."""
+        return self._reads(node, expr_deps(node.flow) | expr_deps(node.extra)) - {node.obj}
+
+    def _reads(self, node: Node, start: set) -> set:
+        """PySD names of the stateful objects reached from ``start``.
+
+        The walk goes through auxiliaries and through the inputs of the objects PySD evaluates
+        at update time (TREND, FORECAST, SAMPLE IF TRUE, DELAY).
+        """
         seen, out = set(), set()
-        stack = list(expr_deps(node.flow) | expr_deps(node.time) | expr_deps(node.extra))
+        stack = list(start)
         while stack:
             n = stack.pop()
             if n in seen or n not in self.nodes:
@@ -236,25 +250,6 @@ class StatefulBuilder:
             nd = self.nodes[n]
             if nd.kind in STATEFUL_KINDS:
                 out.add(nd.obj)
-                if nd.kind in ("trend", "forecast", "sampleiftrue", "delay"):
-                    stack.extend(expr_deps(nd.flow) | expr_deps(nd.time) | expr_deps(nd.extra))
-            elif nd.kind in ("aux", "active"):
-                stack.extend(expr_deps(nd.expr))
-        return out
-
-    def _objects_read(self, node: Node) -> set:
-        """PySD names of the stateful objects an update-time input reads through auxiliaries."""
-        seen, out = set(), set()
-        stack = list(expr_deps(node.flow) | expr_deps(node.extra))
-        while stack:
-            n = stack.pop()
-            if n in seen or n not in self.nodes:
-                continue
-            seen.add(n)
-            nd = self.nodes[n]
-            if nd.kind in STATEFUL_KINDS:
-                if nd is not node:
-                    out.add(nd.obj)
                 if nd.kind in ("trend", "forecast", "sampleiftrue", "delay"):
                     stack.extend(expr_deps(nd.flow) | expr_deps(nd.time) | expr_deps(nd.extra))
             elif nd.kind in ("aux", "active"):
