@@ -13,9 +13,9 @@ its range for every member, and ``hubsd.KEY_OUTPUTS`` (22 outputs) kept every SA
    default chunking and workers (all usable cores); ``--repeats`` times, each time once on
    the numpy backend (``backend="numpy"``: worker processes) and once on the fused backend
    (``backend="fused"``, numba: worker threads, :mod:`hubsd.engine.fused`) when numba is
-   installed, one after the other: the medians of both, their ratio, and whether every
-   output is bit-identical. The targets below are checked on the default backend (fused when
-   numba is installed).
+   installed, one after the other: the medians of both (wall and CPU seconds, workers
+   included), their ratios, and whether every output is bit-identical. The targets below
+   are checked on the default backend (fused when numba is installed).
 2. Interleaved with each repeat, ``--pysd-runs`` calls of ``hubsd.run`` (PySD, fast table
    functions) with the parameters of the first members of the ensemble; their results are
    also the equivalence check (largest relative difference, over the series' scale).
@@ -96,6 +96,12 @@ def _peak_mb() -> tuple[float, float]:
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return me, kids
+
+
+def _cpu() -> float:
+    """CPU seconds of this process, its threads and its finished child processes."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def draw(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -224,17 +230,20 @@ def main(argv=None) -> int:
         print(f"fused backend: compiled or loaded from its cache in {took:.1f} s")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ens_times, np_times, pysd_times, worst, changed = [], [], [], 0.0, 0
+    ens_cpu, np_cpu = [], []
     identical = True
     ds = None
     for _ in range(args.repeats):
         model = compile_model()  # cached; recompiled only if models/hub.mdl was edited
         if both:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), _cpu()
             ref_np = model.run(params, outputs, backend="numpy", **kwargs)
             np_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
+            np_cpu.append(_cpu() - cpu)
+        start, cpu = time.perf_counter(), _cpu()
         ds = model.run(params, outputs, **kwargs)
         ens_times.append(time.perf_counter() - start)
+        ens_cpu.append(_cpu() - cpu)
         if both:
             identical &= all(
                 np.array_equal(ref_np[o].values, ds[o].values, equal_nan=True) for o in outputs
@@ -259,6 +268,11 @@ def main(argv=None) -> int:
             f"ratio numpy / fused (medians, side by side): "
             f"{statistics.median(np_times) / statistics.median(ens_times):.2f}x; outputs "
             f"{'bit-identical' if identical else 'DIFFER'}"
+        )
+        npc, fc = statistics.median(np_cpu), statistics.median(ens_cpu)
+        print(
+            f"CPU seconds (this process and its workers), medians: numpy {npc:.2f}, fused "
+            f"{fc:.2f}, ratio {npc / fc:.2f}x"
         )
     print(f"ensemble, {n} members          {_stats(ens_times)}")
     print(f"hubsd.run (PySD), one member   {_stats(pysd_times)}")

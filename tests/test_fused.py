@@ -143,3 +143,22 @@ def test_scalar_lookup_is_numpys_interp():
     hold = np.array([helpers["_interp_hold"](v, xs, ys, slopes) for v in x])
     idx = np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(xs) - 1)
     np.testing.assert_array_equal(hold, ys[idx])
+
+
+def test_a_kernel_that_fails_to_compile_falls_back_to_numpy(monkeypatch):
+    model = compile_model(MODELS / "delay.mdl")
+    outputs = outputs_of(model)
+    model._programs.pop(("fused", ()), None)
+
+    def broken(model):
+        raise OSError("read-only cache folder")
+
+    monkeypatch.setattr(fused, "compile_fused", broken)
+    with pytest.warns(UserWarning, match="running on numpy.*read-only cache folder"):
+        a = model.run(None, outputs, n=fused.FUSED_MIN_MEMBERS)
+    with pytest.raises(ParameterError, match="a fused kernel that compiles"):
+        model.run(None, outputs, backend="fused")
+    model._programs.pop(("fused", ()))
+    assert_identical(
+        a, model.run(None, outputs, n=fused.FUSED_MIN_MEMBERS, backend="numpy"), outputs
+    )

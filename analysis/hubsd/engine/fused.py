@@ -32,6 +32,7 @@ import importlib.util
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -390,7 +391,17 @@ def choose(model, key, backend, nsamp: int, scheduler) -> FusedProgram | None:
         raise ParameterError("backend='fused' runs in this process: drop scheduler= or use 'numpy'")
     if ("fused", key) not in model._programs:
         why = unsupported(model)
-        model._programs[("fused", key)] = why or compile_fused(model)
+        if why is None:
+            try:
+                model._programs[("fused", key)] = compile_fused(model)
+            except Exception as err:  # an optional speed-up: numpy runs the model all the same
+                why = f"a fused kernel that compiles ({type(err).__name__}: {err})"
+                if backend == "auto":
+                    warnings.warn(
+                        f"fused backend unavailable, running on numpy: {why}", stacklevel=3
+                    )
+        if why is not None:
+            model._programs[("fused", key)] = why
     prog = model._programs[("fused", key)]
     if isinstance(prog, str):
         if backend == "fused":
