@@ -21,8 +21,8 @@ ELSE, XIDZ/ZIDZ, tables, STEP, RAMP, PULSE, PULSE TRAIN, QUANTUM, MODULO, SMOOTH
 (``pip install 'hubsd[fast]'``); without it everything runs on numpy.
 
 The kernel is compiled with numba's on-disk cache (the generated source is written under
-``~/.cache/hubsd/fused``, or ``HUBSD_FUSED_CACHE``, named by its hash): the hub model's takes
-tens of seconds to compile the first time on a machine and about a second to load after.
+``~/.cache/hubsd/fused``, or ``HUBSD_FUSED_CACHE``, named by its hash): the hub model's took
+40 s to compile the first time (load 5.5 on two cores) and 1.4 s to load in a new process.
 """
 
 from __future__ import annotations
