@@ -21,8 +21,9 @@ its range for every member, and ``hubsd.KEY_OUTPUTS`` (22 outputs) kept every SA
    also the equivalence check (largest relative difference, over the series' scale).
 3. With ``--large N``, one run of N members (default 100,000) in chunks: time, peak memory of
    this process and of the worker processes, and the size of the result.
-4. With ``--compare-runtime``, the same ensemble with the engine's previous runtime pieces
-   (kept below: ``FixedDelay.value`` by ``np.take_along_axis``) and with the current ones,
+4. With ``--compare-runtime``, the same ensemble on the numpy backend with the engine's
+   previous runtime pieces (kept below: ``FixedDelay.value`` by ``np.take_along_axis``) and
+   with the current ones,
    interleaved ``--repeats`` times: the ratio of the medians, and whether every output is
    bit-identical (``np.array_equal``).
 
@@ -53,6 +54,7 @@ import numpy as np  # noqa: E402
 import hubsd  # noqa: E402
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.engine import fused
+from hubsd.engine.codegen import Program
 from hubsd.engine.ensemble import compile_model
 from hubsd.engine.runtime import FixedDelay
 from hubsd.model.pysd_model import file_hash
@@ -149,7 +151,8 @@ class PreviousFixedDelay(FixedDelay):
 def _use_runtime(model, fixed_delay) -> None:
     """Make the model's compiled programs use this FixedDelay class."""
     for prog in model._programs.values():
-        prog.func.__globals__["FixedDelay"] = fixed_delay
+        if isinstance(prog, Program):  # the numpy backend's (fused kernels have no FixedDelay)
+            prog.func.__globals__["FixedDelay"] = fixed_delay
 
 
 def compare_runtime(model, params, outputs, repeats, kwargs) -> None:
@@ -161,7 +164,7 @@ def compare_runtime(model, params, outputs, repeats, kwargs) -> None:
         for name, cls in (("previous", PreviousFixedDelay), ("current", FixedDelay)):
             _use_runtime(model, cls)
             start = time.perf_counter()
-            res[name] = model.run(params, outputs, **kwargs)
+            res[name] = model.run(params, outputs, backend="numpy", **kwargs)
             times[name].append(time.perf_counter() - start)
         identical &= all(
             np.array_equal(res["previous"][o].values, res["current"][o].values, equal_nan=True)
