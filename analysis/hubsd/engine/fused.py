@@ -423,15 +423,20 @@ def chunk_size(nsamp: int, nworkers: int, default: int) -> int:
 
 
 def run_chunks(prog: FusedProgram, job, varied: dict, bounds, nworkers: int, bar):
-    """Every chunk of members on ``nworkers`` threads (the kernel releases the GIL)."""
+    """Every chunk of members on ``nworkers`` threads (the kernel releases the GIL).
+
+    Without varied parameters every member is the same: one is simulated and repeated.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     nsamp = bounds[-1][1]
-    PV = np.empty((len(prog.params), nsamp))
+    if not varied:
+        bounds, nworkers = [(0, 1)], 1
+    PV = np.empty((len(prog.params), bounds[-1][1]))
     for j, name in enumerate(prog.params):
         PV[j] = varied[name] if name in varied else float(job.values[name])
     sel = prog.select(job.outputs)
-    out = np.empty((len(sel), len(job.save_steps), nsamp))
+    out = np.empty((len(sel), len(job.save_steps), bounds[-1][1]))
     c = job.ctrl
     args = [float(c[k]) for k in ("initial_time", "final_time", "time_step", "saveper")]
     saves = np.asarray(job.save_steps, dtype=np.int64)
@@ -443,7 +448,7 @@ def run_chunks(prog: FusedProgram, job, varied: dict, bounds, nworkers: int, bar
         for lo, hi in bounds:
             one(lo, hi)
             bar.update(1)
-        return out
+        return out if varied else np.repeat(out, nsamp, axis=2)
     with ThreadPoolExecutor(max_workers=nworkers) as pool:
         for future in [pool.submit(one, lo, hi) for lo, hi in bounds]:
             future.result()
