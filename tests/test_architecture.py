@@ -26,7 +26,7 @@ MAX_LINES = 800
 #: Imports allowed inside functions: optional or heavy dependencies loaded only when needed.
 LAZY_OK = {"pysd", "dask", "distributed", "papermill", "nbformat", "nbconvert", "SALib",
            "matplotlib", "seaborn", "tqdm", "multiprocessing", "mmap", "concurrent", "ipywidgets",
-           "IPython", "ema_workbench", "sklearn"}
+           "IPython", "ema_workbench", "sklearn", "numba"}
 
 
 def _modules() -> dict[str, Path]:

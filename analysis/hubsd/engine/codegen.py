@@ -181,13 +181,38 @@ def static_names(nodes: dict) -> set[str]:
     return static
 
 
-def generate(model, outputs: tuple) -> Program:
-    """Write, ``exec`` and return the simulation function for a set of outputs.
+@dataclass
+class Plan:
+    """The statements of a simulation function, before a backend assembles them.
+
+    ``init``: initial values at INITIAL TIME (PySD's initialisation order); ``hoisted``: time-
+    and state-free subexpressions (source -> variable); ``literals``: numeric literals the
+    numpy code keeps as arrays; ``body``: auxiliaries per step; ``ddt``: derivatives; ``upd``:
+    the Euler updates; ``carried``: the state variables; ``dims``: whether any needed node is
+    subscripted.
+    """
+
+    outputs: tuple
+    params: tuple
+    controls: list
+    init: list
+    hoisted: dict
+    literals: dict
+    body: list
+    ddt: list
+    upd: list
+    carried: tuple
+    dims: bool
+
+
+def plan(model, outputs: tuple, fused: bool = False) -> Plan:
+    """The statements of the simulation function for a set of outputs.
 
     ``model`` is a :class:`hubsd.engine.ensemble.EnsembleModel` (not imported here: the
     ensemble module imports this one). Only the variables the outputs need are kept; initial
     values are computed in PySD's initialisation order, auxiliaries per step in dependency
-    order, stocks by Euler.
+    order, stocks by Euler. ``fused``: DELAY FIXED written for one member at a time
+    (:mod:`hubsd.engine.fused`).
     """
     nodes = model.nodes
     needed, stack = set(), list(outputs)
@@ -213,34 +238,13 @@ def generate(model, outputs: tuple) -> Program:
     ]
     step_order = _toposort(sorted(dyn), {n: _step_deps(nodes[n]) for n in dyn}, "model equations")
     statefuls = [n for n in sorted(needed) if nodes[n].stateful]
-
-    lines = [
-        "def simulate(P, n, t0, tfinal, dt, saveper, steps, save_steps, outs, state=None, "
-        "first=0, keep=-1):"
-    ]
-    ind = "    "
     params = tuple(n for n in sorted(needed) if nodes[n].kind == "const")
-    for n in params:
-        lines.append(f"{ind}{var_name(n)} = P[{n!r}]")
-    for n in CONTROL:
-        if n in needed:
-            src = {
-                "initial_time": "t0",
-                "final_time": "tfinal",
-                "time_step": "dt",
-                "saveper": "saveper",
-            }[n]
-            lines.append(f"{ind}{var_name(n)} = {src}")
-    lines.append(f"{ind}t = np.float64(t0)  # numpy scalars: x / 0 is inf, as for arrays")
-    lines.append(f"{ind}half_dt = dt / 2")
-    lines.append(f"{ind}# initial values at INITIAL TIME")
+    controls = [n for n in CONTROL if n in needed]
+    init = []
     for n in init_order:
-        lines += [ind + x for x in _init_lines(nodes[n], em, full)]
+        init += _init_lines(nodes[n], em, full, fused)
     carried = tuple(v for n in statefuls for v in state_variables(nodes[n]))
-    # warm start (hubsd.engine.warmstart): the state of step ``first`` replaces the initial one
-    lines.append(f"{ind}if state is not None:")
-    lines += [f"{ind * 2}{v} = state[{v!r}]" for v in ("t",) + carried]
-    # step code first (it fills em.hoisted), then put the hoisted values before the loop
+    # step code first (it fills em.hoisted), then the hoisted values go before the loop
     em.count(
         [nodes[n].expr if nodes[n].kind in ("aux", "active") else nodes[n].time for n in step_order]
         + [e for n in statefuls for e in (nodes[n].flow, nodes[n].time)]
@@ -254,7 +258,49 @@ def generate(model, outputs: tuple) -> Program:
         dest.append(line)
 
     for n in step_order:
-        _step_lines(nodes[n], em, full, put, body)
+        _step_lines(nodes[n], em, full, put, body, fused)
+    for n in statefuls:
+        _update_lines(nodes[n], em, put, ddt, upd, fused)
+    dims = any(nodes[n].dims for n in needed)
+    return Plan(
+        tuple(outputs), params, controls, init, dict(em.hoisted), dict(em.literals), body,
+        ddt, upd, carried, dims,
+    )  # fmt: skip
+
+
+#: The generated code's names of the control values.
+CONTROL_SOURCE = {
+    "initial_time": "t0",
+    "final_time": "tfinal",
+    "time_step": "dt",
+    "saveper": "saveper",
+}
+
+
+def generate(model, outputs: tuple) -> Program:
+    """Write, ``exec`` and return the numpy simulation function for a set of outputs.
+
+    See :func:`plan`; the function evaluates every statement on arrays of the chunk's members.
+    """
+    nodes = model.nodes
+    pl = plan(model, outputs)
+    lines = [
+        "def simulate(P, n, t0, tfinal, dt, saveper, steps, save_steps, outs, state=None, "
+        "first=0, keep=-1):"
+    ]
+    ind = "    "
+    for n in pl.params:
+        lines.append(f"{ind}{var_name(n)} = P[{n!r}]")
+    for n in pl.controls:
+        lines.append(f"{ind}{var_name(n)} = {CONTROL_SOURCE[n]}")
+    lines.append(f"{ind}t = np.float64(t0)  # numpy scalars: x / 0 is inf, as for arrays")
+    lines.append(f"{ind}half_dt = dt / 2")
+    lines.append(f"{ind}# initial values at INITIAL TIME")
+    lines += [ind + x for x in pl.init]
+    carried = pl.carried
+    # warm start (hubsd.engine.warmstart): the state of step ``first`` replaces the initial one
+    lines.append(f"{ind}if state is not None:")
+    lines += [f"{ind * 2}{v} = state[{v!r}]" for v in ("t",) + carried]
     save = ["if step == next_save:"]
     for j, o in enumerate(outputs):
         if nodes[o].dims:  # rows of the buffer: the elements in C order
@@ -266,12 +312,10 @@ def generate(model, outputs: tuple) -> Program:
         "    isave += 1",
         "    next_save = save_steps[isave] if isave < len(save_steps) else -1",
     ]
-    for n in statefuls:
-        _update_lines(nodes[n], em, put, ddt, upd)
     lines.append(f"{ind}# time- and state-free parts of the equations, computed once")
-    for src, k in em.hoisted.items():
+    for src, k in pl.hoisted.items():
         lines.append(f"{ind}{k} = {src}")
-    for src, k in em.literals.items():
+    for src, k in pl.literals.items():
         lines.append(f"{ind}{k} = np.full(n, {src})")
     lines.append(f"{ind}isave = 0")
     lines.append(f"{ind}next_save = save_steps[0] if len(save_steps) else -1")
@@ -280,10 +324,10 @@ def generate(model, outputs: tuple) -> Program:
     kept = ", ".join(f"{v!r}: {v}" for v in ("t",) + carried)
     lines.append(f"{ind2}if step == keep:  # the state at the start of step keep")
     lines.append(f"{ind2}    return {{{kept}}}")
-    stmts = body + ["\n".join(save), "if step == steps:\n    break"] + ddt
-    for stmt in _free_early(stmts, upd):
+    stmts = pl.body + ["\n".join(save), "if step == steps:\n    break"] + pl.ddt
+    for stmt in _free_early(stmts, pl.upd):
         lines += [ind2 + x for x in stmt.split("\n")]
-    lines += [ind2 + x for x in upd]
+    lines += [ind2 + x for x in pl.upd]
     lines.append(f"{ind2}t = t + dt")
     source = "\n".join(lines) + "\n"
     env = dict(RUNTIME)
@@ -293,7 +337,7 @@ def generate(model, outputs: tuple) -> Program:
     code = compile(source, f"<hubsd.ensemble {model.mdl.name}>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source
     random = "_random(" in source
-    return Program(source, env["simulate"], outputs, params, len(em.hoisted), random, carried)
+    return Program(source, env["simulate"], outputs, pl.params, len(pl.hoisted), random, carried)
 
 
 def state_variables(nd: Node) -> list[str]:
@@ -316,7 +360,7 @@ def state_variables(nd: Node) -> list[str]:
     return []
 
 
-def _init_lines(nd: Node, em: Emitter, full) -> list[str]:
+def _init_lines(nd: Node, em: Emitter, full, fused: bool = False) -> list[str]:
     """Initial value of a node at INITIAL TIME (PySD's ``initialize`` of its object)."""
     v = var_name(nd.name)
     e = lambda x: em.emit(x, False)  # noqa: E731
@@ -336,6 +380,13 @@ def _init_lines(nd: Node, em: Emitter, full) -> list[str]:
             out += [f"{v}__t{i} = {full(tsrc, nd)}" for i in range(nd.order)]
             return out + [f"{v} = {v}__{nd.order - 1} / {v}__t0"]
         return out + [f"{v} = {v}__{nd.order - 1} / {tsrc}"]
+    if nd.kind == "delayfixed" and fused:  # one member: its order, initial value and pipe
+        return [
+            f"fdo_{nd.name} = _fixed_order({e(nd.time)}, dt)",
+            f"fdi_{nd.name} = {e(nd.init)}",
+            f"fdp_{nd.name} = np.empty(fdo_{nd.name})",
+            f"{v} = fdi_{nd.name}",
+        ]
     if nd.kind == "delayfixed":
         return [
             f"fd_{nd.name} = FixedDelay({full(e(nd.init), nd)}, {e(nd.time)}, dt)",
@@ -365,7 +416,7 @@ def _trend_output(nd: Node, inp: str, avg: str, e) -> str:
     return f"{inp} * (1 + _zidz({inp} - {v}__s, {avg} * {v}__s) * {e(nd.extra)})"  # Forecast
 
 
-def _step_lines(nd: Node, em: Emitter, full, put, body: list) -> None:
+def _step_lines(nd: Node, em: Emitter, full, put, body: list, fused: bool = False) -> None:
     """The node's value at the current step (auxiliaries and the outputs of statefuls)."""
     v, n = var_name(nd.name), nd.name
     h = lambda x: em.emit(x, True)  # noqa: E731
@@ -375,6 +426,8 @@ def _step_lines(nd: Node, em: Emitter, full, put, body: list) -> None:
         body.append(f"{v} = {full(f'{v}__{nd.order - 1} / {v}__t0', nd)}")
     elif nd.kind == "delay":
         put(body, lambda: f"{v} = {full(f'{v}__{nd.order - 1} / {h(nd.time)}', nd)}")
+    elif nd.kind == "delayfixed" and fused:  # the input of step - order (a ring of order slots)
+        body.append(f"{v} = fdi_{n} if step < fdo_{n} else fdp_{n}[step % fdo_{n}]")
     elif nd.kind == "delayfixed":
         body.append(f"{v} = {full(f'fd_{n}.value(step)', nd)}")
     elif nd.kind == "active":
@@ -387,7 +440,7 @@ def _step_lines(nd: Node, em: Emitter, full, put, body: list) -> None:
         body.append(f"{v} = {full(_trend_output(nd, f'in_{n}', f'tau_{n}', h), nd)}")
 
 
-def _update_lines(nd: Node, em: Emitter, put, ddt: list, upd: list) -> None:
+def _update_lines(nd: Node, em: Emitter, put, ddt: list, upd: list, fused: bool = False) -> None:
     """Derivatives from the current state (``ddt``), then the Euler updates (``upd``)."""
     v, n = var_name(nd.name), nd.name
     h = lambda x: em.emit(x, True)  # noqa: E731
@@ -427,7 +480,7 @@ def _update_lines(nd: Node, em: Emitter, put, ddt: list, upd: list) -> None:
             upd += [f"{v}__t{i} = tn_{n}__{i}" for i in range(nd.order)]
     elif nd.kind == "delayfixed":  # PySD's DelayFixed.update: the input joins the pipe
         put(ddt, lambda: f"in_{n} = {h(nd.flow)}")
-        upd.append(f"fd_{n}.push(step, in_{n})")
+        upd.append(f"fdp_{n}[step % fdo_{n}] = in_{n}" if fused else f"fd_{n}.push(step, in_{n})")
     elif nd.kind == "sampleiftrue":  # PySD's SampleIfTrue.update
         upd.append(f"{v}__s = {v}__s * 0 + {v}")
     elif nd.kind in ("trend", "forecast"):

@@ -44,6 +44,9 @@ Parameters given per member override constants of the model (one per element of 
 constant, ``"growth[Krakow]"``; results keep the subscript dims); everything else is the model's
 (or the hub file's, with ``hub=``). Large ensembles run in chunks of members; chunks run in
 parallel in worker processes (``workers``) or on a dask.distributed cluster (``scheduler``).
+With numba installed, runs of 1,000 members or more go to the fused backend
+(:mod:`hubsd.engine.fused`: one compiled loop per member, chunks on threads, the same results
+bit for bit) when the model allows it; ``backend="numpy"`` or ``"fused"`` chooses.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ import xarray as xr
 from hubsd.core.hints import did_you_mean
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.core.progress import progress_bar
+from hubsd.engine import fused
 from hubsd.engine.codegen import Program, generate, static_names, time_grid
 from hubsd.engine.ir import (
     CONTROL,
@@ -238,6 +242,7 @@ class EnsembleModel:
         seed: int = 0,
         progress: bool | None = None,
         finer_steps: Iterable[float] | None = None,
+        backend: str | None = None,
     ) -> xr.Dataset:
         """Run every parameter set as one member of a vectorised simulation.
 
@@ -276,6 +281,10 @@ class EnsembleModel:
             for the step are re-run at the next finer step, and only they
             (:mod:`hubsd.engine.steps`); each member's step is in the ``member_time_step``
             coordinate. Without it such a DELAY is refused and non-finite values warn.
+        backend : {"auto", "numpy", "fused"}, optional
+            ``"fused"``: each member's whole run in one numba loop, on threads
+            (:mod:`hubsd.engine.fused`, needs numba); ``"auto"`` (None) uses it from
+            1,000 members when numba is installed and the model allows it; equal results.
 
         Returns
         -------
@@ -329,6 +338,10 @@ class EnsembleModel:
             raise ParameterError(f"seed must be a whole number >= 0, got {seed!r}")
         values["__seed__"] = int(seed)
         members = dict(varied, __member__=np.arange(nsamp)) if prog.random else varied
+        fprog = fused.choose(self, tuple(sorted((orders or {}).items())), backend, nsamp, scheduler)
+        nworkers = _default_workers(nsamp, nsamp) if workers is None else int(workers)
+        if fprog is not None and chunk_size is None:
+            chunk_size = fused.chunk_size(nsamp, nworkers, DEFAULT_CHUNK_SIZE)
         bounds = _chunks(nsamp, chunk_size, bool(members))
         job = _Job(
             self.mdl, self.sha256, outputs, values, ctrl, steps, save_steps, self.data_files, orders
@@ -343,8 +356,10 @@ class EnsembleModel:
                 parts = _run_dask(scheduler, job, members, bounds, bar)
                 for (lo, hi), part in zip(bounds, parts, strict=True):
                     result[:, :, lo:hi] = part
+            elif fprog is not None:
+                result = fused.run_chunks(fprog, job, members, bounds, nworkers, bar)
             else:
-                nworkers = _default_workers(nsamp, len(bounds)) if workers is None else int(workers)
+                nworkers = min(nworkers, len(bounds)) if workers is None else nworkers
                 result = _run_local(self, job, members, bounds, nworkers, prog, nsamp, bar)
         ds = to_dataset(self, result, outputs, stamps, index, varied, values, hub, ctrl)
         options = dict(final_time=final_time, saveper=saveper, chunk_size=chunk_size)
