@@ -31,8 +31,11 @@ the CPU seconds of this process and its forked workers, their ratio to the wall 
 be both cores used all the time), the CPU seconds every other process on the machine used
 meanwhile (from ``/proc/stat``), and for the serial run the seconds it spent on a CPU and
 waiting in the run queue for one (``/proc/self/schedstat``): waiting there is the load of the
-others, not anything this process does. ``100 x`` the CPU seconds over the cores estimates
-the time on a machine with both cores free.
+others, not anything this process does. With the kernel's autogroup scheduling on (printed),
+a busy machine's CPU is shared between sessions, not processes: the forked workers share
+their session's part, so serial and parallel take about the same wall time when other sessions
+keep both cores busy, and the parallel speed-up shows only when the machine has a free core.
+``100 x`` the CPU seconds over the cores estimates the time on a machine with both cores free.
 """
 
 from __future__ import annotations
@@ -85,6 +88,14 @@ def _sched() -> tuple[float, float]:
     except OSError:  # pragma: no cover - not Linux
         return float("nan"), float("nan")
     return int(on) / 1e9, int(wait) / 1e9
+
+
+def _autogroup() -> str:
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            return "on" if f.read().strip() == "1" else "off"
+    except OSError:
+        return "unknown"
 
 
 def main() -> int:
@@ -157,6 +168,7 @@ def main() -> int:
         f"{load_after[2]:.1f}; 1-min load after each timed generation: "
         f"{min(loads):.1f}-{max(loads):.1f}; on {os.cpu_count()} CPUs"
     )
+    print(f"kernel autogroup scheduling (CPU shared between sessions): {_autogroup()}")
     print(
         f"hub {args.hub}; decisions: {len(design.decisions)}; outputs: {len(HUB_OUTPUTS)}; "
         f"base year {design.base_year:g}, horizon {design.horizon:g}; parallel: "
