@@ -64,11 +64,10 @@ TARGET_GENERATIONS = 100
 CORES = 2
 
 
-def _cpu() -> float:
+def _cpu(who: int | None = None) -> float:
     """CPU seconds of this process and of its finished children (the forked engine workers)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    whom = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if who is None else (who,)
+    return sum(resource.getrusage(w).ru_utime + resource.getrusage(w).ru_stime for w in whom)
 
 
 def _machine() -> tuple[float, float]:
@@ -133,17 +132,20 @@ def main() -> int:
     cpu: dict[str, list[float]] = {k: [] for k in evs}
     others: dict[str, list[float]] = {k: [] for k in evs}
     queue: list[tuple[float, float]] = []
+    own: list[float] = []  # CPU seconds of this process itself in the parallel generation
     loads = []
     for _ in range(args.repeats):
         x = low + (high - low) * rng.uniform(size=(args.population, len(low)))
         out = {}
         for label, ev in evs.items():
-            c, m, q = _cpu(), _machine()[0], _sched()
+            c, m, q, o = _cpu(), _machine()[0], _sched(), _cpu(resource.RUSAGE_SELF)
             t = time.perf_counter()
             out[label] = ev.evaluate(x)
             times[label].append(time.perf_counter() - t)
             cpu[label].append(_cpu() - c)
             others[label].append(_machine()[0] - m - cpu[label][-1])
+            if label == "parallel":
+                own.append(_cpu(resource.RUSAGE_SELF) - o)
             if label == "serial":
                 q2 = _sched()
                 queue.append((q2[0] - q[0], q2[1] - q[1]))
@@ -199,6 +201,17 @@ def main() -> int:
         f"serial / parallel per generation: {gen['serial'] / gen['parallel']:.2f}x in wall time; "
         f"CPU seconds parallel / serial {cpu_gen['parallel'] / cpu_gen['serial']:.2f} "
         "(outcomes identical)"
+    )
+    serial_part = statistics.median(own)
+    workers_cpu = cpu_gen["parallel"] - serial_part
+    nw = _default_workers(runs, 2)
+    free = serial_part + workers_cpu / nw
+    print(
+        f"parallel generation: this process {serial_part:.2f} CPU s (the outcomes, the Dataset, "
+        f"forking; nothing else runs meanwhile), its {nw} workers {workers_cpu:.1f} CPU s "
+        f"together; on {nw} free cores about {serial_part:.2f} + {workers_cpu:.1f} / {nw} = "
+        f"{free:.1f} s against {cpu_gen['serial']:.1f} s serial ({cpu_gen['serial'] / free:.2f}x;"
+        " an estimate from CPU seconds)"
     )
     if "cold" in gen:
         print(
