@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/bench_policy.py [--members 1000] [--population 50] [--repeats 3]
-                                      [--generations 2] [--hub krakow@calibrated]
+                                      [--generations 2] [--hub krakow@calibrated] [--no-cold]
+    python benchmarks/bench_policy.py --chunk-sizes 500,1000,2500,5000,10000 --population 10
 
 Measured in one process, side by side, after compiling the model and one warm-up batch of each
 (not timed):
@@ -22,6 +23,11 @@ Measured in one process, side by side, after compiling the model and one warm-up
 2. **a short optimisation** (warm, parallel): ``optimise`` with ``--generations`` generations,
    wall time, to show what NSGA-II adds on top of the evaluations (sorting, crowding,
    variation).
+
+3. **chunk sizes** (only with ``--chunk-sizes 500,1000,...``, instead of 1 and 2): the warm
+   continuation of ``--population`` candidates x ``--members`` members in this process
+   (``WarmStart.run(workers=1, chunk_size=...)``), the sizes alternating in each repeat, CPU
+   seconds per 10,000 rows (median), to show which chunk size the engine's step runs fastest at.
 
 The projection to the issue's target (100 generations) is the one-off start (the no-policy
 run, and for warm the history) plus ``100 x`` (the median generation plus the optimiser's own
@@ -47,9 +53,11 @@ import statistics
 import time
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from hubsd.engine.ensemble import _default_workers, compile_model
+from hubsd.engine.warmstart import warm_start
 from hubsd.studies.policy_design import (
     HUB_OUTPUTS,
     Evaluator,
@@ -97,6 +105,48 @@ def _autogroup() -> str:
         return "unknown"
 
 
+def _chunk_sizes(args, sizes: list[int]) -> int:
+    """CPU seconds per 10,000 warm continuations at each chunk size, serial (see (3))."""
+    load_before = os.getloadavg()
+    model = compile_model()
+    design = load_design(hub=args.hub)
+    members = policy_ensemble(args.hub, args.members, seed=1)
+    ev = Evaluator(model, members, design, hub_outcomes, HUB_OUTPUTS, args.hub, workers=1)
+    start = warm_start(
+        model, members.reset_index(drop=True), float(design.base_year), list(HUB_OUTPUTS), args.hub
+    )
+    rng = np.random.default_rng(0)
+    low = np.array([d.low for d in design.decisions])
+    high = np.array([d.high for d in design.decisions])
+    x = ev.snap(low + (high - low) * rng.uniform(size=(args.population, len(low))))
+    changes = pd.DataFrame(
+        {d.parameter: np.repeat(x[:, j], args.members) for j, d in enumerate(design.decisions)}
+    )
+    member = np.tile(np.arange(args.members), args.population)
+    cpu: dict[int, list[float]] = {c: [] for c in sizes}
+    for _ in range(args.repeats):
+        for size in sizes:
+            c = _cpu(resource.RUSAGE_SELF)
+            start.run(
+                changes,
+                member,
+                final_time=float(design.horizon),
+                saveper=1.0,
+                chunk_size=size,
+                workers=1,
+            )
+            cpu[size].append(_cpu(resource.RUSAGE_SELF) - c)
+    load_after = os.getloadavg()
+    print(
+        f"load average (1 min) before {load_before[0]:.1f}, after {load_after[0]:.1f}; "
+        f"{len(member):,} warm continuations in this process, {args.repeats} repeats"
+    )
+    for size in sizes:
+        per = statistics.median(cpu[size]) * 10_000 / len(member)
+        print(f"chunk size {size:>6}: {per:.2f} CPU s per 10,000 rows (median)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hub", default="krakow@calibrated")
@@ -105,7 +155,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--generations", type=int, default=2)
     ap.add_argument("--no-cold", action="store_true", help="leave the cold runs out")
+    ap.add_argument("--chunk-sizes", help="comma-separated chunk sizes to time instead")
     args = ap.parse_args()
+    if args.chunk_sizes:
+        return _chunk_sizes(args, [int(c) for c in args.chunk_sizes.split(",")])
 
     load_before = os.getloadavg()
     model = compile_model()
