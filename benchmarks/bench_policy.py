@@ -184,7 +184,7 @@ def main() -> int:
     times: dict[str, list[float]] = {k: [] for k in evs}
     cpu: dict[str, list[float]] = {k: [] for k in evs}
     others: dict[str, list[float]] = {k: [] for k in evs}
-    queue: list[tuple[float, float]] = []
+    queue: list[tuple[float, float, float]] = []
     own: list[float] = []  # CPU seconds of this process itself in the parallel generation
     loads = []
     for _ in range(args.repeats):
@@ -201,7 +201,8 @@ def main() -> int:
                 own.append(_cpu(resource.RUSAGE_SELF) - o)
             if label == "serial":
                 q2 = _sched()
-                queue.append((q2[0] - q[0], q2[1] - q[1]))
+                on, wait = q2[0] - q[0], q2[1] - q[1]
+                queue.append((on, wait, times[label][-1] - on - wait))
             loads.append(os.getloadavg()[0])
         for label in out:
             xr.testing.assert_identical(out["parallel"], out[label])
@@ -245,10 +246,10 @@ def main() -> int:
             f" s (CPU/wall {cpu_gen[label] / gen[label]:.2f}); other processes meanwhile "
             f"{statistics.median(others[label]):.1f} CPU s"
         )
-    on, wait = (statistics.median(q[i] for q in queue) for i in (0, 1))
+    on, wait, blocked = (statistics.median(q[i] for q in queue) for i in (0, 1, 2))
     print(
-        f"serial generation: {on:.1f} s on a CPU, {wait:.1f} s waiting in the run queue for one "
-        f"(medians; the rest of the wall time blocked: {gen['serial'] - on - wait:.1f} s)"
+        f"serial generation: {on:.1f} s on a CPU, {wait:.1f} s waiting in the run queue for one, "
+        f"{blocked:.1f} s of its wall time neither (blocked; medians of the repeats)"
     )
     print(
         f"serial / parallel per generation: {gen['serial'] / gen['parallel']:.2f}x in wall time; "
