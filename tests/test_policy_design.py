@@ -12,6 +12,7 @@ import xarray as xr
 
 from hubsd.cli.commands import main
 from hubsd.core.sampling import lhs
+from hubsd.engine import warmstart
 from hubsd.engine.ensemble import compile_model
 from hubsd.studies.discovery import cart_rules, find_boxes
 from hubsd.studies.policy_design import (
@@ -120,6 +121,39 @@ def test_hub_front_is_bit_identical_and_complete():
     np.testing.assert_array_equal(
         a.front["satisficing_share"].to_numpy(), (yu[:-1] <= threshold).mean(axis=1)
     )
+
+
+def test_serial_and_parallel_generations_are_bit_identical(monkeypatch):
+    # The same seed run with every chunk in this process (workers=1) and with the rows of each
+    # generation cut into chunks run by two forked worker processes (workers=2): the same front
+    # and the same outcome arrays, bit for bit.
+    calls = []
+    run_local = warmstart._run_local
+
+    def spy(model, job, rows, bounds, nworkers, *args):
+        calls.append((nworkers, len(bounds)))
+        return run_local(model, job, rows, bounds, nworkers, *args)
+
+    monkeypatch.setattr(warmstart, "_run_local", spy)
+    kw = dict(members=12, generations=3, population=6, seed=4, budget=5e8)
+    serial = design_policies("krakow", workers=1, **kw)
+    assert calls and all(c == (1, 1) for c in calls)
+    calls.clear()
+    parallel = design_policies("krakow", workers=2, **kw)
+    assert calls and all(w == 2 and n >= 2 for w, n in calls)  # forked, two chunks or more
+    assert serial.info["warm_start_from"] == 2026
+    xr.testing.assert_identical(serial.front, parallel.front)
+    xr.testing.assert_identical(serial.outcomes, parallel.outcomes)
+    for name in serial.outcomes.data_vars:
+        a, b = serial.outcomes[name].to_numpy(), parallel.outcomes[name].to_numpy()
+        assert a.tobytes() == b.tobytes(), name  # identical bits (NaNs and signed zeros too)
+    assert serial.recommended == parallel.recommended
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, "2", True])
+def test_bad_workers(workers):
+    with pytest.raises(PolicyDesignError, match="workers"):
+        design_policies("krakow", members=12, generations=1, population=2, workers=workers)
 
 
 def test_discounting_by_hand():

@@ -593,9 +593,15 @@ def _run_local(model, job, varied, bounds, nworkers, prog, nsamp, bar) -> np.nda
             pool = ProcessPoolExecutor(max_workers=nworkers, mp_context=mp.get_context("fork"))
             futures = [pool.submit(_forked_chunk, lo, hi) for lo, hi in bounds]
         with pool:
-            for future in futures:
-                future.result()
-                bar.update(1)
+            try:
+                for future in futures:
+                    future.result()
+                    bar.update(1)
+            except BaseException:
+                # an interrupt (e.g. a Jupyter kernel's, which reaches this process only) or a
+                # failed chunk: the chunks not yet started are dropped instead of run first
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
         _FORKED.clear()
     return result

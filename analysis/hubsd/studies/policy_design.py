@@ -72,7 +72,8 @@ HUB_OUTPUTS = (
     "cumulative_policy_cost",
 )
 #: Model rows (policy x member) simulated in one engine call (one generation of 50 candidates
-#: x 1,000 members: one call, one pool of workers, one Dataset).
+#: x 1,000 members: one call, one pool of workers forked for it, one Dataset; the rows are cut
+#: into chunks of about the engine's 5,000, a multiple of the workers' count).
 BATCH_ROWS = 50_000
 #: Outcome of :func:`hub_outcomes` kept apart: each member's youth unemployment rate at the
 #: base year without policy, the reference of a relative threshold (``Design.thresholds``).
@@ -148,8 +149,8 @@ def _draw(hub: str, members: int, seed: int, ranges: dict, deep: Sequence[str]) 
 
 
 def _window(ds: xr.Dataset, design: Design) -> xr.Dataset:
-    t = ds["time"]
-    return ds.sel(time=(t >= design.base_year - 1e-9) & (t <= design.horizon + 1e-9))
+    # a slice (a view of the sorted save times), not a boolean mask (a copy): same values
+    return ds.sel(time=slice(design.base_year - 1e-9, design.horizon + 1e-9))
 
 
 def _at(da: xr.DataArray, year: float) -> np.ndarray:
@@ -227,6 +228,11 @@ class Evaluator:
         from it (:mod:`hubsd.engine.warmstart`; equal to the full runs). Where the engine
         refuses (a decision acting before the base year, a base year at INITIAL TIME), the
         runs are full ones and ``warm_refused`` says why.
+    workers : int, optional
+        Worker processes of each batch (the engine's ``workers``): the batch's rows are cut
+        into chunks of members, run in that many processes forked for the batch (default: the
+        CPUs available; 1: every chunk in this process). The outcomes do not depend on it,
+        bit for bit (``tests/test_policy_design.py``).
     """
 
     model: EnsembleModel
@@ -238,6 +244,7 @@ class Evaluator:
     saveper: float = 1.0
     batch_rows: int = BATCH_ROWS
     warm: bool = True
+    workers: int | None = None
     baseline: dict = field(default_factory=dict)
     runs: int = 0
     warm_refused: str = ""
@@ -254,6 +261,7 @@ class Evaluator:
         clash = [d.parameter for d in self.design.decisions if d.parameter in self.members]
         if clash:
             raise PolicyDesignError(f"{clash[0]!r} is both a decision and an uncertainty")
+        _check_workers(self.workers)
         frame = self.members.reset_index(drop=True)
         if self.warm:
             try:
@@ -291,14 +299,21 @@ class Evaluator:
         horizon = float(self.design.horizon)
         if self.warm_from is not None:
             try:
-                return self._start.run(changes, member, final_time=horizon, saveper=self.saveper)
+                return self._start.run(
+                    changes, member, final_time=horizon, saveper=self.saveper, workers=self.workers
+                )
             except WarmStartError as err:  # e.g. a start year before the base year
                 self.warm_refused = str(err)
         rows = self.members.iloc[member].reset_index(drop=True)
         for name in changes.columns:
             rows[name] = changes[name].to_numpy()
         return self.model.run(
-            rows, list(self.outputs), self.hub, final_time=horizon, saveper=self.saveper
+            rows,
+            list(self.outputs),
+            self.hub,
+            final_time=horizon,
+            saveper=self.saveper,
+            workers=self.workers,
         )
 
     def snap(self, x: np.ndarray) -> np.ndarray:
@@ -343,6 +358,13 @@ class Evaluator:
             values = np.full(npol, np.nan) if x is None else x[:, j].astype(float)
             coords[d.name] = ("policy", values, {"units": d.units, "parameter": d.parameter})
         return xr.Dataset(data, coords=coords)
+
+
+def _check_workers(workers) -> None:
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1
+    ):
+        raise PolicyDesignError(f"workers must be a whole number >= 1 or None, got {workers!r}")
 
 
 def statistic(values: np.ndarray, objective: Objective, threshold) -> np.ndarray:
@@ -538,6 +560,7 @@ def design_policies(
     levers: Sequence[str] | None = None,
     design_path=None,
     model: EnsembleModel | None = None,
+    workers: int | None = None,
 ) -> PolicyResult:
     """Robust policy design for one hub: ensemble, NSGA-II front, robustness, recommendation.
 
@@ -559,6 +582,11 @@ def design_policies(
         Decision names to search (default: every decision of the table).
     design_path : path, optional
         Decision table (default ``data/policy_design.yaml``).
+    model : EnsembleModel, optional
+        The compiled hub model (default :func:`hubsd.engine.ensemble.compile_model`).
+    workers : int, optional
+        Worker processes per generation (:class:`Evaluator`; default: the CPUs available). The
+        front and outcomes do not depend on it.
 
     Returns
     -------
@@ -568,17 +596,18 @@ def design_policies(
     ------
     PolicyDesignError
         Before anything runs: an unknown objective or lever, a bad budget, members < 2, bad
-        generations/population, a malformed decision table.
+        generations/population/workers, a malformed decision table.
     HubError
         An unknown hub.
     """
     objs = check_objectives(objectives)
     budget = check_budget(budget)
+    _check_workers(workers)
     load_hub(hub)
     design = load_design(*([design_path] if design_path else []), hub=hub).select(levers)
     ensemble = policy_ensemble(hub, members, seed)
     model = model or compile_model()
-    ev = Evaluator(model, ensemble, design, hub_outcomes, HUB_OUTPUTS, hub)
+    ev = Evaluator(model, ensemble, design, hub_outcomes, HUB_OUTPUTS, hub, workers=workers)
     X, F = optimise(ev, objs, budget, generations, population, seed)
     oc = ev.evaluate(X)
     both = xr.concat([oc, ev.baseline_dataset()], dim="policy")
