@@ -430,12 +430,12 @@ def test_fit_is_reproducible_bit_for_bit(small_spec, monkeypatch):
     so the same spec gives the same estimates to the last bit: notebooks can print them. The
     speculative Jacobian (each new point simulated with its difference stencil, one ensemble run
     per iteration) changes how many runs there are, not a single bit of the result."""
-    a = _calibration_fit.fit(small_spec, starts=3)
+    a = _calibration_fit.fit(small_spec, starts=2)
     solve = _calibration_fit._solve
     monkeypatch.setattr(
         _calibration_fit, "_solve", lambda *args: solve(*args[:6], speculate=False)
     )
-    b = _calibration_fit.fit(small_spec, starts=3)
+    b = _calibration_fit.fit(small_spec, starts=2)
     assert a.u.tobytes() == b.u.tobytes()
     assert a.starts.equals(b.starts)
     assert a.calls < b.calls  # one run per iteration instead of two

@@ -261,9 +261,11 @@ def test_bad_objective_and_members():
 
 
 def test_ensemble_widens_ai_capability_to_the_table_range():
-    e = policy_ensemble("krakow@calibrated", members=400, seed=1)
-    assert len(e) == 400 and e.index.name == "member"
-    # futures from 2026 over the table's range; the fitted share itself keeps its posterior
+    e = policy_ensemble("krakow@calibrated", members=100, seed=1)
+    assert len(e) == 100 and e.index.name == "member"
+    # futures from 2026 over the table's range [-1, 1]; the fitted share itself keeps its
+    # posterior. A Latin hypercube of 100 members puts one in each 0.02-wide end stratum, so
+    # the ends below hold for any seed if the range is the table's, and fail if it is narrower
     assert e["change_in_automatable_junior_share"].min() < -0.95
     assert e["change_in_automatable_junior_share"].max() > 0.95
     assert e["automatable_junior_share"].between(0.13, 0.713).all()

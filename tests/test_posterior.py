@@ -101,14 +101,16 @@ def test_draw_ensemble_combines_joint_and_prior_draws():
 def test_whole_ensemble_stays_near_the_data():
     """Members of draw_ensemble (joint calibrated draws, priors the history speaks to held)
     mostly lie in the joint 95 % likelihood region; drawing every prior freely put 2.3 % of
-    Kraków's members there (measured 2026-11-29; 71 % with the priors held)."""
-    frame = draw_ensemble(HUB, 200, SEED)
+    Kraków's members there (measured 2026-11-29 on 200 members; 71 % with the priors held).
+    The test draws 100 members (half the cost of 200): 60 % of them inside on krakow@v3
+    (measured 2026-11-29)."""
+    frame = draw_ensemble(HUB, 100, SEED)
     inside = float(data_consistency(HUB, frame)["in_region"].mean())
     assert inside >= 0.5, inside
     free = dict(frame)
     ranges = uncertain_ranges(HUB)
     extra = [k for k in frame.attrs["held_by_the_data"] if k in ranges]
-    draws = lhs_parameters(200, SEED, extra, ranges={k: ranges[k] for k in extra})
+    draws = lhs_parameters(100, SEED, extra, ranges={k: ranges[k] for k in extra})
     loose = pd.DataFrame({**free, **dict(draws)})
     assert float(data_consistency(HUB, loose)["in_region"].mean()) < 0.2
 
