@@ -196,6 +196,9 @@ def test_bad_outputs_and_controls_are_refused():
         model.run(None, ["mid_staff"], saveper=-0.5)
     with pytest.raises(ParameterError, match="chunk_size"):
         model.run({"layoff_time": [0.5, 0.6]}, ["mid_staff"], chunk_size=0)
+    for workers in (0, -1, 1.5, "2", True):
+        with pytest.raises(ParameterError, match="workers must be a whole number >= 1"):
+            model.run({"layoff_time": [0.5, 0.6]}, ["mid_staff"], workers=workers)
 
 
 def write_model(tmp_path, equations: str) -> Path:

@@ -150,7 +150,7 @@ def test_a_kernel_that_fails_to_compile_falls_back_to_numpy(monkeypatch):
     outputs = outputs_of(model)
     model._programs.pop(("fused", ()), None)
 
-    def broken(model):
+    def broken(model, pl=None):
         raise OSError("read-only cache folder")
 
     monkeypatch.setattr(fused, "compile_fused", broken)

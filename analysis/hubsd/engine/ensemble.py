@@ -75,6 +75,7 @@ from hubsd.engine.ir import (
 from hubsd.engine.members import (
     cells,
     check_controls,
+    check_workers,
     control_values,
     dataset_columns,
     node_param,
@@ -300,7 +301,7 @@ class EnsembleModel:
         ParameterError
             Before anything runs: an unknown parameter or output, a value that is not a
             finite number or lies outside its range, columns of different lengths, a bad
-            ``n``, ``chunk_size``, ``scheduler`` or control value.
+            ``n``, ``chunk_size``, ``workers``, ``scheduler`` or control value.
         HubError
             An unknown hub or a malformed hub file.
         EnsembleError
@@ -323,6 +324,7 @@ class EnsembleModel:
         columns, index = self._columns(params, table, n)
         nsamp = len(index)
         outputs = self._check_outputs(outputs)
+        check_workers(workers)
         values = dict(base)
         values.update({k: v for k, v in columns.items() if not is_array(v)})
         varied = {k: v for k, v in columns.items() if is_array(v)}

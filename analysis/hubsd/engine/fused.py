@@ -33,6 +33,7 @@ import os
 import re
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,19 +46,8 @@ from hubsd.engine.nodes import SMALL_VENSIM
 from hubsd.engine.runtime import RUNTIME
 from hubsd.model.parameters import ParameterError
 
-#: Names the fused source may call (the helpers below and numpy functions numba compiles).
-_HELPERS = {
-    "_ite",
-    "_xidz",
-    "_zidz",
-    "_interp",
-    "_interp_hold",
-    "_ramp",
-    "_pulse",
-    "_pulse_train",
-    "_quantum",
-    "_fixed_order",
-}
+#: numpy functions the fused source may call (numba compiles them); the scalar helpers it may
+#: call are :data:`_HELPERS` (below, with their definitions).
 _NUMPY = {
     "np.exp",
     "np.log",
@@ -128,9 +118,17 @@ _CONSTRUCTS = {
 }
 
 
-def unsupported(model) -> str | None:
-    """Why the fused backend cannot run the model (None: it can): the construct it needs."""
-    pl = plan(model, savable(model), fused=True)
+def fused_plan(model):
+    """The statements of the fused kernel: every savable variable, DELAY FIXED per member."""
+    return plan(model, savable(model), fused=True)
+
+
+def unsupported(model, pl=None) -> str | None:
+    """Why the fused backend cannot run the model (None: it can): the construct it needs.
+
+    ``pl``: the model's :func:`fused_plan`, if already made.
+    """
+    pl = fused_plan(model) if pl is None else pl
     if pl.dims:
         return "subscripts"
     stmts = pl.init + list(pl.hoisted) + pl.body + pl.ddt + pl.upd
@@ -148,14 +146,15 @@ def unsupported(model) -> str | None:
     return None
 
 
-def source(model) -> tuple[str, tuple, tuple]:
+def source(model, pl=None) -> tuple[str, tuple, tuple]:
     """The fused kernel's source, the variables it can save and the constants it reads.
 
     One kernel per model (and orders of DELAY N / SMOOTH N) serves every set of outputs: it
     computes every variable and, at each save, copies the selected ones (``sel``) into ``out``.
+    ``pl``: the model's :func:`fused_plan`, if already made.
     """
-    names = savable(model)
-    pl = plan(model, names, fused=True)
+    pl = fused_plan(model) if pl is None else pl
+    names = pl.outputs
     ind, ind2, ind3 = "    " * 2, "    " * 3, "    " * 4
     lines = [
         "def kernel(PV, t0, tfinal, dt, saveper, steps, save_steps, sel, out):",
@@ -206,11 +205,14 @@ globals().update(helpers())
 '''
 
 
-def compile_fused(model) -> FusedProgram:
-    """Generate, write to the cache folder, import and numba-compile the fused kernel."""
+def compile_fused(model, pl=None) -> FusedProgram:
+    """Generate, write to the cache folder, import and numba-compile the fused kernel.
+
+    ``pl``: the model's :func:`fused_plan`, if already made.
+    """
     import numba
 
-    body, names, params = source(model)
+    body, names, params = source(model, pl)
     tables = "\n".join(
         f"T_{name}_x = np.array({xs.tolist()!r})\nT_{name}_y = np.array({ys.tolist()!r})\n"
         f"T_{name}_s = {_slopes(xs, ys)}"
@@ -330,6 +332,21 @@ def _fixed_order(delay_time, dt):
     return int(round(np.maximum(delay_time / dt, 1.0) + SMALL_VENSIM))
 
 
+#: The scalar helpers by the names the kernels call (``_pulse_train`` calls the compiled
+#: ``_pulse``, so it is compiled after them).
+_SCALAR_HELPERS = {
+    "_ite": _ite,
+    "_xidz": _xidz,
+    "_zidz": _zidz,
+    "_interp": _interp,
+    "_interp_hold": _interp_hold,
+    "_pulse": _pulse,
+    "_ramp": _ramp,
+    "_quantum": _quantum,
+    "_fixed_order": _fixed_order,
+}
+#: Names of the helpers the fused source may call.
+_HELPERS = frozenset(_SCALAR_HELPERS) | {"_pulse_train"}
 _JITTED: dict = {}
 
 
@@ -339,19 +356,8 @@ def helpers() -> dict:
         return _JITTED
     import numba
 
-    fns = {
-        "_ite": _ite,
-        "_xidz": _xidz,
-        "_zidz": _zidz,
-        "_interp": _interp,
-        "_interp_hold": _interp_hold,
-        "_pulse": _pulse,
-        "_ramp": _ramp,
-        "_quantum": _quantum,
-        "_fixed_order": _fixed_order,
-    }
     jit = numba.njit(error_model="numpy", cache=True, inline="always")
-    jitted = {k: jit(f) for k, f in fns.items()}
+    jitted = {k: jit(f) for k, f in _SCALAR_HELPERS.items()}
     globals().update(jitted)  # _pulse_train calls the compiled _pulse
     jitted["_pulse_train"] = jit(_pulse_train)
     _JITTED.update(jitted)
@@ -390,10 +396,11 @@ def choose(model, key, backend, nsamp: int, scheduler) -> FusedProgram | None:
     if scheduler is not None:
         raise ParameterError("backend='fused' runs in this process: drop scheduler= or use 'numpy'")
     if ("fused", key) not in model._programs:
-        why = unsupported(model)
+        pl = fused_plan(model)
+        why = unsupported(model, pl)
         if why is None:
             try:
-                model._programs[("fused", key)] = compile_fused(model)
+                model._programs[("fused", key)] = compile_fused(model, pl)
             except Exception as err:  # an optional speed-up: numpy runs the model all the same
                 why = f"a fused kernel that compiles ({type(err).__name__}: {err})"
                 if backend == "auto":
@@ -427,8 +434,6 @@ def run_chunks(prog: FusedProgram, job, varied: dict, bounds, nworkers: int, bar
 
     Without varied parameters every member is the same: one is simulated and repeated.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     nsamp = bounds[-1][1]
     if not varied:
         bounds, nworkers = [(0, 1)], 1
@@ -438,7 +443,7 @@ def run_chunks(prog: FusedProgram, job, varied: dict, bounds, nworkers: int, bar
     sel = prog.select(job.outputs)
     out = np.empty((len(sel), len(job.save_steps), bounds[-1][1]))
     c = job.ctrl
-    args = [float(c[k]) for k in ("initial_time", "final_time", "time_step", "saveper")]
+    args = [float(c[k]) for k in CONTROL_SOURCE]  # t0, tfinal, dt, saveper
     saves = np.asarray(job.save_steps, dtype=np.int64)
 
     def one(lo, hi):

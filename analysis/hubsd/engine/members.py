@@ -159,3 +159,11 @@ def dataset_columns(ds, nodes: dict) -> pd.DataFrame:
             name = f"{node.name}[{cells}]" if node.dims else node.name
             cols[name] = np.asarray(da.values[(slice(None),) + idx])
     return pd.DataFrame(cols, index=pd.Index(ds["sample"].values, name="sample"))
+
+
+def check_workers(workers, error: type[Exception] = ParameterError) -> None:
+    """Refuse a ``workers`` that is not None or a whole number >= 1 (``error`` names it)."""
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1
+    ):
+        raise error(f"workers must be a whole number >= 1 or None, got {workers!r}")

@@ -60,7 +60,7 @@ from hubsd.engine.ensemble import (
     _run_chunk,
     _run_local,
 )
-from hubsd.engine.members import cells, evaluate, node_param
+from hubsd.engine.members import cells, check_workers, evaluate, node_param
 from hubsd.engine.nodes import STATEFUL_KINDS, EnsembleError, expr_deps
 from hubsd.engine.results import to_dataset
 from hubsd.engine.steps import delays_too_short, warn_nonfinite
@@ -212,8 +212,9 @@ class WarmStart:
             A change that acts before ``until``, another TIME STEP, a final time before
             ``until``, member positions out of range.
         ParameterError
-            An unknown parameter or a value outside its range.
+            An unknown parameter or a value outside its range, a bad ``workers``.
         """
+        check_workers(workers)
         model = self.model
         member = np.arange(self.members) if member is None else np.asarray(member)
         if member.ndim != 1 or not np.issubdtype(member.dtype, np.integer):

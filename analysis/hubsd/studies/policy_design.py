@@ -32,6 +32,7 @@ from pymoo.core.repair import Repair
 from pymoo.optimize import minimize
 
 from hubsd.engine.ensemble import EnsembleModel, compile_model
+from hubsd.engine.members import check_workers
 from hubsd.engine.warmstart import WarmStart, WarmStartError, warm_start
 from hubsd.inputs.hubs import load_hub
 from hubsd.model.parameters import table as parameter_table
@@ -261,7 +262,7 @@ class Evaluator:
         clash = [d.parameter for d in self.design.decisions if d.parameter in self.members]
         if clash:
             raise PolicyDesignError(f"{clash[0]!r} is both a decision and an uncertainty")
-        _check_workers(self.workers)
+        check_workers(self.workers, PolicyDesignError)
         frame = self.members.reset_index(drop=True)
         if self.warm:
             try:
@@ -358,13 +359,6 @@ class Evaluator:
             values = np.full(npol, np.nan) if x is None else x[:, j].astype(float)
             coords[d.name] = ("policy", values, {"units": d.units, "parameter": d.parameter})
         return xr.Dataset(data, coords=coords)
-
-
-def _check_workers(workers) -> None:
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1
-    ):
-        raise PolicyDesignError(f"workers must be a whole number >= 1 or None, got {workers!r}")
 
 
 def statistic(values: np.ndarray, objective: Objective, threshold) -> np.ndarray:
@@ -602,7 +596,7 @@ def design_policies(
     """
     objs = check_objectives(objectives)
     budget = check_budget(budget)
-    _check_workers(workers)
+    check_workers(workers, PolicyDesignError)
     load_hub(hub)
     design = load_design(*([design_path] if design_path else []), hub=hub).select(levers)
     ensemble = policy_ensemble(hub, members, seed)
