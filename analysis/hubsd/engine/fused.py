@@ -12,13 +12,25 @@ the slopes computed as it computes them), and ``**``, ``exp`` and ``log`` are th
 library's, so the results equal the numpy backend's bit for bit (``tests/test_fused.py``: the
 hub model with every parameter drawn, and the conformance models of the constructs it runs).
 
+Powers are the C library's ``pow`` in both backends (``_pow``: numpy's own power takes
+shortcuts, ``x * x`` for an exponent 2 equal for every member, which differ from ``pow`` in the
+last bit at times, so the backends differed whenever an exponent was not varied); a power with
+a number as base or exponent (``x ^ 2``) is refused here, as LLVM folds it (``x * x``).
+
 It runs models whose variables are all unsubscripted and use arithmetic, the numpy
 functions but TANH (numpy's own SIMD ``tanh`` differs from the C library's by an ulp), IF THEN
 ELSE, XIDZ/ZIDZ, tables, STEP, RAMP, PULSE, PULSE TRAIN, QUANTUM, MODULO, SMOOTH (N), DELAY
 (N), DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE, ACTIVE INITIAL and macros; anything else
-(subscripts, RANDOM, data variables, the VECTOR and ALLOCATE functions) and warm starts
-(:mod:`hubsd.engine.warmstart`) run on the numpy backend. numba is optional
-(``pip install 'hubsd[fast]'``); without it everything runs on numpy.
+(subscripts, RANDOM, data variables, the VECTOR and ALLOCATE functions) runs on the numpy
+backend. Warm starts (:mod:`hubsd.engine.warmstart`) continue on it too: the history is
+simulated on numpy, its state packed once (:func:`pack_state`) and each row continued from its
+member's state (bit for bit the numpy continuation, ``tests/test_warmstart.py``). numba is
+optional (``pip install 'hubsd[fast]'``); without it everything runs on numpy.
+
+Where a 10,000-member run's time goes (``benchmarks/bench_ensemble.py``, profiled): 99 % in
+the kernel, of which about 40 % in the C library's ``pow``, ``exp`` and ``log`` (10 calls per
+member and step in the hub model) and 7 % in the tables; the kernel saves the values that do
+not change once per member and runs the statements only outputs read at the save steps only.
 
 The kernel is compiled with numba's on-disk cache (the generated source is written under
 ``~/.cache/hubsd/fused``, or ``HUBSD_FUSED_CACHE``, named by its hash): the hub model's took

@@ -39,6 +39,11 @@ stateful value it reaches:
 
 A continuation also refuses a different TIME STEP or INITIAL TIME and models with RANDOM
 functions (their streams are not part of the kept state).
+
+From 1,000 rows a continuation runs on the fused backend when numba is installed
+(:mod:`hubsd.engine.fused`, ``backend=`` chooses as in :meth:`EnsembleModel.run`): the history
+stays on numpy, the kept state is packed once for the kernel, and the values equal the numpy
+continuation's bit for bit.
 """
 
 from __future__ import annotations
