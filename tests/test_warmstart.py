@@ -205,3 +205,110 @@ def test_a_time_step_given_to_the_warm_start_is_the_continuations_step(hub):
     for name in OUTPUTS:
         assert _relative(warm[name].to_numpy(), full[name].to_numpy()) <= 1e-9, name
     assert _relative(warm["total_hub_staff"].to_numpy(), own["total_hub_staff"].to_numpy()) > 1e-9
+
+
+# --------------------------------------------------------------------------------------------
+# the fused backend (numba) continues the same state: equal to the numpy continuation bit for bit
+
+
+def test_warm_fused_equals_warm_numpy_and_the_full_run(hub):
+    pytest.importorskip("numba")
+    model, members = hub
+    # the reporting delay differs between members: so do the pipes' orders (DELAY FIXED)
+    members = members.assign(policy_signal_reporting_delay=np.linspace(0.25, 1.0, len(members)))
+    npol, nmem = len(CANDIDATES), len(members)
+    ws = warm_start(model, members, 2026.0, OUTPUTS, HUB)
+    changes = CANDIDATES.loc[CANDIDATES.index.repeat(nmem)].reset_index(drop=True)
+    member = np.tile(np.arange(nmem), npol)
+    kw = dict(final_time=2045.0, saveper=0.25)
+    numpy_ = ws.run(changes, member, backend="numpy", **kw)
+    fused_ = ws.run(changes, member, backend="fused", workers=2, chunk_size=25, **kw)
+    full_params = members.iloc[member].reset_index(drop=True)
+    for c in changes:
+        full_params[c] = changes[c].to_numpy()
+    full = model.run(full_params, OUTPUTS, HUB, backend="numpy", **kw).sel(time=numpy_["time"])
+    np.testing.assert_array_equal(fused_["time"].to_numpy(), numpy_["time"].to_numpy())
+    np.testing.assert_array_equal(fused_["member"].to_numpy(), member)
+    for name in OUTPUTS:
+        a, b = fused_[name].to_numpy(), numpy_[name].to_numpy()
+        assert np.array_equal(a, b, equal_nan=True), name
+        assert _relative(a, full[name].to_numpy()) <= 1e-9, name
+    # not vacuous: the triggers wait for the delayed signal, and the delays' orders differ
+    latch = fused_["reskilling_triggered"].to_numpy().reshape(npol, nmem, -1)
+    assert (latch[2:].max(axis=2) > 0.5).any()
+    assert len({round(d / model.controls["time_step"]) for d in members.iloc[:, -1]}) > 5
+
+
+def test_warm_fused_from_members_that_are_all_alike(hub):
+    pytest.importorskip("numba")
+    model, _ = hub
+    ws = warm_start(model, None, 2026.0, OUTPUTS, HUB, n=3)  # one state for every member
+    changes = CANDIDATES.iloc[[0, 2, 4, 1]].reset_index(drop=True)
+    member = np.array([2, 0, 1, 2])
+    a = ws.run(changes, member, final_time=2035.0, backend="numpy")
+    b = ws.run(changes, member, final_time=2035.0, backend="fused")
+    for name in OUTPUTS:
+        assert np.array_equal(a[name].to_numpy(), b[name].to_numpy(), equal_nan=True), name
+
+
+def test_warm_backend_choice(hub):
+    pytest.importorskip("numba")
+    from hubsd.engine import fused
+    from hubsd.model.parameters import ParameterError
+
+    model, members = hub
+    ws = warm_start(model, members.iloc[:2], 2026.0, ["total_hub_staff"], HUB)
+    assert ws._fused(None, fused.FUSED_MIN_MEMBERS) is not None  # auto: enough rows
+    assert ws._fused("auto", fused.FUSED_MIN_MEMBERS - 1) is None  # auto: too few
+    assert ws._fused("numpy", 10**6) is None
+    with pytest.raises(ParameterError, match="backend must be one of auto, numpy, fused"):
+        ws.run(None, np.array([0, 1]), backend="numba")
+
+
+@pytest.mark.parametrize(
+    "mdl",
+    [
+        "smooth.mdl",
+        "delay.mdl",
+        "integ.mdl",
+        "initial.mdl",
+        "engine/delay_fixed.mdl",
+        "engine/delay_n.mdl",
+        "engine/smooth_n.mdl",
+        "engine/trend.mdl",
+        "engine/forecast.mdl",
+        "engine/sample_if_true.mdl",
+        "engine/active_initial.mdl",
+    ],
+)
+def test_every_kind_of_state_is_kept_by_the_fused_backend(mdl):
+    pytest.importorskip("numba")
+    model = compile_model(MODELS / mdl)
+    c = model.controls
+    k = int(round((c["final_time"] - c["initial_time"]) / c["time_step"] / 2))
+    until = c["initial_time"] + k * c["time_step"]
+    params = _varied(model)
+    ws = warm_start(model, params, until, "all")
+    member = np.array([3, 1, 4, 1, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        a = ws.run(None, member, backend="numpy")
+        b = ws.run(None, member, backend="fused")
+    assert a.sizes["time"] >= 2
+    for name in a.data_vars:
+        assert np.array_equal(a[name].to_numpy(), b[name].to_numpy(), equal_nan=True), (mdl, name)
+
+
+def test_policy_evaluator_warm_fused_is_the_cold_run(hub):
+    """Enough rows for the fused backend: warm (fused) and cold (fused) outcomes are the same."""
+    pytest.importorskip("numba")
+    model, members = hub
+    design = load_design(hub=HUB)
+    low = np.array([d.low for d in design.decisions])
+    high = np.array([d.high for d in design.decisions])
+    x = low + (high - low) * np.random.default_rng(5).uniform(size=(42, len(low)))  # 1,008 rows
+    warm = Evaluator(model, members, design, hub_outcomes, HUB_OUTPUTS, HUB)
+    numpy_ = Evaluator(model, members, design, hub_outcomes, HUB_OUTPUTS, HUB, backend="numpy")
+    assert warm.warm_from == design.base_year
+    assert warm._start._fused(None, 42 * len(members)) is not None  # the fused continuation
+    xr.testing.assert_identical(warm.evaluate(x), numpy_.evaluate(x))

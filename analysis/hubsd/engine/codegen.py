@@ -224,7 +224,7 @@ def plan(model, outputs: tuple, fused: bool = False) -> Plan:
         stack.extend(_deps(nodes[n]) - needed)
     needed.discard("time")
     static = static_names(nodes)
-    em = Emitter(static, model.tables)
+    em = Emitter(static, model.tables, fused)
 
     def full(src: str, nd: Node) -> str:
         return f"_full({src}, {nd.shape!r})" if nd.dims else src
@@ -385,6 +385,7 @@ def _init_lines(nd: Node, em: Emitter, full, fused: bool = False) -> list[str]:
             f"fdo_{nd.name} = _fixed_order({e(nd.time)}, dt)",
             f"fdi_{nd.name} = {e(nd.init)}",
             f"fdp_{nd.name} = np.empty(fdo_{nd.name})",
+            f"fds_{nd.name} = 0",
             f"{v} = fdi_{nd.name}",
         ]
     if nd.kind == "delayfixed":
@@ -427,7 +428,8 @@ def _step_lines(nd: Node, em: Emitter, full, put, body: list, fused: bool = Fals
     elif nd.kind == "delay":
         put(body, lambda: f"{v} = {full(f'{v}__{nd.order - 1} / {h(nd.time)}', nd)}")
     elif nd.kind == "delayfixed" and fused:  # the input of step - order (a ring of order slots)
-        body.append(f"{v} = fdi_{n} if step < fdo_{n} else fdp_{n}[step % fdo_{n}]")
+        # fds_: the slot of this step, step % order, counted along (no division per step)
+        body.append(f"{v} = fdi_{n} if step < fdo_{n} else fdp_{n}[fds_{n}]")
     elif nd.kind == "delayfixed":
         body.append(f"{v} = {full(f'fd_{n}.value(step)', nd)}")
     elif nd.kind == "active":
@@ -480,7 +482,11 @@ def _update_lines(nd: Node, em: Emitter, put, ddt: list, upd: list, fused: bool 
             upd += [f"{v}__t{i} = tn_{n}__{i}" for i in range(nd.order)]
     elif nd.kind == "delayfixed":  # PySD's DelayFixed.update: the input joins the pipe
         put(ddt, lambda: f"in_{n} = {h(nd.flow)}")
-        upd.append(f"fdp_{n}[step % fdo_{n}] = in_{n}" if fused else f"fd_{n}.push(step, in_{n})")
+        if fused:
+            upd.append(f"fdp_{n}[fds_{n}] = in_{n}")
+            upd.append(f"fds_{n} = 0 if fds_{n} + 1 == fdo_{n} else fds_{n} + 1")
+        else:
+            upd.append(f"fd_{n}.push(step, in_{n})")
     elif nd.kind == "sampleiftrue":  # PySD's SampleIfTrue.update
         upd.append(f"{v}__s = {v}__s * 0 + {v}")
     elif nd.kind in ("trend", "forecast"):

@@ -21,9 +21,10 @@ class Emitter:
     every floating-point operation as PySD performs it.
     """
 
-    def __init__(self, static: set[str], tables: dict):
+    def __init__(self, static: set[str], tables: dict, fused: bool = False):
         self.static = static
         self.tables = tables
+        self.fused = fused  # for the fused backend (numba): powers of numbers are named apart
         self.hoisted: dict[str, str] = {}  # source -> variable
         self.common: set = set()  # dynamic subtrees that occur more than once per step
         self.shared: dict = {}  # subtree -> variable, once assigned
@@ -52,6 +53,16 @@ class Emitter:
                 if e[0] not in ("num", "ref", "time") and not self.is_static(e):
                     seen[e] = seen.get(e, 0) + 1
         self.common = {e for e, k in seen.items() if k > 1}
+
+    def power(self, base, expo, a: str, b: str) -> str:
+        """``base ^ expo`` with the C library's pow (``_pow``, see :mod:`hubsd.engine.runtime`).
+
+        For the fused backend a number as base or exponent is ``_pow_literal``, which it
+        refuses: LLVM would fold ``x ^ 2`` into ``x * x`` and ``2 ^ x`` into ``exp2(x)``.
+        """
+        if self.fused and not (expr_deps(base) and expr_deps(expo)):
+            return f"_pow_literal({a}, {b})"
+        return f"_pow({a}, {b})"
 
     def emit(self, e, hoist: bool) -> str:
         """Python source of expression ``e``; with ``hoist``, static and repeated parts named."""
@@ -101,6 +112,8 @@ class Emitter:
         if tag == "bin":
             op = BINARY[e[1]][0]
             a, b = self.emit(e[2], hoist), self.emit(e[3], hoist)
+            if op == "**":
+                return self.power(e[2], e[3], a, b)
             if op in ("&", "|"):
                 fn = "np.logical_and" if op == "&" else "np.logical_or"
                 return f"{fn}({a}, {b})"
@@ -136,7 +149,7 @@ class Emitter:
             if name == "max":
                 return f"np.maximum({args[0]}, {args[1]})"
             if name == "power":
-                return f"np.power({args[0]}, {args[1]})"
+                return self.power(e[2][0], e[2][1], args[0], args[1])
             if name == "log":
                 return f"(np.log({args[0]}) / np.log({args[1]}))"
             if name == "pi":

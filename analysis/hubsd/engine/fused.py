@@ -12,13 +12,25 @@ the slopes computed as it computes them), and ``**``, ``exp`` and ``log`` are th
 library's, so the results equal the numpy backend's bit for bit (``tests/test_fused.py``: the
 hub model with every parameter drawn, and the conformance models of the constructs it runs).
 
+Powers are the C library's ``pow`` in both backends (``_pow``: numpy's own power takes
+shortcuts, ``x * x`` for an exponent 2 equal for every member, which differ from ``pow`` in the
+last bit at times, so the backends differed whenever an exponent was not varied); a power with
+a number as base or exponent (``x ^ 2``) is refused here, as LLVM folds it (``x * x``).
+
 It runs models whose variables are all unsubscripted and use arithmetic, the numpy
 functions but TANH (numpy's own SIMD ``tanh`` differs from the C library's by an ulp), IF THEN
 ELSE, XIDZ/ZIDZ, tables, STEP, RAMP, PULSE, PULSE TRAIN, QUANTUM, MODULO, SMOOTH (N), DELAY
 (N), DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE, ACTIVE INITIAL and macros; anything else
-(subscripts, RANDOM, data variables, the VECTOR and ALLOCATE functions) and warm starts
-(:mod:`hubsd.engine.warmstart`) run on the numpy backend. numba is optional
-(``pip install 'hubsd[fast]'``); without it everything runs on numpy.
+(subscripts, RANDOM, data variables, the VECTOR and ALLOCATE functions) runs on the numpy
+backend. Warm starts (:mod:`hubsd.engine.warmstart`) continue on it too: the history is
+simulated on numpy, its state packed once (:func:`pack_state`) and each row continued from its
+member's state (bit for bit the numpy continuation, ``tests/test_warmstart.py``). numba is
+optional (``pip install 'hubsd[fast]'``); without it everything runs on numpy.
+
+Where a 10,000-member run's time goes (``benchmarks/bench_ensemble.py``, profiled): 99 % in
+the kernel, of which about 40 % in the C library's ``pow``, ``exp`` and ``log`` (10 calls per
+member and step in the hub model) and 7 % in the tables; the kernel saves the values that do
+not change once per member and runs the statements only outputs read at the save steps only.
 
 The kernel is compiled with numba's on-disk cache (the generated source is written under
 ``~/.cache/hubsd/fused``, or ``HUBSD_FUSED_CACHE``, named by its hash): the hub model's took
@@ -98,6 +110,8 @@ class FusedProgram:
     func: object
     names: tuple  # the variables it can save, by index (``sel`` of the kernel)
     params: tuple  # constants it reads (rows of ``PV``)
+    state: tuple = ()  # the numpy backend's state variables it reads in a warm start (rows of S)
+    pipes: tuple = ()  # its DELAY FIXED nodes (the pipes of ``FD`` in a warm start)
 
     def select(self, outputs: tuple) -> np.ndarray:
         """Indices of ``outputs`` among :attr:`names` (the kernel's ``sel``)."""
@@ -115,6 +129,8 @@ _CONSTRUCTS = {
     "_random": "RANDOM functions",
     "_data": "data variables (GET XLS/DIRECT DATA, data files)",
     "np.tanh": "TANH",
+    "_pow_literal": "a power with a number as base or exponent (x ^ 2: numba folds it into "
+    "x * x, the C library's pow differs in the last bit at times)",
 }
 
 
@@ -143,7 +159,55 @@ def unsupported(model, pl=None) -> str | None:
                 if name.startswith("_vector_"):
                     return "VECTOR and ALLOCATE functions"
                 return _CONSTRUCTS.get(name, name)
+            if name == "_pow_literal":
+                return _CONSTRUCTS[name]
     return None
+
+
+_TARGET = re.compile(r"^(\w+) = ")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def _saved_only(pl) -> set[int]:
+    """Positions of the step's statements that only the saved values read.
+
+    Nothing of the derivatives and updates reads them (nor what these read), so the kernel
+    computes them at the save steps only, after the rest of the step: from the same inputs,
+    which no later statement of the step assigns, hence the same values. Empty when a
+    statement is not one assignment of a variable assigned once.
+    """
+    targets = [_TARGET.match(s) for s in pl.body]
+    if not all(targets):
+        return set()
+    names = [m.group(1) for m in targets]
+    if len(set(names)) != len(names):
+        return set()
+    need: set[str] = set()
+    for stmt in pl.ddt + pl.upd:
+        need |= set(_NAME.findall(stmt))
+    kept = set()
+    for k in range(len(pl.body) - 1, -1, -1):
+        if names[k] in need:
+            kept.add(k)
+            need |= set(_NAME.findall(pl.body[k].split(" = ", 1)[1]))
+    late = set(range(len(pl.body))) - kept
+    position = {n: k for k, n in enumerate(names)}
+    for k in late:  # an input assigned later in the step by a kept statement: keep all in place
+        reads = set(_NAME.findall(pl.body[k].split(" = ", 1)[1]))
+        if any(position.get(r, -1) > k and position[r] in kept for r in reads):
+            return set()
+    return late
+
+
+def state_layout(model, pl=None) -> tuple[tuple, tuple]:
+    """The numpy backend's state variables the kernel reads in a warm start, and its pipes.
+
+    Rows of ``S``: each state variable but the DELAY FIXED pipes (``fd_<name>``), then each
+    pipe's initial value; ``FD``: each pipe's slots (see :func:`pack_state`).
+    """
+    pl = fused_plan(model) if pl is None else pl
+    pipes = tuple(v[3:] for v in pl.carried if v.startswith("fd_"))
+    return tuple(v for v in pl.carried if not v.startswith("fd_")), pipes
 
 
 def source(model, pl=None) -> tuple[str, tuple, tuple]:
@@ -151,13 +215,26 @@ def source(model, pl=None) -> tuple[str, tuple, tuple]:
 
     One kernel per model (and orders of DELAY N / SMOOTH N) serves every set of outputs: it
     computes every variable and, at each save, copies the selected ones (``sel``) into ``out``.
+    The values that do not change over the run are copied once per member, the statements only
+    saved values read run at the save steps only (:func:`_saved_only`). A warm start
+    (``first`` > 0) continues each row from the state of member ``M[i]`` at step ``first``
+    (``S``, ``FD``: :func:`pack_state`) at time ``tfirst``, as the numpy backend does.
     ``pl``: the model's :func:`fused_plan`, if already made.
     """
     pl = fused_plan(model) if pl is None else pl
     names = pl.outputs
+    late = _saved_only(pl)
+    early = [s for k, s in enumerate(pl.body) if k not in late]
+    saved = [s for k, s in enumerate(pl.body) if k in late]
+    loop = pl.body + pl.ddt + pl.upd
+    assigned = {m.group(1) for s in loop for m in [_TARGET.match(s)] if m}
+    fixed = [k for k, o in enumerate(names) if var_name(o) not in assigned]
+    moving = [k for k in range(len(names)) if k not in set(fixed)]
+    state, pipes = state_layout(model, pl)
     ind, ind2, ind3 = "    " * 2, "    " * 3, "    " * 4
     lines = [
-        "def kernel(PV, t0, tfinal, dt, saveper, steps, save_steps, sel, out):",
+        "def kernel(PV, t0, tfinal, dt, saveper, steps, save_steps, sel, out, S, FD, M, first, "
+        "tfirst):",
         "    n = PV.shape[1]",
         f"    vals = np.empty({len(names)})",
         "    for i in range(n):",
@@ -166,16 +243,28 @@ def source(model, pl=None) -> tuple[str, tuple, tuple]:
     lines += [f"{ind}{var_name(c)} = {CONTROL_SOURCE[c]}" for c in pl.controls]
     lines += [f"{ind}t = t0", f"{ind}half_dt = dt / 2"]
     lines += [ind + x for x in pl.init]
+    lines.append(f"{ind}if first > 0:  # warm start: the state of member M[i] at step first")
+    lines += [f"{ind2}m = M[i]", f"{ind2}t = tfirst"]
+    lines += [f"{ind2}{v} = S[{r}, m]" for r, v in enumerate(state)]
+    for x, p in enumerate(pipes):
+        lines += [
+            f"{ind2}fdi_{p} = S[{len(state) + x}, m]",
+            f"{ind2}for q in range(fdo_{p}):",
+            f"{ind2}    fdp_{p}[q] = FD[{x}, q, m]",
+            f"{ind2}fds_{p} = first % fdo_{p}",
+        ]
     lines += [f"{ind}{k} = {src}" for src, k in pl.hoisted.items()]
     lines += [f"{ind}{k} = {src}" for src, k in pl.literals.items()]
+    lines += [f"{ind}vals[{k}] = {var_name(names[k])}" for k in fixed]
     lines += [
         f"{ind}isave = 0",
         f"{ind}next_save = save_steps[0] if len(save_steps) > 0 else -1",
-        f"{ind}for step in range(steps + 1):",
+        f"{ind}for step in range(first, steps + 1):",
     ]
-    lines += [ind2 + x for x in pl.body]
+    lines += [ind2 + x for x in early]
     lines.append(f"{ind2}if step == next_save:")
-    lines += [f"{ind3}vals[{k}] = {var_name(o)}" for k, o in enumerate(names)]
+    lines += [ind3 + x for x in saved]
+    lines += [f"{ind3}vals[{k}] = {var_name(names[k])}" for k in moving]
     lines += [
         f"{ind3}for k in range(len(sel)):",
         f"{ind3}    out[k, isave, i] = vals[sel[k]]",
@@ -192,7 +281,7 @@ def source(model, pl=None) -> tuple[str, tuple, tuple]:
 #: One compiled version for every chunk: arrays of any layout (views of the chunk's members).
 _SIGNATURE = (
     "void(float64[:, :], float64, float64, float64, float64, int64, int64[:], int64[:], "
-    "float64[:, :, :])"
+    "float64[:, :, :], float64[:, :], float64[:, :, :], int64[:], int64, float64)"
 )
 
 _HEADER = '''"""Generated by hubsd.engine.fused for {model} (do not edit)."""
@@ -212,6 +301,7 @@ def compile_fused(model, pl=None) -> FusedProgram:
     """
     import numba
 
+    pl = fused_plan(model) if pl is None else pl
     body, names, params = source(model, pl)
     tables = "\n".join(
         f"T_{name}_x = np.array({xs.tolist()!r})\nT_{name}_y = np.array({ys.tolist()!r})\n"
@@ -240,7 +330,8 @@ def compile_fused(model, pl=None) -> FusedProgram:
         except BaseException:
             del sys.modules[name]
             raise
-    return FusedProgram(text, module.kernel, names, params)
+    state, pipes = state_layout(model, pl)
+    return FusedProgram(text, module.kernel, names, params, state, pipes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,6 +341,10 @@ def compile_fused(model, pl=None) -> FusedProgram:
 
 def _ite(cond, a, b):
     return a if cond else b
+
+
+def _pow(a, b):
+    return a**b  # llvm.pow: the C library's pow (operands that are not numbers)
 
 
 def _xidz(num, den, x):
@@ -336,6 +431,7 @@ def _fixed_order(delay_time, dt):
 #: ``_pulse``, so it is compiled after them).
 _SCALAR_HELPERS = {
     "_ite": _ite,
+    "_pow": _pow,
     "_xidz": _xidz,
     "_zidz": _zidz,
     "_interp": _interp,
@@ -374,6 +470,14 @@ BACKENDS = ("auto", "numpy", "fused")
 FUSED_MIN_MEMBERS = 1000
 
 
+def check_backend(backend) -> str:
+    """The backend's name (None: ``"auto"``); a clear error for anything but :data:`BACKENDS`."""
+    backend = "auto" if backend is None else backend
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ParameterError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    return backend
+
+
 def choose(model, key, backend, nsamp: int, scheduler) -> FusedProgram | None:
     """The fused program for a run, or None for the numpy backend.
 
@@ -382,9 +486,7 @@ def choose(model, key, backend, nsamp: int, scheduler) -> FusedProgram | None:
     insists (a clear error when it cannot); ``"numpy"`` never. ``key``: the orders of DELAY N /
     SMOOTH N given by variables (already set on the nodes), one kernel per orders.
     """
-    backend = "auto" if backend is None else backend
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ParameterError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    backend = check_backend(backend)
     if backend == "numpy":
         return None
     if backend == "auto" and (nsamp < FUSED_MIN_MEMBERS or scheduler is not None):
@@ -429,13 +531,51 @@ def chunk_size(nsamp: int, nworkers: int, default: int) -> int:
     return max(1, min(default, -(-nsamp // (4 * max(nworkers, 1)))))
 
 
-def run_chunks(prog: FusedProgram, job, varied: dict, bounds, nworkers: int, bar):
+def pack_state(prog: FusedProgram, state: dict, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """A warm start's state (:mod:`hubsd.engine.warmstart`) as the kernel reads it.
+
+    ``state``: the numpy backend's state variables at step ``first`` for ``"__members__"``
+    members (a value equal for every member without a member axis). Returns ``S`` (one row per
+    state variable of :attr:`FusedProgram.state`, then each pipe's initial value; one column per
+    member) and ``FD`` (pipe, slot, member): member ``m``'s pipe of order ``o`` holds the input
+    of step ``s`` in slot ``s % o`` (the numpy backend's in slot ``s % size``), for the steps
+    ``first - o`` to ``first - 1`` (slots of steps before 0 are never read).
+
+    The kernel computes every variable, the warm start kept the state of those its outputs
+    need: the others' rows are NaN (none of the outputs depends on them, so they stay apart).
+    """
+    members = int(state["__members__"])
+    nstate = len(prog.state)
+    S = np.full((nstate + len(prog.pipes), members), np.nan)
+    for r, v in enumerate(prog.state):
+        if v in state:
+            S[r] = np.broadcast_to(np.asarray(state[v], dtype=float).reshape(-1), (members,))
+    delays = [state.get(f"fd_{p}") for p in prog.pipes]
+    size = max([fd.size for fd in delays if fd is not None], default=0)
+    FD = np.full((len(delays), size, members), np.nan)
+    cols = np.arange(members)
+    for x, fd in enumerate(delays):
+        if fd is None or fd.pipe is None:
+            continue
+        S[nstate + x] = np.broadcast_to(np.asarray(fd.init, dtype=float).reshape(-1), (members,))
+        order = np.broadcast_to(np.asarray(fd.order).reshape(-1), (members,))
+        pipe = np.broadcast_to(fd.pipe.reshape(fd.size, -1), (fd.size, members))
+        slot = np.arange(fd.size)[:, None]
+        step = first - order + (slot - first) % order  # whose input the slot holds
+        ok = (slot < order) & (step >= 0)
+        FD[x, : fd.size] = np.where(ok, pipe[step % fd.size, cols], 0.0)
+    return S, FD
+
+
+def run_chunks(prog: FusedProgram, job, varied: dict, bounds, nworkers: int, bar, warm=None):
     """Every chunk of members on ``nworkers`` threads (the kernel releases the GIL).
 
     Without varied parameters every member is the same: one is simulated and repeated.
+    ``warm``: a warm start's ``(S, FD, M)`` (:func:`pack_state`; ``M`` the member of each row),
+    continued from ``job.first`` at the state's time ``job.state["t"]``.
     """
     nsamp = bounds[-1][1]
-    if not varied:
+    if not varied and warm is None:
         bounds, nworkers = [(0, 1)], 1
     PV = np.empty((len(prog.params), bounds[-1][1]))
     for j, name in enumerate(prog.params):
@@ -445,15 +585,32 @@ def run_chunks(prog: FusedProgram, job, varied: dict, bounds, nworkers: int, bar
     c = job.ctrl
     args = [float(c[k]) for k in CONTROL_SOURCE]  # t0, tfinal, dt, saveper
     saves = np.asarray(job.save_steps, dtype=np.int64)
+    if warm is None:
+        S, FD, M, first, tfirst = np.empty((0, 0)), np.empty((0, 0, 0)), None, 0, args[0]
+    else:
+        (S, FD, M), first, tfirst = warm, int(job.first), float(job.state["t"])
+    M = np.zeros(bounds[-1][1], dtype=np.int64) if M is None else np.asarray(M, dtype=np.int64)
 
     def one(lo, hi):
-        prog.func(PV[:, lo:hi], *args, int(job.steps), saves, sel, out[:, :, lo:hi])
+        prog.func(
+            PV[:, lo:hi],
+            *args,
+            int(job.steps),
+            saves,
+            sel,
+            out[:, :, lo:hi],
+            S,
+            FD,
+            M[lo:hi],
+            first,
+            tfirst,
+        )
 
     if nworkers <= 1 or len(bounds) == 1:
         for lo, hi in bounds:
             one(lo, hi)
             bar.update(1)
-        return out if varied else np.repeat(out, nsamp, axis=2)
+        return out if varied or warm is not None else np.repeat(out, nsamp, axis=2)
     with ThreadPoolExecutor(max_workers=nworkers) as pool:
         for future in [pool.submit(one, lo, hi) for lo, hi in bounds]:
             future.result()

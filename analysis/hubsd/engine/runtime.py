@@ -22,6 +22,23 @@ def is_array(x) -> bool:
     return isinstance(x, np.ndarray) and x.ndim > 0
 
 
+def _pow(a, b):
+    """``a ** b`` element by element with the C library's ``pow``, as PySD's scalars compute it.
+
+    numpy's power takes shortcuts when the exponent is one value for the whole array (``x * x``
+    for 2, ``sqrt`` for 0.5, ``1 / x`` for -1 ...), which differ from ``pow`` in the last bit at
+    times; so the exponent is always given element by element (the fused backend's ``pow``
+    is the same C function, so both backends agree bit for bit whichever values are varied).
+    """
+    if np.ndim(a) == 0 and np.ndim(b) == 0:
+        return np.float64(a) ** np.float64(b)  # numpy's scalar power: the C library's pow
+    b = np.asarray(b, dtype=float)
+    shape = np.broadcast_shapes(np.shape(a), b.shape)
+    if b.shape != shape or 0 in b.strides:
+        b = np.array(np.broadcast_to(b, shape))  # no axis of stride 0: no shortcut
+    return np.power(a, b)
+
+
 def _ite(cond, a, b):
     if is_array(cond):
         return np.where(cond, a, b)
@@ -307,6 +324,7 @@ def take_state(state: dict, rows: np.ndarray) -> dict:
 RUNTIME = {
     "np": np,
     "_ite": _ite,
+    "_pow": _pow,
     "_xidz": _xidz,
     "_zidz": _zidz,
     "_ramp": _ramp,

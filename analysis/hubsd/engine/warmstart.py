@@ -39,6 +39,11 @@ stateful value it reaches:
 
 A continuation also refuses a different TIME STEP or INITIAL TIME and models with RANDOM
 functions (their streams are not part of the kept state).
+
+From 1,000 rows a continuation runs on the fused backend when numba is installed
+(:mod:`hubsd.engine.fused`, ``backend=`` chooses as in :meth:`EnsembleModel.run`): the history
+stays on numpy, the kept state is packed once for the kernel, and the values equal the numpy
+continuation's bit for bit.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ import pandas as pd
 import xarray as xr
 
 from hubsd.core.progress import progress_bar
+from hubsd.engine import fused
 from hubsd.engine.codegen import time_grid
 from hubsd.engine.ensemble import (
     EnsembleModel,
@@ -60,6 +66,7 @@ from hubsd.engine.ensemble import (
     _run_chunk,
     _run_local,
 )
+from hubsd.engine.ir import DEFAULT_CHUNK_SIZE
 from hubsd.engine.members import cells, check_workers, evaluate, node_param
 from hubsd.engine.nodes import STATEFUL_KINDS, EnsembleError, expr_deps
 from hubsd.engine.results import to_dataset
@@ -109,6 +116,7 @@ class WarmStart:
     index: pd.Index
     ctrl: dict
     state: dict = field(repr=False)
+    packed: tuple | None = field(default=None, repr=False)  # the state for the fused kernel
 
     @property
     def members(self) -> int:
@@ -167,6 +175,24 @@ class WarmStart:
                 f">= {self.until:g}), or run the full simulation"
             )
 
+    def _fused(self, backend, nrows: int):
+        """The fused kernel that continues ``nrows`` rows, or None for the numpy backend."""
+        backend = fused.check_backend(backend)
+        if any(nd.order_expr is not None for nd in self.model.nodes.values()):
+            if backend == "fused":
+                raise WarmStartError(
+                    "backend='fused' does not continue a model whose DELAY N / SMOOTH N orders "
+                    "are given by variables: use backend='numpy' or 'auto'"
+                )
+            return None
+        return fused.choose(self.model, (), backend, nrows, None)
+
+    def _packed(self, prog) -> tuple:
+        """The kept state as the fused kernel reads it (packed once per warm start)."""
+        if self.packed is None or self.packed[0] is not prog:
+            self.packed = (prog,) + fused.pack_state(prog, self.state, self.step)
+        return self.packed[1:]
+
     def _t_last(self) -> float:
         return _time_after(self.ctrl["initial_time"], self.ctrl["time_step"], self.step - 1)
 
@@ -182,6 +208,7 @@ class WarmStart:
         chunk_size: int | None = None,
         workers: int | None = None,
         progress: bool | None = None,
+        backend: str | None = None,
     ) -> xr.Dataset:
         """Continue members from ``until`` with changed parameters, one row per continuation.
 
@@ -198,6 +225,11 @@ class WarmStart:
         chunk_size, workers, progress
             As :meth:`hubsd.engine.ensemble.EnsembleModel.run`; without ``chunk_size``, the
             rows are split into a multiple of ``workers`` equal chunks.
+        backend : {"auto", "numpy", "fused"}, optional
+            As :meth:`hubsd.engine.ensemble.EnsembleModel.run`: ``"auto"`` (None) continues
+            on the fused backend (:mod:`hubsd.engine.fused`, worker threads) from 1,000 rows
+            when numba is installed and the model allows it, else on numpy; the same values
+            bit for bit.
 
         Returns
         -------
@@ -263,9 +295,15 @@ class WarmStart:
         )
         nrows = len(member)
         rows = dict(varied, __row_member__=member)
+        fprog = self._fused(backend, nrows)
+        if fprog is not None:
+            nworkers = _default_workers(nrows, nrows) if workers is None else int(workers)
+            if chunk_size is None:
+                chunk_size = fused.chunk_size(nrows, nworkers, DEFAULT_CHUNK_SIZE)
         bounds = _chunks(nrows, chunk_size, True)
-        nworkers = _default_workers(nrows, len(bounds)) if workers is None else int(workers)
-        if chunk_size is None and nworkers > 1 and len(bounds) % nworkers:
+        if fprog is None:
+            nworkers = _default_workers(nrows, len(bounds)) if workers is None else int(workers)
+        if fprog is None and chunk_size is None and nworkers > 1 and len(bounds) % nworkers:
             # as many chunks per worker for each: no worker idles while another runs a last one
             k = -(-len(bounds) // nworkers) * nworkers
             bounds = _chunks(nrows, -(-nrows // k), True)
@@ -274,7 +312,12 @@ class WarmStart:
             len(bounds), f"{nrows} continuations", "chunk", progress if many else False
         )
         with bar:
-            result = _run_local(model, job, rows, bounds, nworkers, prog, nrows, bar)
+            if fprog is not None:
+                S, FD = self._packed(fprog)
+                warm = (S, FD, member if S.shape[1] > 1 else np.zeros_like(member))
+                result = fused.run_chunks(fprog, job, varied, bounds, nworkers, bar, warm)
+            else:
+                result = _run_local(model, job, rows, bounds, nworkers, prog, nrows, bar)
         ds = to_dataset(model, result, self.outputs, stamps, index, varied, values, self.hub, ctrl)
         warn_nonfinite(ds)
         ds = ds.assign_coords(member=("sample", member))

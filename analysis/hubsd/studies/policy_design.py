@@ -234,6 +234,9 @@ class Evaluator:
         into chunks of members, run in that many processes forked for the batch (default: the
         CPUs available; 1: every chunk in this process). The outcomes do not depend on it,
         bit for bit (``tests/test_policy_design.py``).
+    backend : {"auto", "numpy", "fused"}, optional
+        The engine's backend for the runs and the warm continuations (``"auto"``: the fused
+        one from 1,000 rows when numba is installed); the outcomes do not depend on it.
     """
 
     model: EnsembleModel
@@ -246,6 +249,7 @@ class Evaluator:
     batch_rows: int = BATCH_ROWS
     warm: bool = True
     workers: int | None = None
+    backend: str | None = None
     baseline: dict = field(default_factory=dict)
     runs: int = 0
     warm_refused: str = ""
@@ -301,7 +305,12 @@ class Evaluator:
         if self.warm_from is not None:
             try:
                 return self._start.run(
-                    changes, member, final_time=horizon, saveper=self.saveper, workers=self.workers
+                    changes,
+                    member,
+                    final_time=horizon,
+                    saveper=self.saveper,
+                    workers=self.workers,
+                    backend=self.backend,
                 )
             except WarmStartError as err:  # e.g. a start year before the base year
                 self.warm_refused = str(err)
@@ -315,6 +324,7 @@ class Evaluator:
             final_time=horizon,
             saveper=self.saveper,
             workers=self.workers,
+            backend=self.backend,
         )
 
     def snap(self, x: np.ndarray) -> np.ndarray:
