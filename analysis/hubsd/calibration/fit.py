@@ -31,10 +31,34 @@ from hubsd.calibration.spec import (
 from hubsd.core import sampling
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.core.progress import progress_bar, wanted
+from hubsd.engine import fused
 from hubsd.engine.ensemble import compile_model
+from hubsd.model.parameters import ParameterError
 from hubsd.engine.pysd_runner import resolve_parameters
 
 # -- the objective --------------------------------------------------------------------------------
+
+#: Backend of the calibration's ensemble runs by model hash: ``"fused"`` where numba is
+#: installed and the model allows it, else ``"numpy"`` (:func:`run_backend`).
+_BACKENDS: dict[str, str] = {}
+
+
+def run_backend(engine) -> str:
+    """The engine backend the calibration runs ``engine`` on: ``"fused"`` or ``"numpy"``.
+
+    The fused kernel (:mod:`hubsd.engine.fused`) costs about half a millisecond per member and
+    little per run, while the numpy backend pays about 0.6 s of Python per run whatever its
+    size up to a few hundred members; the calibration's runs are small (the difference
+    stencils of a few solvers) and many (one per iteration), so they go to the fused kernel
+    whenever it can run the model (numba installed, no construct it refuses), below the
+    engine's ``auto`` threshold of 1,000 members too. Both compute the same statements in the
+    same order.
+    """
+    if engine.sha256 not in _BACKENDS:
+        ok = fused.available() and fused.unsupported(engine) is None
+        _BACKENDS[engine.sha256] = "fused" if ok else "numpy"
+    return _BACKENDS[engine.sha256]
+
 
 
 class BatchBroker:
@@ -130,7 +154,7 @@ class Objective:
         x = self.to_natural(u)
         params = pd.DataFrame({self.free[j].name: x[:, j] for j in self._model_idx})
         self.evaluations += len(x)
-        return self.engine.run(
+        kwargs = dict(
             params=params,
             outputs=outputs or self.outputs,
             hub=self.spec.hub,
@@ -138,6 +162,14 @@ class Objective:
             saveper=saveper,
             workers=1,
         )
+        if run_backend(self.engine) == "fused":
+            try:
+                return self.engine.run(**kwargs, backend="fused")
+            except ParameterError as err:  # the kernel did not compile: numpy from now on
+                if "backend='fused'" not in str(err):
+                    raise
+                _BACKENDS[self.engine.sha256] = "numpy"
+        return self.engine.run(**kwargs, backend="numpy")
 
     def predictions(self, u: np.ndarray, ds: xr.Dataset | None = None) -> np.ndarray:
         """Model values at each figure's year (divided by the series' share): ``(k, m)``."""
