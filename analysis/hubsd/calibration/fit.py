@@ -33,8 +33,8 @@ from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.core.progress import progress_bar, wanted
 from hubsd.engine import fused
 from hubsd.engine.ensemble import compile_model
-from hubsd.model.parameters import ParameterError
 from hubsd.engine.pysd_runner import resolve_parameters
+from hubsd.model.parameters import ParameterError
 
 # -- the objective --------------------------------------------------------------------------------
 
@@ -58,7 +58,6 @@ def run_backend(engine) -> str:
         ok = fused.available() and fused.unsupported(engine) is None
         _BACKENDS[engine.sha256] = "fused" if ok else "numpy"
     return _BACKENDS[engine.sha256]
-
 
 
 class BatchBroker:
@@ -650,10 +649,71 @@ def _crossing(grid, excess, side):
     return (grid[0] if side == "low" else grid[-1]), False
 
 
+def _ends(grid: np.ndarray, cost: np.ndarray, best: float) -> tuple[tuple, tuple]:
+    """``((low, inside), (high, inside))``: a profile's 95 % ends in the unit cube.
+
+    ``grid``, ``cost``: the profile's points in increasing order (NaN: not computed);
+    ``best``: the fit's cost. An end not crossed inside the bounds is the bound.
+    """
+    ok = np.isfinite(cost) & np.isfinite(grid)
+    gj, cj = grid[ok], cost[ok]
+    excess = 2 * (cj - min(cj.min(), best)) - CHI2_95
+    return _crossing(gj, excess, "low"), _crossing(gj, excess, "high")
+
+
+def _refined(fit_: Fit, grid, cost, max_nfev, progress) -> tuple[np.ndarray, np.ndarray]:
+    """The profiles with one more point at each interpolated end inside the bounds.
+
+    The end interpolated linearly between two grid points is where the profile would cross
+    the threshold if it were straight there; a profile fit at that value (started, as the grid
+    points are, from the optimum) gives the profile's own value, and the end is then
+    interpolated again between it and the grid point on the other side of the threshold (one
+    step of regula falsi): for a curved profile the end moves towards the true crossing. The
+    fits of every end run side by side. Returns ``grid`` and ``cost`` with two more columns
+    (the low and high end of each parameter; NaN where the end is at a bound or on a grid
+    point).
+    """
+    p = len(fit_.u)
+    order = np.argsort(grid, axis=1, kind="stable")
+    gs, cs = np.take_along_axis(grid, order, axis=1), np.take_along_axis(cost, order, axis=1)
+    starts, where = [], []
+    for j in range(p):
+        for side, (u_end, inside) in enumerate(_ends(gs[j], cs[j], fit_.cost)):
+            if inside and not np.any(np.abs(gs[j] - u_end) < 1e-9):
+                u0 = fit_.u.copy()
+                u0[j] = u_end
+                fixed = np.zeros(p, dtype=bool)
+                fixed[j] = True
+                starts.append((u0, fixed))
+                where.append((j, side, u_end))
+    extra_g, extra_c = np.full((p, 2), np.nan), np.full((p, 2), np.nan)
+    obj = fit_.objective
+    desc = f"{fit_.spec.hub}: interval ends"
+    results = _two_process_solves(obj, starts, max_nfev, desc, progress) if starts else []
+    for (u0, _), (j, side, u_end), r in zip(starts, where, results, strict=True):
+        if isinstance(r, BaseException):
+            continue
+        extra_g[j, side] = u_end
+        if r is None:  # one free parameter only: the profile is the cost itself
+            extra_c[j, side] = 0.5 * float(np.sum(obj.residuals(u0) ** 2))
+        else:
+            extra_c[j, side] = r.cost
+    return np.column_stack([grid, extra_g]), np.column_stack([cost, extra_c])
+
+
 def profile(
-    fit_: Fit, points: int | None = None, max_nfev: int = 30, progress: bool | None = None
+    fit_: Fit,
+    points: int | None = None,
+    max_nfev: int = 30,
+    progress: bool | None = None,
+    refine: bool = True,
 ) -> Profiles:
     """Profile-likelihood 95 % intervals of every free parameter (all grids side by side).
+
+    Each parameter's profile is fitted at ``points`` values evenly spaced over its bounds
+    (default: the spec's ``profile_points``) and at the optimum; with ``refine``, at each end
+    found inside the bounds once more (:func:`_refined`), so the grid has two more columns
+    (NaN where an end is at a bound).
 
     ``progress`` forces the bar over the grid points on or off (default: on in a terminal).
     """
@@ -683,18 +743,16 @@ def profile(
     # the optimum itself belongs to every profile
     grid = np.column_stack([grid, fit_.u])
     cost = np.column_stack([cost, np.full(p, fit_.cost)])
-    order = np.argsort(grid, axis=1, kind="stable")
+    if refine:
+        grid, cost = _refined(fit_, grid, cost, max_nfev, progress)
+    order = np.argsort(grid, axis=1, kind="stable")  # a NaN (no refinement) goes last
     grid = np.take_along_axis(grid, order, axis=1)
     cost = np.take_along_axis(cost, order, axis=1)
     lowest = float(np.nanmin(cost))
     better = lowest if lowest < fit_.cost * (1 - 1e-6) - 1e-9 else None
     rows = []
     for j, f in enumerate(spec.free):
-        ok = np.isfinite(cost[j])
-        gj, cj = grid[j][ok], cost[j][ok]
-        excess = 2 * (cj - min(cj.min(), fit_.cost)) - CHI2_95
-        lo_u, lo_in = _crossing(gj, excess, "low")
-        hi_u, hi_in = _crossing(gj, excess, "high")
+        (lo_u, lo_in), (hi_u, hi_in) = _ends(grid[j], cost[j], fit_.cost)
         flag = (
             "identified"
             if lo_in and hi_in
