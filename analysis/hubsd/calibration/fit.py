@@ -628,8 +628,10 @@ def _check_plausible(obj: Objective, pred: np.ndarray) -> None:
 class Profiles:
     """Profile-likelihood intervals of every free parameter (:func:`profile`)."""
 
-    grid: np.ndarray  # (p, G) unit-cube values of the profiled parameter
-    cost: np.ndarray  # (p, G) re-optimised cost
+    # (p, G + 3) unit-cube values of the profiled parameter, in increasing order: the G grid
+    # points, the optimum and the two refined ends (NaN, last, where none; G + 1 unrefined)
+    grid: np.ndarray
+    cost: np.ndarray  # (p, G + 3) re-optimised cost (NaN where not computed)
     table: pd.DataFrame  # estimate, interval, flag per parameter
     correlation: pd.DataFrame
     better: float | None  # lowest profile cost if it beat the fit by more than 1e-6 relative
