@@ -70,7 +70,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hubsd.calibration.fit import Fit, Objective, Profiles, fit, fits, profile
+from hubsd.calibration.fit import Fit, Objective, fit, fits
+from hubsd.calibration.profiles import Profiles, profile
 from hubsd.calibration.spec import CalibrationError, Point, Spec, load_spec
 from hubsd.core import stats
 from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL, REPO, WORKSPACE
