@@ -9,18 +9,26 @@ For each hub (default: krakow) the whole calibration as ``hubsd calibrate --no-s
 parameter, holdout refit, fit statistics) is timed in a fresh process, ``--repeats`` times, for
 two versions of the package side by side:
 
-* ``old``: the package, model and data of the git revision ``--baseline`` (default ``a4d0b91``,
-  the commit before the calibration speed-up), unpacked into a temporary folder;
+* ``old``: the package, model and data of the git revision ``--baseline`` (default ``47a8549``,
+  the commit before the calibration's runs moved to the fused kernel and the interval ends were
+  refined; ``a4d0b91`` is the one before the first speed-up), unpacked into a temporary folder;
 * ``new``: this checkout.
 
 The two alternate (old, new, new, old, ...) so that a change in the machine's load weighs on
-both; compiling the model for the ensemble engine is done before the clock starts. Printed:
-median, min and max wall time and CPU time of each, the ratio of the medians, the load average
-before and after, and the largest differences between the two results (cost, estimates, 95 %
-interval ends, flags, holdout MAPE). Target: the new median at most 60 s on 2 cores.
+both; compiling the model for the ensemble engine is done before the clock starts (loading
+the fused kernel from numba's cache, about 1.4 s, is inside it; its first compilation, about
+40 s once per machine and kernel, is not). Printed: median, min and max wall time and CPU time
+of each (CPU with the profiles' forked second process; until this commit the benchmark counted
+the first process only), the ratio of the medians, the load average before and after, the
+largest differences between the two results (cost, estimates, 95 % interval ends, flags,
+holdout MAPE) and, per free parameter, the estimate and interval ends of each. Target: the
+new median at most 60 s on 2 cores.
 
-Exit status 0 when every hub's new median is within the target and the results agree within
-``--rtol`` (relative, default 1e-6; interval ends at exactly 0 compared absolutely).
+Exit status 0 when every hub's new median is within the target and the new fit is not worse:
+its cost at most ``--cost-tol`` (absolute, default 0.005, i.e. twice the cost within 0.01 of
+the chi-square threshold's 3.84) above the old one. Results equal within ``--rtol`` (relative,
+default 1e-6) are reported SAME; the new code's refined interval ends (and a last-bit
+difference of the fused kernel on a flat ridge) make them DIFFERENT by design.
 """
 
 from __future__ import annotations
@@ -46,13 +54,18 @@ sys.path.insert(0, sys.argv[1])
 from hubsd.calibration.calibrate import calibrate
 from hubsd.engine.ensemble import compile_model
 compile_model()
-t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+def cpu():  # this process and its forked children (the profiles' second process)
+    return sum(
+        r.ru_utime + r.ru_stime
+        for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
+t0, c0 = time.perf_counter(), cpu()
 cal = calibrate(sys.argv[2], progress=False)
-wall, c1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+wall, c1 = time.perf_counter() - t0, cpu()
 tab = cal.table
 print(json.dumps({
     "seconds": wall,
-    "cpu": (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime),
+    "cpu": c1 - c0,
     "cost": cal.fit.cost,
     "holdout_cost": cal.holdout_fit.cost if cal.holdout_fit is not None else None,
     "holdout_mape": cal.holdout_series_mape,
@@ -115,6 +128,22 @@ def _differences(old: dict, new: dict) -> dict:
     return out
 
 
+def _table(old: dict, new: dict) -> str:
+    """Estimate, 95 % interval and flag of each free parameter, old against new."""
+    lines = [
+        f"  {'parameter':<38} {'estimate old':>12} {'new':>12}   {'95 % old':>25}   "
+        f"{'95 % new':>25}   flag old -> new"
+    ]
+    for n in old["estimate"]:
+        lines.append(
+            f"  {n:<38} {old['estimate'][n]:12.5g} {new['estimate'][n]:12.5g}   "
+            f"[{old['low95'][n]:11.5g}, {old['high95'][n]:11.5g}]   "
+            f"[{new['low95'][n]:11.5g}, {new['high95'][n]:11.5g}]   "
+            f"{old['flag'][n]} -> {new['flag'][n]}"
+        )
+    return "\n".join(lines)
+
+
 def _saved(hub: str) -> tuple[str, dict] | None:
     """The newest saved calibrated set of ``hub`` in the form of a worker's result, if any."""
     import yaml
@@ -141,8 +170,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hub", nargs="+", default=["krakow"])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--baseline", default="a4d0b91", help="git revision of the old code")
+    parser.add_argument("--baseline", default="47a8549", help="git revision of the old code")
     parser.add_argument("--rtol", type=float, default=1e-6)
+    parser.add_argument("--cost-tol", type=float, default=0.005)
     args = parser.parse_args(argv)
     print(
         f"cores available: {len(os.sched_getaffinity(0))}; repeats {args.repeats}; "
@@ -187,9 +217,16 @@ def main(argv=None) -> int:
                         if not k.startswith("holdout cost")
                     )
                 )
+            print(_table(runs["old"][0], runs["new"][0]))
             fast = med["new"] <= TARGET
             print(f"  {'PASS' if fast else 'FAIL'}: new median {med['new']:.1f} s vs {TARGET:g} s")
-            ok &= fast and same
+            costs = [x["cost"] for x in runs["old"]], [x["cost"] for x in runs["new"]]
+            no_worse = max(costs[1]) <= min(costs[0]) + args.cost_tol
+            print(
+                f"  {'PASS' if no_worse else 'FAIL'}: cost old {min(costs[0]):.6f}, "
+                f"new {max(costs[1]):.6f} (worst new vs best old, tolerance {args.cost_tol:g})"
+            )
+            ok &= fast and no_worse
     print(f"load average after {os.getloadavg()[0]:.1f}")
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

@@ -21,6 +21,7 @@ import yaml
 import hubsd
 import hubsd.calibration.calibrate as _calibration_calibrate
 import hubsd.calibration.fit as _calibration_fit
+import hubsd.calibration.profiles as _calibration_profiles
 import hubsd.calibration.spec as _calibration_spec
 import hubsd.calibration.store as _calibration_store
 import hubsd.cli.calibrate_cmd as _cli_calibrate_cmd
@@ -308,10 +309,38 @@ def test_profile_intervals_contain_the_estimate_and_follow_the_threshold(small_c
         if tab.loc[name, "flag"] != "identified":
             continue
         free = small_cal.spec.free[j]  # the profile is linear between grid points in the
-        rise = 2 * (prof.cost[j] - small_cal.fit.cost)  # optimiser's (unit) coordinates
+        ok = np.isfinite(prof.grid[j])  # optimiser's (unit) coordinates; NaN: no refinement
+        rise = 2 * (prof.cost[j][ok] - small_cal.fit.cost)
         for end in (tab.loc[name, "low95"], tab.loc[name, "high95"]):
             at = float(free.to_unit(end))
-            assert np.interp(at, prof.grid[j], rise) == pytest.approx(_calibration_spec.CHI2_95, rel=1e-6)
+            crossing = np.interp(at, prof.grid[j][ok], rise)
+            assert crossing == pytest.approx(_calibration_spec.CHI2_95, rel=1e-6)
+
+
+def test_refined_ends_bracket_the_threshold_more_closely(small_cal):
+    """The refinement adds a profile fit at each end that the grid alone interpolates inside the
+    bounds (one step of regula falsi): that value is then a point of the profile, and the end
+    is interpolated between two points closer together than grid neighbours."""
+    prof = small_cal.profiles
+    plain = _calibration_profiles.profile(small_cal.fit, refine=False)
+    assert prof.grid.shape[1] == plain.grid.shape[1] + 2
+    assert np.isnan(plain.grid).sum() == 0
+    step = 1 / (plain.grid.shape[1] - 2)  # the even grid's spacing in the unit cube
+    refined = 0
+    for j, name in enumerate(prof.table.index):
+        free = small_cal.spec.free[j]
+        g = prof.grid[j][np.isfinite(prof.grid[j])]
+        for end in ("low95", "high95"):
+            first = float(free.to_unit(plain.table.loc[name, end]))
+            if not 0 < first < 1:
+                continue
+            assert np.min(np.abs(g - first)) < 1e-12  # a profile fit at the grid's end
+            at = float(free.to_unit(prof.table.loc[name, end]))
+            k = int(np.searchsorted(g, at))
+            assert 0 < k < len(g) and g[k] - g[k - 1] < step - 1e-9
+            refined += 1
+    assert refined > 0
+    assert prof.table.flag.equals(plain.table.flag)
 
 
 def test_holdout_refits_without_the_late_figures(small_cal):
@@ -425,6 +454,36 @@ def test_cli_optimiser_failure_exits_1_and_leaves_earlier_results(tmp_path, caps
     assert (saves / "krakow" / "v1.yaml").read_text(encoding="utf-8") == "earlier"
 
 
+def test_calibration_runs_on_the_fused_kernel_with_the_numpy_values(small_spec, monkeypatch):
+    """Where numba is installed the objective's runs go to the fused kernel (any size, not
+    only from the engine's 1,000 members), with the numpy backend's residuals; without numba,
+    or for a model the kernel refuses, they run on numpy."""
+    pytest.importorskip("numba")
+    obj = _calibration_fit.Objective(small_spec)
+    used = []
+    run = type(obj.engine).run
+
+    def spy(self, *args, **kwargs):
+        used.append(kwargs.get("backend"))
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(obj.engine), "run", spy)
+    u = np.random.default_rng(4).random((12, len(small_spec.free)))
+    monkeypatch.setattr(_calibration_fit, "_BACKENDS", {})
+    on_fused = obj.residuals(u)
+    monkeypatch.setattr(_calibration_fit, "_BACKENDS", {obj.engine.sha256: "numpy"})
+    on_numpy = obj.residuals(u)
+    assert used == ["fused", "numpy"]
+    np.testing.assert_allclose(on_fused, on_numpy, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(_calibration_fit, "_BACKENDS", {})
+    monkeypatch.setattr(_calibration_fit.fused, "available", lambda: False)
+    assert _calibration_fit.run_backend(obj.engine) == "numpy"
+    monkeypatch.setattr(_calibration_fit, "_BACKENDS", {})
+    monkeypatch.setattr(_calibration_fit.fused, "available", lambda: True)
+    monkeypatch.setattr(_calibration_fit.fused, "unsupported", lambda model: "subscripts")
+    assert _calibration_fit.run_backend(obj.engine) == "numpy"
+
+
 def test_fit_is_reproducible_bit_for_bit(small_spec, monkeypatch):
     """The solvers' evaluations are batched in a fixed order (not the threads' arrival order),
     so the same spec gives the same estimates to the last bit: notebooks can print them. The
@@ -450,9 +509,9 @@ def test_shared_runs_and_two_processes_change_no_result(small_spec, small_cal, m
     assert shared.u.tobytes() == alone.u.tobytes() and shared.cost == alone.cost
     assert shared.starts.equals(alone.starts)
     assert shared.calls < alone.calls + small_cal.fit.calls
-    two = _calibration_fit.profile(small_cal.fit, 3)
+    two = _calibration_profiles.profile(small_cal.fit, 3)
     monkeypatch.setattr(_calibration_fit, "_cores", lambda: 1)
-    one = _calibration_fit.profile(small_cal.fit, 3)
+    one = _calibration_profiles.profile(small_cal.fit, 3)
     assert two.cost.tobytes() == one.cost.tobytes()
     assert two.table.equals(one.table)
 
@@ -530,7 +589,9 @@ def test_progress_bars_are_silent_unless_asked_for(small_spec, capsys, monkeypat
     monkeypatch.setenv("HUBSD_PROGRESS", "1")
     _calibration_fit.fit(small_spec, starts=1, max_nfev=3)
     err = capsys.readouterr().err
-    assert "krakow: fit" in err and "1/1" in err
+    # the bar with its total (its last state, 1/1, is drawn only if 0.1 s passed since 0/1:
+    # on the fused kernel three evaluations take less)
+    assert "krakow: fit" in err and "/1 [" in err
     monkeypatch.setenv("HUBSD_PROGRESS", "maybe")
     with pytest.raises(HubsdError, match=r"HUBSD_PROGRESS='maybe': use 1 .* or 0"):
         _calibration_fit.fit(small_spec, starts=1, max_nfev=3)

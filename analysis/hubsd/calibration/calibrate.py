@@ -23,21 +23,28 @@ Optimisation: a Latin-hypercube screen of the bounded box (one vectorised ensemb
 screened points and the hub's own values. The Jacobian is by forward differences, all columns in
 one ensemble run, and the starts run side by side: each SciPy solver runs in its own thread and
 a broker gathers their requests into one vectorised simulation (:class:`BatchBroker`), so eight
-starts cost about as much wall time as one. A run costs mostly its time steps, little its
-members, so the wall time is the number of runs one after another; three things keep it small
-(a member's trajectory does not depend on the other members of its run, so each solver sees the
-same model values, and its residuals have the layout of a fit alone; ``tests/test_calibrate.py``
-checks the results to the last bit on a small spec, ``benchmarks/bench_calibrate.py`` against the
-earlier code on Kraków, also identical): every new point is simulated with
-its difference stencil, so the Jacobian SciPy asks for after an accepted step is already there
-(one run per iteration, not two); the holdout's fit to the earlier years runs in the same runs as
-the fit to every figure (:func:`hubsd.calibration.fit.fits`); and the profiles, whose runs have
-about a thousand members, are split over two processes (the second forked, on two cores).
+starts cost about as much wall time as one. The runs go to the engine's fused numba kernel
+where numba is installed (:func:`hubsd.calibration.fit.run_backend`: about half a millisecond
+per member, little per run; the numpy backend pays about 0.6 s of Python per run whatever its
+size, which made a calibration 100-190 s); a member's trajectory does not depend on the other
+members of its run, so each solver sees the same model values, and its residuals have the
+layout of a fit alone (``tests/test_calibrate.py`` checks the results to the last bit on a small
+spec). What else keeps the runs few and small: every new point is simulated with its difference
+stencil, so the Jacobian SciPy asks for after an accepted step is already there (one run per
+iteration, not two); the holdout's fit to the earlier years runs in the same runs as the fit to
+every figure (:func:`hubsd.calibration.fit.fits`); and the profiles, whose runs have about a
+thousand members, are split over two processes (the second forked, on two cores).
+``benchmarks/bench_calibrate.py`` times it against earlier code.
 
 Intervals: profile likelihood. For each free parameter the fit is repeated with that parameter
 fixed on a grid over its bounds and the others re-optimised (again all grid points side by side);
 the 95 % interval is where twice the cost rises less than 3.84 (chi-square, 1 degree of freedom)
-above its minimum. Profile likelihood, not the bootstrap, because the data are a handful of
+above its minimum. An end interpolated between two grid points inside the bounds is refined by
+one more profile fit at that value and interpolated again between it and the grid point across
+the threshold (one step of regula falsi): a profile curves between grid points, so the straight
+line through them puts the end too close to the estimate where the profile is convex (Kraków's
+share of Poland's sector: 95 % interval 46 % wider with the refinement). Profile likelihood,
+not the bootstrap, because the data are a handful of
 points per series: resampling three residuals says nothing, while the profile shows directly
 whether the data pin a parameter down. A profile that stays under the threshold up to a bound
 gives an interval that reaches the bound, and the parameter is flagged: ``identified`` (both
@@ -63,7 +70,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hubsd.calibration.fit import Fit, Objective, Profiles, fit, fits, profile
+from hubsd.calibration.fit import Fit, Objective, fit, fits
+from hubsd.calibration.profiles import Profiles, profile
 from hubsd.calibration.spec import CalibrationError, Point, Spec, load_spec
 from hubsd.core import stats
 from hubsd.core.paths import CALIBRATION_DIR, DEFAULT_MODEL, REPO, WORKSPACE

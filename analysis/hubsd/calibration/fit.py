@@ -1,9 +1,8 @@
-"""The objective, the multi-start least-squares fit and the profile-likelihood intervals.
+"""The objective and the multi-start least-squares fit (intervals: :mod:`.profiles`).
 
 Residuals are relative errors divided by the figure's assumed relative error (by kind). Members
-of every solver's requests run side by side through the ensemble engine (:class:`BatchBroker`);
-intervals are 95 % profile likelihood (chi-square, 1 df); a parameter whose profile does not
-rise above the threshold inside its bounds is flagged as not identified.
+of every solver's requests run side by side through the ensemble engine (:class:`BatchBroker`),
+on its fused kernel where numba is installed (:func:`run_backend`).
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import xarray as xr
 from scipy import optimize
 
 from hubsd.calibration.spec import (
-    CHI2_95,
     FAILED_RESIDUAL,
     PLAUSIBLE_FACTOR,
     CalibrationError,
@@ -31,10 +29,34 @@ from hubsd.calibration.spec import (
 from hubsd.core import sampling
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.core.progress import progress_bar, wanted
+from hubsd.engine import fused
 from hubsd.engine.ensemble import compile_model
 from hubsd.engine.pysd_runner import resolve_parameters
+from hubsd.inputs.hubs import load_hub
+from hubsd.model.parameters import ParameterError
 
 # -- the objective --------------------------------------------------------------------------------
+
+#: Backend of the calibration's ensemble runs by model hash: ``"fused"`` where numba is
+#: installed and the model allows it, else ``"numpy"`` (:func:`run_backend`).
+_BACKENDS: dict[str, str] = {}
+
+
+def run_backend(engine) -> str:
+    """The engine backend the calibration runs ``engine`` on: ``"fused"`` or ``"numpy"``.
+
+    The fused kernel (:mod:`hubsd.engine.fused`) costs about half a millisecond per member and
+    little per run, while the numpy backend pays about 0.6 s of Python per run whatever its
+    size up to a few hundred members; the calibration's runs are small (the difference
+    stencils of a few solvers) and many (one per iteration), so they go to the fused kernel
+    whenever it can run the model (numba installed, no construct it refuses), below the
+    engine's ``auto`` threshold of 1,000 members too. Both compute the same statements in the
+    same order.
+    """
+    if engine.sha256 not in _BACKENDS:
+        ok = fused.available() and fused.unsupported(engine) is None
+        _BACKENDS[engine.sha256] = "fused" if ok else "numpy"
+    return _BACKENDS[engine.sha256]
 
 
 class BatchBroker:
@@ -116,6 +138,14 @@ class Objective:
         self.obs = np.array([p.value for p in self.points])
         self.sigma = np.array([p.sigma * abs(p.value) for p in self.points])
         self.bound = np.array([p.bound for p in self.points])
+        self._hub_values: dict | None = None  # the hub file's values, read once (simulate)
+        self._at: tuple | None = None  # (time axis, index of each figure's year on it)
+
+    def _hub(self) -> dict:
+        """The hub file's parameter values (read once; the engine would read it every run)."""
+        if self._hub_values is None:
+            self._hub_values = dict(load_hub(self.spec.hub, mdl=self.engine.mdl)["parameters"])
+        return self._hub_values
 
     # parameter vectors in the optimiser's unit cube <-> natural values
     def to_natural(self, u: np.ndarray) -> np.ndarray:
@@ -128,16 +158,28 @@ class Objective:
     ) -> xr.Dataset:
         """Ensemble run of the model at the parameter vectors ``u`` (rows, unit cube)."""
         x = self.to_natural(u)
-        params = pd.DataFrame({self.free[j].name: x[:, j] for j in self._model_idx})
+        varied = {self.free[j].name: x[:, j] for j in self._model_idx}
         self.evaluations += len(x)
-        return self.engine.run(
-            params=params,
+        # the hub's values as fixed parameters, as the engine's hub= would lay them over the
+        # model's defaults, without reading the hub file again for every run
+        fixed = {k: v for k, v in self._hub().items() if k not in varied}
+        kwargs = dict(
+            params=pd.DataFrame(varied) if not fixed else {**fixed, **varied},
             outputs=outputs or self.outputs,
-            hub=self.spec.hub,
+            hub=None,
             final_time=final_time or self.final_time,
             saveper=saveper,
             workers=1,
+            progress=False,  # the calibration draws its own bars (fused runs are in chunks)
         )
+        if run_backend(self.engine) == "fused":
+            try:
+                return self.engine.run(**kwargs, backend="fused")
+            except ParameterError as err:  # the kernel did not compile: numpy from now on
+                if "backend='fused'" not in str(err):
+                    raise
+                _BACKENDS[self.engine.sha256] = "numpy"
+        return self.engine.run(**kwargs, backend="numpy")
 
     def predictions(self, u: np.ndarray, ds: xr.Dataset | None = None) -> np.ndarray:
         """Model values at each figure's year (divided by the series' share): ``(k, m)``."""
@@ -145,8 +187,13 @@ class Objective:
         ds = self.simulate(u) if ds is None else ds
         x = self.to_natural(u)
         pred = np.empty((len(u), len(self.points)))
+        time = ds["time"].to_numpy()
+        if self._at is None or not np.array_equal(self._at[0], time):
+            # each figure's year on the time axis, nearest as xarray's sel(method="nearest")
+            at = pd.Index(time).get_indexer([p.year for p in self.points], method="nearest")
+            self._at = (time, at)
         for i, p in enumerate(self.points):
-            val = ds[p.output].sel(time=p.year, method="nearest").to_numpy()
+            val = ds[p.output].to_numpy()[:, self._at[1][i]]
             if p.share is not None:
                 val = val / x[:, self._share_idx[p.share]]
             pred[:, i] = val
@@ -588,116 +635,3 @@ def _check_plausible(obj: Objective, pred: np.ndarray) -> None:
                 f"parameters' bounds ({lo:.4g} to {hi:.4g}, screened at {len(col)} points); "
                 "check the figure, its unit and the output it is matched to, or widen the bounds"
             )
-
-
-# -- intervals ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Profiles:
-    """Profile-likelihood intervals of every free parameter (:func:`profile`)."""
-
-    grid: np.ndarray  # (p, G) unit-cube values of the profiled parameter
-    cost: np.ndarray  # (p, G) re-optimised cost
-    table: pd.DataFrame  # estimate, interval, flag per parameter
-    correlation: pd.DataFrame
-    better: float | None  # lowest profile cost if it beat the fit by more than 1e-6 relative
-
-
-def _crossing(grid, excess, side):
-    """Where ``excess`` (2 * cost rise - chi2) crosses zero going away from the minimum."""
-    k = int(np.argmin(excess))
-    rng = range(k - 1, -1, -1) if side == "low" else range(k + 1, len(grid))
-    prev = k
-    for i in rng:
-        if excess[i] > 0:
-            a, b = excess[prev], excess[i]
-            w = -a / (b - a) if b != a else 0.0
-            return grid[prev] + w * (grid[i] - grid[prev]), True
-        prev = i
-    return (grid[0] if side == "low" else grid[-1]), False
-
-
-def profile(
-    fit_: Fit, points: int | None = None, max_nfev: int = 30, progress: bool | None = None
-) -> Profiles:
-    """Profile-likelihood 95 % intervals of every free parameter (all grids side by side).
-
-    ``progress`` forces the bar over the grid points on or off (default: on in a terminal).
-    """
-    spec, obj = fit_.spec, fit_.objective
-    p = len(spec.free)
-    g = spec.profile_points if points is None else points
-    grid1 = np.linspace(0.0, 1.0, g)
-    starts, where = [], []
-    for j in range(p):
-        for k, v in enumerate(grid1):
-            u0 = fit_.u.copy()
-            u0[j] = v
-            fixed = np.zeros(p, dtype=bool)
-            fixed[j] = True
-            starts.append((u0, fixed))
-            where.append((j, k))
-    results = _two_process_solves(obj, starts, max_nfev, f"{spec.hub}: profiles", progress)
-    cost = np.full((p, g), np.nan)
-    for n, ((j, k), r) in enumerate(zip(where, results, strict=True)):
-        if isinstance(r, BaseException):
-            continue
-        if r is None:  # one free parameter only: the profile is the cost itself
-            cost[j, k] = 0.5 * float(np.sum(obj.residuals(starts[n][0]) ** 2))
-        else:
-            cost[j, k] = r.cost
-    grid = np.tile(grid1, (p, 1))
-    # the optimum itself belongs to every profile
-    grid = np.column_stack([grid, fit_.u])
-    cost = np.column_stack([cost, np.full(p, fit_.cost)])
-    order = np.argsort(grid, axis=1, kind="stable")
-    grid = np.take_along_axis(grid, order, axis=1)
-    cost = np.take_along_axis(cost, order, axis=1)
-    lowest = float(np.nanmin(cost))
-    better = lowest if lowest < fit_.cost * (1 - 1e-6) - 1e-9 else None
-    rows = []
-    for j, f in enumerate(spec.free):
-        ok = np.isfinite(cost[j])
-        gj, cj = grid[j][ok], cost[j][ok]
-        excess = 2 * (cj - min(cj.min(), fit_.cost)) - CHI2_95
-        lo_u, lo_in = _crossing(gj, excess, "low")
-        hi_u, hi_in = _crossing(gj, excess, "high")
-        flag = (
-            "identified"
-            if lo_in and hi_in
-            else "not identified"
-            if not lo_in and not hi_in
-            else "one-sided"
-        )
-        lo, hi = float(f.from_unit(lo_u)), float(f.from_unit(hi_u))
-        rows.append(
-            {
-                "parameter": f.name,
-                "estimate": fit_.estimates[f.name],
-                "low95": lo,
-                "high95": hi,
-                "bound_low": f.low,
-                "bound_high": f.high,
-                "interval_share_of_range": float(hi_u - lo_u),
-                "flag": flag,
-                "kind": "share" if f.share else "model",
-                "units": f.units,
-            }
-        )
-    table = pd.DataFrame(rows).set_index("parameter")
-    return Profiles(grid, cost, table, correlation(fit_), better)
-
-
-def correlation(fit_: Fit) -> pd.DataFrame:
-    """Correlation of the estimates from the Gauss-Newton covariance at the optimum."""
-    obj = fit_.objective
-    pts, steps = _stencil(fit_.u, np.zeros(len(fit_.u), dtype=bool))
-    res = obj.residuals(pts)
-    jac = ((res[1:] - res[0]) / steps[:, None]).T
-    cov = np.linalg.pinv(jac.T @ jac)
-    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = cov / np.outer(sd, sd)
-    names = [f.name for f in fit_.spec.free]
-    return pd.DataFrame(corr, index=names, columns=names)
