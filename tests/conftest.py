@@ -38,3 +38,27 @@ def in_tmp(tmp_path, monkeypatch):
     """Run in an empty folder, so a default `outputs/` would show up too."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+#: The files that take longest (``pytest --durations``, 2026-11-29), longest first. pytest-xdist
+#: (``--dist loadfile``) hands files to its workers in collection order, so these start first and
+#: the short files fill in at the end: the workers finish together instead of one core idling
+#: while the other runs a long file started last (the pipeline and wheel tests sort late).
+SLOW_FIRST = (
+    "tests/test_pipeline.py",
+    "notebooks/02_calibration.ipynb",
+    "tests/test_wheel.py",
+    "tests/test_calibrate_refits.py",
+    "tests/test_validate.py",
+    "tests/test_calibrate.py",
+    "tests/test_sweep.py",
+    "tests/test_user_model.py",
+    "tests/test_workspace.py",
+    "notebooks/06_validation.ipynb",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Schedule :data:`SLOW_FIRST` first; the order inside each file is kept (stable sort)."""
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))

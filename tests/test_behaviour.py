@@ -872,30 +872,35 @@ def lhs_runs():
         warnings.simplefilter("always")
         ens = hubsd.run_ensemble("krakow", frame, "all", saveper=1)
     messages = [str(w.message) for w in caught]
+    # each variable as (sample, everything else) once, then every check over all samples at once
+    # (a loop over the members that selected each one with ``isel`` took most of this fixture)
+    arrays = {
+        v: (
+            ens[v].transpose("sample", ...).values.reshape(LHS_SAMPLES, -1)
+            if "sample" in ens[v].dims
+            else np.broadcast_to(ens[v].values.reshape(1, -1), (LHS_SAMPLES, ens[v].size))
+        )
+        for v in ens.data_vars
+    }
+    finite = {v: np.isfinite(a).all(axis=1) for v, a in arrays.items()}
+    low = {s: arrays[s].min(axis=1) for s in checked}
+    scale = {s: np.maximum(1.0, np.abs(arrays[s]).max(axis=1)) for s in checked}
+    accounting = np.max(
+        np.abs(arrays["people_accounting_error"]) / arrays["people_in_tracked_stocks"], axis=1
+    )
+    shares = np.max(np.abs(arrays["adopting_share"] + arrays["non_adopting_share"] - 1), axis=1)
     out = []
     for i in range(LHS_SAMPLES):
-        run = ens.isel(sample=i)
         params = dict(zip(tab.index, (float(v) for v in values[i]), strict=True))
-        nonfinite = sorted(v for v in run.data_vars if not np.all(np.isfinite(run[v].values)))
-        negative = {
-            s: float(run[s].values.min())
-            for s in checked
-            if run[s].values.min() < -1e-9 * max(1.0, float(np.abs(run[s].values).max()))
-        }
-        accounting = float(
-            np.max(
-                np.abs(run["people_accounting_error"].values)
-                / run["people_in_tracked_stocks"].values
-            )
-        )
-        shares = float(np.max(np.abs(run["adopting_share"] + run["non_adopting_share"] - 1)))
+        nonfinite = sorted(v for v in arrays if not finite[v][i])
+        negative = {s: float(low[s][i]) for s in checked if low[s][i] < -1e-9 * scale[s][i]}
         out.append(
             {
                 "params": params,
                 "nonfinite": nonfinite,
                 "negative": negative,
-                "accounting": accounting,
-                "shares": shares,
+                "accounting": float(accounting[i]),
+                "shares": float(shares[i]),
                 "warnings": messages if nonfinite else [],
             }
         )

@@ -22,8 +22,12 @@ def test_every_parameter_of_a_notebook_is_seen_by_papermill(path):
     parentheses did it once), so a sweep or the pipeline could not set that parameter."""
     nb = nbformat.read(path, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
-                for t in node.targets]
+    assigned = [
+        t.id
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+    ]
     assert list(notebook_parameters(path)) == assigned
 
 
@@ -31,7 +35,9 @@ def test_hubs_resolve_to_their_newest_calibrated_set():
     names = _workflows_pipeline.resolve_hubs(["krakow"])
     found = versions("krakow")
     assert names == ([f"krakow@{found[-1]}"] if found else ["krakow"])
-    with pytest.raises(_workflows_pipeline.PipelineError, match=r"unknown hub 'krakov'; did you mean"):
+    with pytest.raises(
+        _workflows_pipeline.PipelineError, match=r"unknown hub 'krakov'; did you mean"
+    ):
         _workflows_pipeline.resolve_hubs(["krakov"])
 
 
@@ -39,9 +45,15 @@ def test_notebook_parameters_follow_each_notebook():
     # 02 refits the lead hub (not its calibrated set) with the pipeline's settings, not the
     # notebook's cheaper defaults (Vilnius)
     assert _workflows_pipeline.notebook_parameters("02_calibration.ipynb", "krakow@v1", "o") == {
-        "hub": "krakow", "output_dir": "o", "starts": 2, "profile_points": 5}
+        "hub": "krakow",
+        "output_dir": "o",
+        "starts": 2,
+        "profile_points": 5,
+    }
     assert _workflows_pipeline.notebook_parameters("03_policies.ipynb", "krakow@v1", "o") == {
-        "hub": "krakow@v1", "output_dir": "o"}
+        "hub": "krakow@v1",
+        "output_dir": "o",
+    }
     assert "hub" not in _workflows_pipeline.notebook_parameters("05_hubs.ipynb", "krakow@v1", "o")
 
 
@@ -49,11 +61,14 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
     out = tmp_path / "pipe"
     # the cheapest settings that still run every step: one hub, a 20-member sweep point, two
     # notebooks (the second is interrupted), a 20-member claims ledger
-    kwargs = {"hubs": ["krakow"], "workers": 1, "notebooks": ["01_model_tour.ipynb",
-                                                               "03_policies.ipynb"],
-              "sweep_fixed": {"samples": 20, "sobol_n": 8, "morris_trajectories": 2},
-              "claims_members": 20,
-              "policy_settings": {"members": 8, "generations": 1, "population": 4}}
+    kwargs = {
+        "hubs": ["krakow"],
+        "workers": 1,
+        "notebooks": ["01_model_tour.ipynb", "03_policies.ipynb"],
+        "sweep_fixed": {"samples": 20, "sobol_n": 8, "morris_trajectories": 2},
+        "claims_members": 20,
+        "policy_settings": {"members": 8, "generations": 1, "population": 4},
+    }
     real = _workflows_pipeline._execute
     calls = []
 
@@ -88,12 +103,24 @@ def test_small_pipeline_runs_and_resumes_after_an_interruption(tmp_path, monkeyp
         assert (out / "policy" / hub.replace("@", "_") / "hubsd-policy.json").is_file()
         assert "Robust policy design" in index.read_text(encoding="utf-8")
 
-    # without --resume the earlier pipeline is replaced: everything runs again, and what the
-    # new run does not make (here the second notebook) is gone
-    _workflows_pipeline.run_pipeline(out, **{**kwargs, "notebooks": ["01_model_tour.ipynb"]})
+    # without --resume the earlier pipeline is replaced before its first step runs again:
+    # the runs step is redone, not kept, and what the earlier pipeline made is gone (the
+    # notebooks, the report). The new run is interrupted at its second step (the sweep), as a
+    # user's Ctrl-C: every step after it was run above, so running them again would test nothing
+    # more (this saved the test suite a whole pipeline)
+    def sweep_interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_workflows_pipeline, "run_sweep", sweep_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _workflows_pipeline.run_pipeline(out, **{**kwargs, "notebooks": ["01_model_tour.ipynb"]})
     assert "done before" not in capsys.readouterr().err
-    assert (out / "report" / "index.html").is_file()
-    assert not (out / "notebooks" / "03_policies.ipynb").exists()
+    assert (out / "runs").stat().st_mtime_ns != run_mtime
+    assert (out / "runs" / hub.replace("@", "_") / "hubsd-run.json").is_file()
+    assert sorted(p.name for p in out.iterdir()) == [_workflows_pipeline.MANIFEST, "runs"]
+    done = json.loads((out / _workflows_pipeline.MANIFEST).read_text(encoding="utf-8"))
+    assert list(done["steps"]) == [f"run {hub}"]
+    assert done["notebooks"] == ["01_model_tour.ipynb"]
 
 
 @pytest.mark.parametrize(
