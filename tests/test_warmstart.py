@@ -152,20 +152,26 @@ def _varied(model, members=5):
     return out
 
 
+#: The small models with every kind of state the warm start keeps (no subscripts).
+STATEFUL_SCALAR_MODELS = [
+    "smooth.mdl",
+    "delay.mdl",
+    "integ.mdl",
+    "initial.mdl",
+    "engine/delay_fixed.mdl",
+    "engine/delay_n.mdl",
+    "engine/smooth_n.mdl",
+    "engine/trend.mdl",
+    "engine/forecast.mdl",
+    "engine/sample_if_true.mdl",
+    "engine/active_initial.mdl",
+]
+
+
 @pytest.mark.parametrize(
     "mdl",
     [
-        "smooth.mdl",
-        "delay.mdl",
-        "integ.mdl",
-        "initial.mdl",
-        "engine/delay_fixed.mdl",
-        "engine/delay_n.mdl",
-        "engine/smooth_n.mdl",
-        "engine/trend.mdl",
-        "engine/forecast.mdl",
-        "engine/sample_if_true.mdl",
-        "engine/active_initial.mdl",
+        *STATEFUL_SCALAR_MODELS,
         "engine/subscripts_1d.mdl",
         "engine/array_functions.mdl",
     ],
@@ -265,22 +271,7 @@ def test_warm_backend_choice(hub):
         ws.run(None, np.array([0, 1]), backend="numba")
 
 
-@pytest.mark.parametrize(
-    "mdl",
-    [
-        "smooth.mdl",
-        "delay.mdl",
-        "integ.mdl",
-        "initial.mdl",
-        "engine/delay_fixed.mdl",
-        "engine/delay_n.mdl",
-        "engine/smooth_n.mdl",
-        "engine/trend.mdl",
-        "engine/forecast.mdl",
-        "engine/sample_if_true.mdl",
-        "engine/active_initial.mdl",
-    ],
-)
+@pytest.mark.parametrize("mdl", STATEFUL_SCALAR_MODELS)
 def test_every_kind_of_state_is_kept_by_the_fused_backend(mdl):
     pytest.importorskip("numba")
     model = compile_model(MODELS / mdl)
