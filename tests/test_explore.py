@@ -243,9 +243,17 @@ def _same_outputs(a: Explorer, b: Explorer) -> None:
         np.testing.assert_allclose(a.headline.loc[row], b.headline.loc[row], rtol=1e-9)
 
 
-def test_warm_start_from_2026_equals_the_full_run_for_levers_and_ai_sliders(explorer):
-    """Each change runs from 2026 on the kept history: the same outputs as the full run."""
-    full = Explorer(HUB, warm=False)
+def test_warm_start_from_2026_equals_the_full_run_for_levers_and_ai_sliders():
+    """Each change runs from 2026 on the kept history: the same outputs as the full run.
+
+    Its own ensemble (seed 1): in the module's (seed 0) one member (392: reskilling enrolment
+    time 0.17 year, about the explorer's step of 1/6 year) cannot be integrated at the coarse
+    step once reskilling runs (model of 2026-11-29, juniors leaving the hub search locally),
+    so every setting with reskilling on runs in full from 2005 with that member at the finer
+    step: the fallback this test checks below, not the warm path it compares.
+    """
+    explorer = Explorer(HUB, seed=1)
+    full = Explorer(HUB, seed=1, warm=False)
     neutral = {n: explorer.ranges[n][2] for n in UNCERTAINTIES}
     explorer.set(reskilling=False, attraction=False, human_centred=False, **neutral)
     full.set(**explorer.values, **explorer.on)  # the same settings (other tests moved them)
@@ -294,4 +302,3 @@ def test_warm_start_from_2026_equals_the_full_run_for_levers_and_ai_sliders(expl
     assert explorer.mode.startswith("from 2026 (history 2005-2025 kept)")
     assert "simulated again" not in explorer.mode
     _same_outputs(explorer, full)
-    explorer.set(**neutral)
