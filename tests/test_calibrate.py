@@ -469,18 +469,17 @@ def test_calibration_runs_on_the_fused_kernel_with_the_numpy_values(small_spec, 
 
     monkeypatch.setattr(type(obj.engine), "run", spy)
     u = np.random.default_rng(4).random((12, len(small_spec.free)))
-    monkeypatch.setattr(_calibration_fit, "_BACKENDS", {})
     on_fused = obj.residuals(u)
-    monkeypatch.setattr(_calibration_fit, "_BACKENDS", {obj.engine.sha256: "numpy"})
-    on_numpy = obj.residuals(u)
+    with monkeypatch.context() as m:
+        m.setattr(_calibration_fit, "run_backend", lambda engine: "numpy")
+        on_numpy = obj.residuals(u)
     assert used == ["fused", "numpy"]
     np.testing.assert_allclose(on_fused, on_numpy, rtol=1e-12, atol=1e-12)
-    monkeypatch.setattr(_calibration_fit, "_BACKENDS", {})
     monkeypatch.setattr(_calibration_fit.fused, "available", lambda: False)
     assert _calibration_fit.run_backend(obj.engine) == "numpy"
-    monkeypatch.setattr(_calibration_fit, "_BACKENDS", {})
     monkeypatch.setattr(_calibration_fit.fused, "available", lambda: True)
-    monkeypatch.setattr(_calibration_fit.fused, "unsupported", lambda model: "subscripts")
+    monkeypatch.setattr(obj.engine, "_programs", {})  # no kernel compiled or refused yet
+    monkeypatch.setattr(_calibration_fit.fused, "unsupported", lambda model, pl=None: "subscripts")
     assert _calibration_fit.run_backend(obj.engine) == "numpy"
 
 

@@ -33,13 +33,8 @@ from hubsd.engine import fused
 from hubsd.engine.ensemble import compile_model
 from hubsd.engine.pysd_runner import resolve_parameters
 from hubsd.inputs.hubs import load_hub
-from hubsd.model.parameters import ParameterError
 
 # -- the objective --------------------------------------------------------------------------------
-
-#: Backend of the calibration's ensemble runs by model hash: ``"fused"`` where numba is
-#: installed and the model allows it, else ``"numpy"`` (:func:`run_backend`).
-_BACKENDS: dict[str, str] = {}
 
 
 def run_backend(engine) -> str:
@@ -49,14 +44,11 @@ def run_backend(engine) -> str:
     little per run, while the numpy backend pays about 0.6 s of Python per run whatever its
     size up to a few hundred members; the calibration's runs are small (the difference
     stencils of a few solvers) and many (one per iteration), so they go to the fused kernel
-    whenever it can run the model (numba installed, no construct it refuses), below the
-    engine's ``auto`` threshold of 1,000 members too. Both compute the same statements in the
-    same order.
+    whenever it can run the model (:func:`hubsd.engine.fused.runnable`), below the engine's
+    ``auto`` threshold of 1,000 members too. Both compute the same statements in the same
+    order.
     """
-    if engine.sha256 not in _BACKENDS:
-        ok = fused.available() and fused.unsupported(engine) is None
-        _BACKENDS[engine.sha256] = "fused" if ok else "numpy"
-    return _BACKENDS[engine.sha256]
+    return "fused" if fused.runnable(engine) else "numpy"
 
 
 class BatchBroker:
@@ -172,14 +164,7 @@ class Objective:
             workers=1,
             progress=False,  # the calibration draws its own bars (fused runs are in chunks)
         )
-        if run_backend(self.engine) == "fused":
-            try:
-                return self.engine.run(**kwargs, backend="fused")
-            except ParameterError as err:  # the kernel did not compile: numpy from now on
-                if "backend='fused'" not in str(err):
-                    raise
-                _BACKENDS[self.engine.sha256] = "numpy"
-        return self.engine.run(**kwargs, backend="numpy")
+        return self.engine.run(**kwargs, backend=run_backend(self.engine))
 
     def predictions(self, u: np.ndarray, ds: xr.Dataset | None = None) -> np.ndarray:
         """Model values at each figure's year (divided by the series' share): ``(k, m)``."""

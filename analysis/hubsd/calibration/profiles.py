@@ -59,6 +59,32 @@ def _ends(grid: np.ndarray, cost: np.ndarray, best: float) -> tuple[tuple, tuple
     return _crossing(gj, excess, "low"), _crossing(gj, excess, "high")
 
 
+def _fixed_fits(fit_: Fit, at: list[tuple[int, float]], max_nfev, desc, progress) -> np.ndarray:
+    """The re-optimised cost with parameter ``j`` held at ``value`` for each ``(j, value)``.
+
+    Every fit starts from the optimum (the held parameter moved) and all run side by side
+    (:func:`hubsd.calibration.fit._two_process_solves`); NaN where a fit failed.
+    """
+    obj, p = fit_.objective, len(fit_.u)
+    starts = []
+    for j, value in at:
+        u0 = fit_.u.copy()
+        u0[j] = value
+        fixed = np.zeros(p, dtype=bool)
+        fixed[j] = True
+        starts.append((u0, fixed))
+    results = _two_process_solves(obj, starts, max_nfev, desc, progress) if starts else []
+    cost = np.full(len(at), np.nan)
+    for n, r in enumerate(results):
+        if isinstance(r, BaseException):
+            continue
+        if r is None:  # one free parameter only: the profile is the cost itself
+            cost[n] = 0.5 * float(np.sum(obj.residuals(starts[n][0]) ** 2))
+        else:
+            cost[n] = r.cost
+    return cost
+
+
 def _refined(fit_: Fit, grid, cost, max_nfev, progress) -> tuple[np.ndarray, np.ndarray]:
     """The profiles with one more point at each interpolated end inside the bounds.
 
@@ -74,28 +100,17 @@ def _refined(fit_: Fit, grid, cost, max_nfev, progress) -> tuple[np.ndarray, np.
     p = len(fit_.u)
     order = np.argsort(grid, axis=1, kind="stable")
     gs, cs = np.take_along_axis(grid, order, axis=1), np.take_along_axis(cost, order, axis=1)
-    starts, where = [], []
+    at, where = [], []
     for j in range(p):
         for side, (u_end, inside) in enumerate(_ends(gs[j], cs[j], fit_.cost)):
             if inside and not np.any(np.abs(gs[j] - u_end) < 1e-9):
-                u0 = fit_.u.copy()
-                u0[j] = u_end
-                fixed = np.zeros(p, dtype=bool)
-                fixed[j] = True
-                starts.append((u0, fixed))
-                where.append((j, side, u_end))
+                at.append((j, u_end))
+                where.append((j, side))
+    costs = _fixed_fits(fit_, at, max_nfev, f"{fit_.spec.hub}: interval ends", progress)
     extra_g, extra_c = np.full((p, 2), np.nan), np.full((p, 2), np.nan)
-    obj = fit_.objective
-    desc = f"{fit_.spec.hub}: interval ends"
-    results = _two_process_solves(obj, starts, max_nfev, desc, progress) if starts else []
-    for (u0, _), (j, side, u_end), r in zip(starts, where, results, strict=True):
-        if isinstance(r, BaseException):
-            continue
-        extra_g[j, side] = u_end
-        if r is None:  # one free parameter only: the profile is the cost itself
-            extra_c[j, side] = 0.5 * float(np.sum(obj.residuals(u0) ** 2))
-        else:
-            extra_c[j, side] = r.cost
+    for (j, side), (_, u_end), c in zip(where, at, costs, strict=True):
+        if np.isfinite(c):
+            extra_g[j, side], extra_c[j, side] = u_end, c
     return np.column_stack([grid, extra_g]), np.column_stack([cost, extra_c])
 
 
@@ -115,28 +130,13 @@ def profile(
 
     ``progress`` forces the bar over the grid points on or off (default: on in a terminal).
     """
-    spec, obj = fit_.spec, fit_.objective
+    spec = fit_.spec
     p = len(spec.free)
     g = spec.profile_points if points is None else points
     grid1 = np.linspace(0.0, 1.0, g)
-    starts, where = [], []
-    for j in range(p):
-        for k, v in enumerate(grid1):
-            u0 = fit_.u.copy()
-            u0[j] = v
-            fixed = np.zeros(p, dtype=bool)
-            fixed[j] = True
-            starts.append((u0, fixed))
-            where.append((j, k))
-    results = _two_process_solves(obj, starts, max_nfev, f"{spec.hub}: profiles", progress)
-    cost = np.full((p, g), np.nan)
-    for n, ((j, k), r) in enumerate(zip(where, results, strict=True)):
-        if isinstance(r, BaseException):
-            continue
-        if r is None:  # one free parameter only: the profile is the cost itself
-            cost[j, k] = 0.5 * float(np.sum(obj.residuals(starts[n][0]) ** 2))
-        else:
-            cost[j, k] = r.cost
+    at = [(j, v) for j in range(p) for v in grid1]
+    desc = f"{spec.hub}: profiles"
+    cost = _fixed_fits(fit_, at, max_nfev, desc, progress).reshape(p, g)
     grid = np.tile(grid1, (p, 1))
     # the optimum itself belongs to every profile
     grid = np.column_stack([grid, fit_.u])

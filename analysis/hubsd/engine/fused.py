@@ -522,6 +522,15 @@ def choose(model, key, backend, nsamp: int, scheduler) -> FusedProgram | None:
     return prog
 
 
+def runnable(model) -> bool:
+    """Whether the fused backend runs ``model`` at all, whatever the number of members.
+
+    Numba installed, the model supported, the kernel compiled: :func:`choose`'s ``"auto"`` at
+    its threshold, so the kernel is compiled (or its refusal recorded) once per model.
+    """
+    return choose(model, (), "auto", FUSED_MIN_MEMBERS, None) is not None
+
+
 def chunk_size(nsamp: int, nworkers: int, default: int) -> int:
     """Members per chunk: the default, or fewer so that each worker thread gets four.
 
