@@ -1006,3 +1006,39 @@ def test_sector_alone_reproduces_full_model(simulate, sector, params):
     worst = {v: scale_diff(alone[v].values, full[v].values) for v in alone.data_vars}
     bad = {v: d for v, d in worst.items() if not d <= 1e-6}
     assert not bad, f"{sector}: {bad}"
+
+
+@pytest.mark.parametrize("growth", [0.04, 0.0])
+def test_share_paced_by_national_growth_moves_only_with_new_work(simulate, growth):
+    """B9 with the switch on: the share moves toward the marginal share m at the national
+    sector's growth rate, never past m, and holds while the national sector shrinks (no client
+    growth, wages converging); with the switch off it closes over the adjustment time."""
+    outs = (
+        "hub_share_of_national_sector",
+        "hub_share_change",
+        "national_sector_growth_rate",
+        "long_run_hub_share_of_national_sector",
+    )
+    base = {
+        "initial_hub_share_of_national_sector": 0.2,
+        "long_run_hub_share_ratio": 2.0,
+        "client_demand_growth_rate": growth,
+    }
+    run = simulate({**base, "share_paced_by_national_growth": 1}, outs)
+    share, change = run.hub_share_of_national_sector.values, run.hub_share_change.values
+    g, m = run.national_sector_growth_rate.values, run.long_run_hub_share_of_national_sector.values
+    np.testing.assert_allclose(change, (m - share) * np.maximum(0.0, g), rtol=1e-12, atol=0)
+    assert np.all(np.diff(share) >= 0) and share.max() < 0.4
+    shrinking = g < 0
+    if growth == 0.0:
+        assert shrinking.sum() > 10, "the national sector should shrink without client growth"
+        assert np.all(change[shrinking] == 0)
+    else:
+        assert not shrinking.any()
+    off = simulate({**base, "hub_share_adjustment_time": 10.0}, outs)
+    np.testing.assert_allclose(
+        off.hub_share_change.values,
+        (off.long_run_hub_share_of_national_sector.values - off.hub_share_of_national_sector.values)
+        / 10.0,
+        rtol=1e-12,
+    )
