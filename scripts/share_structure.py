@@ -1,11 +1,12 @@
-"""Compare the two structures of the hub's share of its national sector (B9) on the data.
+"""Compare the structures of the hub's share of its national sector (B9) on the data.
 
 The model's share moves toward a long-run value either over a fitted adjustment time (the
 default, ``share_paced_by_national_growth`` = 0) or at the pace of the national sector's growth
 (= 1: the hub takes a marginal share m of the country's new work, d share/dt = (m - share) x
-growth; the adjustment time is then unused and not fitted). For each hub whose spec frees the
-share (Hyderabad, Bengaluru, Metro Manila by default) this fits the hub's calibration spec both
-ways, with the out-of-sample test (fit before the spec's ``holdout_from``), and prints per
+growth; the adjustment time is then unused and not fitted); a third fit holds the share at its
+initial value (ratio 1; neither ratio nor time fitted). For each hub whose spec frees the
+share (Hyderabad, Bengaluru, Metro Manila by default) this fits the hub's calibration spec each
+way, with the out-of-sample test (fit before the spec's ``holdout_from``), and prints per
 structure: the cost (0.5 x the weighted sum of squared residuals), the number of free
 parameters, AIC = 2 k + 2 cost (Gaussian errors with the spec's standard errors), the
 out-of-sample MAPE of the observed series, the fitted long-run (marginal) share and the share
@@ -38,6 +39,9 @@ from hubsd.model.parameters import table as parameter_table
 SWITCH = "share_paced_by_national_growth"
 TIME = "hub_share_adjustment_time"
 RATIO = "long_run_hub_share_ratio"
+#: the default (first-order closure over a fitted time), the marginal share paced by national
+#: growth, and the share held at its initial value (ratio 1, neither ratio nor time fitted)
+STRUCTURES = ("fitted adjustment time", "paced by national growth", "share held constant")
 EVIDENCE = {"telangana": (0.276, "27.6 % of India's net new IT-BPM jobs FY2014-23")}
 
 
@@ -62,22 +66,24 @@ def marginal_share(hub, params: dict, first=2014, last=2023) -> float:
 
 
 def compare(hub: str, folder: Path) -> list[dict]:
-    """Fit one hub both ways; one row per structure."""
+    """Fit one hub each way (STRUCTURES); one row per structure."""
     rows = []
-    for label, hub_file in (("fitted adjustment time", None), ("paced by national growth", 1)):
-        if hub_file is None:
-            spec, run_hub = load_spec(hub), hub
-        else:
+    for label in STRUCTURES:
+        if label == "paced by national growth":
             run_hub = paced_hub_file(hub, folder)
             spec = load_spec(hub, hub=str(run_hub))
             spec.free = [f for f in spec.free if f.name != TIME]
+        else:
+            spec, run_hub = load_spec(hub), hub
         ratio = [f for f in spec.free if f.name == RATIO]
         if not ratio:
             raise SystemExit(f"{hub}: its spec does not free the share ({RATIO})")
-        # both structures get the parameter table's whole range for the ratio, so that neither
-        # is held back by a spec bound chosen for the other (the marginal share m = s0 x ratio
-        # of Telangana is about 0.25-0.67 of India's new jobs, a ratio up to about 10)
+        # both moving structures get the parameter table's whole range for the ratio, so that
+        # neither is held back by a spec bound chosen for the other (the marginal share m = s0 x
+        # ratio of Telangana is about 0.25-0.67 of India's new jobs, a ratio up to about 10)
         ratio[0].high = max(ratio[0].high, float(parameter_table().loc[RATIO, "high"]))
+        if label == "share held constant":
+            spec.free = [f for f in spec.free if f.name not in (RATIO, TIME)]
         cal = calibrate(spec, intervals=False, holdout=True, progress=False)
         est = cal.fit.estimates
         s0 = est.get("initial_hub_share_of_national_sector")
@@ -91,7 +97,7 @@ def compare(hub: str, folder: Path) -> list[dict]:
             "oos_series_mape": cal.holdout_series_mape,
             "initial_share": s0,
             "ratio_high": ratio[0].high,
-            "long_run_share": None if s0 is None else s0 * est[RATIO],
+            "long_run_share": None if s0 is None else s0 * est.get(RATIO, 1.0),
             "adjustment_time": est.get(TIME),
             "marginal_share_2014_2023": marginal_share(run_hub, est),
         }

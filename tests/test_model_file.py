@@ -209,7 +209,7 @@ def test_sync_sketch_script(tmp_path, capsys):
     mdl = tmp_path / "hub.mdl"
     mdl.write_text(EQUATIONS + _model_mdl.SKETCH_MARKER + " - stale\n", encoding="utf-8")
     assert script.main(["--check", str(mdl)]) == 1 and "out of date" in capsys.readouterr().out
-    assert script.main([str(mdl)]) == 0 and "Workforce: 11 stocks" in capsys.readouterr().out
+    assert script.main([str(mdl)]) == 0 and "Workforce: 12 stocks" in capsys.readouterr().out
     text = mdl.read_text(encoding="utf-8")
     assert text.startswith(EQUATIONS.rstrip() + "\n\n") and text.endswith(render_sketch(EQUATIONS))
     assert _model_mdl.equations_hash(mdl) == _model_mdl.equations_hash(DEFAULT_MODEL)
