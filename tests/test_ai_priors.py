@@ -19,7 +19,9 @@ import pandas as pd
 import pytest
 
 from hubsd.core.paths import EVIDENCE_DIR
+from hubsd.inputs.evidence import EvidenceError, prior_ranges
 from hubsd.model.parameters import table
+from hubsd.studies.policies import uncertain_ranges
 
 PRIORS = pd.read_csv(EVIDENCE_DIR / "ai_priors.csv", dtype={"parameter": str, "role": str})
 TABLE = table()
@@ -154,3 +156,40 @@ def test_each_parameter_has_its_evidence_range_in_order():
         if default is not None:
             assert low is None or low <= default, parameter
             assert high is None or default <= high, parameter
+
+
+def test_studies_sample_the_priors_over_their_evidence_ranges():
+    """Ensembles draw a prior over its evidence range (0.12-0.57 for h), not the admissible one
+    ([0, 1], kept for the extreme conditions); a calibrated interval still wins."""
+    ranges = prior_ranges()
+    assert ranges["baseline_human_centred_ai_share"] == (0.12, 0.57)
+    assert "mid_share_of_new_tasks" not in ranges  # one end only: the table's range stays
+    drawn = uncertain_ranges("krakow")
+    for name, (low, high) in ranges.items():
+        assert drawn[name] == (low, high), name
+    assert drawn["mid_share_of_new_tasks"] == tuple(
+        TABLE.loc["mid_share_of_new_tasks", ["low", "high"]].astype(float)
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda d: d.assign(parameter=d.parameter.replace("reinstatement_ratio", "reinstate")),
+            "unknown parameter 'reinstate'",
+        ),
+        (lambda d: pd.concat([d, d[d.role == "range_low"].head(1)]), "more than one range_low"),
+        (
+            lambda d: d.assign(value=d.value.where(d.role != "range_high", 0.01)),
+            "is not an ordered range",
+        ),
+        (lambda d: d.drop(columns="role"), "missing column(s) ['role']"),
+    ],
+)
+def test_a_bad_evidence_file_is_refused_naming_the_item(tmp_path, edit, message):
+    path = tmp_path / "ai_priors.csv"
+    edit(PRIORS.copy()).to_csv(path, index=False)
+    with pytest.raises(EvidenceError) as err:
+        prior_ranges(path)
+    assert message in str(err.value) and str(path) in str(err.value)

@@ -451,3 +451,69 @@ def policy_cost_table(path=None) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def prior_ranges(path=None) -> dict[str, tuple[float, float]]:
+    """The evidence ranges of the model's priors (``data/evidence/ai_priors.csv``).
+
+    One entry per parameter with both a ``range_low`` and a ``range_high`` row: the range the
+    cited studies give, which may be narrower than the parameter table's admissible range (that
+    one also holds the extreme conditions, e.g. a human-centred AI share of 0 or 1). Studies
+    sample a parameter over this range rather than the admissible one
+    (:func:`hubsd.studies.policies.uncertain_ranges`).
+
+    Parameters
+    ----------
+    path : path, optional
+        The evidence file (default: the bundled ``data/evidence/ai_priors.csv``).
+
+    Returns
+    -------
+    dict
+        ``{parameter: (low, high)}`` in the parameter's own units.
+
+    Raises
+    ------
+    EvidenceError
+        For a file that cannot be read, an unknown parameter, more than one row of an end, or
+        an end outside the parameter table's range or in the wrong order.
+
+    Examples
+    --------
+    >>> prior_ranges()["baseline_human_centred_ai_share"]
+    (0.12, 0.57)
+    """
+    path = Path(path) if path is not None else EVIDENCE_DIR / "ai_priors.csv"
+    try:
+        rows = pd.read_csv(path, dtype={"parameter": str, "role": str})
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise EvidenceError(f"cannot read {path}: {exc}") from None
+    missing = {"parameter", "value", "role"} - set(rows.columns)
+    if missing:
+        raise EvidenceError(f"{path}: missing column(s) {sorted(missing)}")
+    tab = parameter_table()
+    out = {}
+    for name, grp in rows[rows.role.isin(["range_low", "range_high"])].groupby("parameter"):
+        if name not in tab.index:
+            raise EvidenceError(
+                f"{path}: unknown parameter {name!r}{did_you_mean(name, tab.index)}"
+            )
+        ends = {}
+        for role in ("range_low", "range_high"):
+            vals = pd.to_numeric(grp.loc[grp.role == role, "value"], errors="coerce")
+            if len(vals) > 1:
+                raise EvidenceError(f"{path}: {name}: more than one {role} row")
+            if len(vals) == 1:
+                if not np.isfinite(vals.iloc[0]):
+                    raise EvidenceError(f"{path}: {name}: {role} is not a number")
+                ends[role] = float(vals.iloc[0])
+        if len(ends) < 2:
+            continue  # one end only: the parameter table's range stays
+        low, high = ends["range_low"], ends["range_high"]
+        if not float(tab.loc[name, "low"]) <= low <= high <= float(tab.loc[name, "high"]):
+            raise EvidenceError(
+                f"{path}: {name}: evidence range [{low:g}, {high:g}] is not an ordered range "
+                f"inside the parameter's [{tab.loc[name, 'low']:g}, {tab.loc[name, 'high']:g}]"
+            )
+        out[name] = (low, high)
+    return out

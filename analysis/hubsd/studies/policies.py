@@ -22,6 +22,7 @@ from hubsd.calibration.posterior import (
 )
 from hubsd.core import sampling
 from hubsd.engine.pysd_runner import resolve_parameters, run
+from hubsd.inputs.evidence import prior_ranges
 from hubsd.inputs.hubs import load_hub
 from hubsd.model.parameters import ParameterError, resolve_name, table
 
@@ -160,7 +161,10 @@ def uncertain_ranges(
     95 % profile-likelihood interval rather than fixed at its estimate (a parameter the data do
     not identify thus spans its whole range). A hub-file value with an evidence ``range``
     (the AI-exposure shares derived from task data) varies over that range; the hub file's
-    other sourced values stay fixed.
+    other sourced values stay fixed. A model prior with an evidence range in
+    ``data/evidence/ai_priors.csv`` (:func:`hubsd.inputs.evidence.prior_ranges`, e.g. the
+    human-centred AI share, 0.12-0.57) varies over that range instead of the parameter table's
+    admissible one.
     """
     tab = table()
     hub_def = load_hub(hub) if hub is not None else None
@@ -174,6 +178,8 @@ def uncertain_ranges(
             )
     # the hub file's evidence ranges (e.g. AI exposure from task data) where it gives one
     evidence = dict((hub_def or {}).get("ranges", {}))
+    # the model priors' evidence ranges (studies cited in data/evidence/ai_priors.csv)
+    priors = prior_ranges()
     # the hub file's other values and calibrated values without an interval stay fixed
     fixed = set(hub_def["parameters"]) - set(calibrated) if hub_def is not None else set()
     out = {}
@@ -184,6 +190,8 @@ def uncertain_ranges(
             out[n] = calibrated[n]
         elif n in evidence:
             out[n] = evidence[n]
+        elif n in priors and n not in fixed:
+            out[n] = priors[n]
         elif n not in fixed:
             out[n] = (float(tab.loc[n, "low"]), float(tab.loc[n, "high"]))
     return out

@@ -33,7 +33,7 @@ AI_EFFECT_EXTREMES = {
     "automatable_mid_share": 0.25,
     "augmentation_productivity_gain": 0.34,
     "bass_imitation_coefficient": 0.6,
-    "ai_implementation_delay": 1.0,
+    "ai_implementation_delay": 0.67,
     "ai_start_year": 2010.0,
     "ai_running_cost_ratio": 1.0,
     "augmentation_attrition_reduction": 0.5,
