@@ -1011,7 +1011,7 @@ def test_sector_alone_reproduces_full_model(simulate, sector, params):
 @pytest.mark.parametrize("growth", [0.04, 0.0])
 def test_share_paced_by_national_growth_moves_only_with_new_work(simulate, growth):
     """B9 with the switch on: the share moves toward the marginal share m at the national
-    sector's growth rate, never past m, and holds while the national sector shrinks (no client
+    sector's growth rate (integrated exactly over the step), never past m, and holds while the national sector shrinks (no client
     growth, wages converging); with the switch off it closes over the adjustment time."""
     outs = (
         "hub_share_of_national_sector",
@@ -1027,7 +1027,9 @@ def test_share_paced_by_national_growth_moves_only_with_new_work(simulate, growt
     run = simulate({**base, "share_paced_by_national_growth": 1}, outs)
     share, change = run.hub_share_of_national_sector.values, run.hub_share_change.values
     g, m = run.national_sector_growth_rate.values, run.long_run_hub_share_of_national_sector.values
-    np.testing.assert_allclose(change, (m - share) * np.maximum(0.0, g), rtol=1e-12, atol=0)
+    dt = float(run.attrs["time_step"])
+    pace = (1 - np.exp(-np.maximum(0.0, g) * dt)) / dt  # growth, integrated exactly over a step
+    np.testing.assert_allclose(change, (m - share) * pace, rtol=1e-12, atol=0)
     assert np.all(np.diff(share) >= 0) and share.max() < 0.4
     shrinking = g < 0
     if growth == 0.0:
@@ -1042,3 +1044,24 @@ def test_share_paced_by_national_growth_moves_only_with_new_work(simulate, growt
         / 10.0,
         rtol=1e-12,
     )
+
+
+def test_share_paced_by_national_growth_never_overshoots(simulate):
+    """Extreme condition: a young sector far below its potential grows by hundreds of per cent
+    a year at first; the paced share still moves only toward m (here below the initial share),
+    never past it, so it stays positive (the first formulation, growth x (m - share), sent it
+    below zero in one Euler step: the battery's Latin hypercube found it)."""
+    run = simulate(
+        {
+            "share_paced_by_national_growth": 1,
+            "initial_hub_share_of_national_sector": 0.9,
+            "long_run_hub_share_ratio": 0.2,
+            "initial_hub_service_demand": 100,
+            "potential_hub_service_demand": 1e7,
+            "hub_maturation_time": 2,
+        },
+        ("hub_share_of_national_sector", "national_sector_growth_rate"),
+    )
+    share = run.hub_share_of_national_sector.values
+    assert float(run.national_sector_growth_rate.max()) * float(run.attrs["time_step"]) > 1
+    assert share.min() >= 0.9 * 0.2 - 1e-12 and np.all(np.diff(share) <= 1e-15)

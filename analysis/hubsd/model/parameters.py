@@ -25,6 +25,11 @@ from hubsd.model.mdl import sector_of
 from hubsd.model.pysd_model import load
 
 CONTROL = {"initial_time", "final_time", "time_step", "saveper"}
+#: Structure switches of the hub model: they choose between two formulations (0 the default, 1
+#: the alternative), so studies set them by choice and never draw them as uncertain quantities
+#: (a drawn 0.7 would mean nothing, and a Latin hypercube over [0, 1] would switch half the
+#: members to a structure nobody asked for).
+STRUCTURE_SWITCHES = frozenset({"share_paced_by_national_growth"})
 
 
 class ParameterError(HubsdError):

@@ -24,7 +24,7 @@ from hubsd.core import sampling
 from hubsd.engine.pysd_runner import resolve_parameters, run
 from hubsd.inputs.evidence import prior_ranges
 from hubsd.inputs.hubs import load_hub
-from hubsd.model.parameters import ParameterError, resolve_name, table
+from hubsd.model.parameters import STRUCTURE_SWITCHES, ParameterError, resolve_name, table
 
 #: Jobs in the city that the policy accounting counts: the hub, new industries, local services.
 CITY_JOBS = ("total_hub_staff", "new_industry_jobs", "local_service_jobs")
@@ -144,10 +144,11 @@ def uncertain_parameters(
 
     Every one outside ``exclude_sectors`` (the policy levers are choices, not uncertainties)
     and, given a hub, not set by its hub file (those values are the hub's sourced facts, e.g.
-    its size).
+    its size); never a structure switch (:data:`hubsd.model.parameters.STRUCTURE_SWITCHES`).
     """
     tab = table()
     fixed = set(load_hub(hub)["parameters"]) if hub is not None else set()
+    fixed |= STRUCTURE_SWITCHES
     return [n for n in tab.index if tab.loc[n, "sector"] not in exclude_sectors and n not in fixed]
 
 
@@ -182,6 +183,7 @@ def uncertain_ranges(
     priors = prior_ranges()
     # the hub file's other values and calibrated values without an interval stay fixed
     fixed = set(hub_def["parameters"]) - set(calibrated) if hub_def is not None else set()
+    fixed |= STRUCTURE_SWITCHES
     out = {}
     for n in tab.index:
         if tab.loc[n, "sector"] in exclude_sectors:
