@@ -465,7 +465,7 @@ def helpers() -> dict:
 # --------------------------------------------------------------------------------------------
 
 #: ``backend`` values of :meth:`hubsd.engine.ensemble.EnsembleModel.run`.
-BACKENDS = ("auto", "numpy", "fused")
+BACKENDS = ("auto", "numpy", "fused", "vector")
 #: Smallest ensemble that ``"auto"`` runs fused (below it the compilation would not pay off).
 FUSED_MIN_MEMBERS = 1000
 
