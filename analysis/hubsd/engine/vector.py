@@ -81,14 +81,20 @@ class VectorProgram:
 # --------------------------------------------------------------------------------------------
 
 
+def _simple(stmt: ast.stmt) -> bool:
+    """One assignment of one target, or an ``if`` whose branches are such assignments."""
+    if isinstance(stmt, ast.Assign):
+        return len(stmt.targets) == 1
+    if isinstance(stmt, ast.If):
+        return all(_simple(s) for s in stmt.body + stmt.orelse)
+    return False
+
+
 def _parse(line: str) -> ast.stmt:
     tree = ast.parse(line.strip())
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign):
+    if len(tree.body) != 1 or not _simple(tree.body[0]):
         raise _Unsupported(f"a statement the vector kernel does not write ({line.strip()!r})")
-    stmt = tree.body[0]
-    if len(stmt.targets) != 1:
-        raise _Unsupported(f"a statement the vector kernel does not write ({line.strip()!r})")
-    return stmt
+    return tree.body[0]
 
 
 class _Unsupported(Exception):
@@ -96,20 +102,16 @@ class _Unsupported(Exception):
 
 
 def _names(stmt: ast.AST) -> list[tuple[str, bool]]:
-    """(name, stored) in evaluation order: the value's names, then the target's."""
-    out = []
+    """(name, stored) in evaluation order: an assignment's value, then its target."""
     if isinstance(stmt, ast.Assign):
-        out += _names(stmt.value)
-        for t in stmt.targets:
-            if isinstance(t, ast.Name):
-                out.append((t.id, True))
-            else:
-                out += _names(t)
-        return out
-    for node in ast.walk(stmt):
-        if isinstance(node, ast.Name):
-            out.append((node.id, False))
-    return out
+        return _names(stmt.value) + [n for t in stmt.targets for n in _names(t)]
+    if isinstance(stmt, ast.If):
+        return _names(stmt.test) + [n for s in stmt.body + stmt.orelse for n in _names(s)]
+    return [
+        (node.id, isinstance(node.ctx, ast.Store))
+        for node in ast.walk(stmt)
+        if isinstance(node, ast.Name)
+    ]
 
 
 class _Lanes(ast.NodeTransformer):
@@ -147,7 +149,9 @@ class _Lanes(ast.NodeTransformer):
         f = node.func
         name = ast.unparse(f)
         if self.fast and name in ("np.exp", "np.log", "_pow"):
-            node.func = ast.Name({"np.exp": "_vexp", "np.log": "_vlog", "_pow": "_vpow"}[name])
+            node.func = ast.Name(
+                {"np.exp": "_vexp", "np.log": "_vlog", "_pow": "_vpow"}[name], ast.Load()
+            )
         elif name == "_interp" and len(node.args) >= 3:
             table = ast.unparse(node.args[1])
             if self.tables.get(table, 0) >= 2:
@@ -166,7 +170,9 @@ class _Reciprocal(ast.NodeTransformer):
         if isinstance(node.op, ast.Div) and isinstance(node.right, ast.Name):
             if node.right.id in self.fixed:
                 self.used.add(node.right.id)
-                return ast.BinOp(node.left, ast.Mult(), ast.Name(f"rcp_{node.right.id}"))
+                return ast.BinOp(
+                    node.left, ast.Mult(), ast.Name(f"rcp_{node.right.id}", ast.Load())
+                )
         return node
 
 
@@ -275,7 +281,8 @@ def source(model, pl=None, exact: bool = False) -> tuple[str, tuple, tuple, np.n
             out.append(f"{ind}for i in range({LANES}):")
             for s in stmts:
                 new = tr.visit(ast.parse(ast.unparse(s)).body[0])
-                out.append(ind + "    " + ast.unparse(ast.fix_missing_locations(new)))
+                text = ast.unparse(ast.fix_missing_locations(new))
+                out += [ind + "    " + x for x in text.split("\n")]
         return out
 
     lines += emit(groups[0], locals_[0], ind3)
