@@ -238,9 +238,12 @@ def test_vector_refuses_what_it_cannot_run(monkeypatch):
     def broken(model, pl=None, exact=False):
         raise OSError("read-only cache folder")
 
+    slot = ("vector", (), False)
+    model._programs.pop(slot, None)  # compiled by an earlier test
     monkeypatch.setattr(vector, "compile_vector", broken)
     with pytest.raises(ParameterError, match="a vector kernel that compiles.*read-only cache"):
         model.run(None, outputs_of(model), backend="vector")
+    assert isinstance(model._programs.pop(slot), str)  # the refusal was kept (now dropped)
     auto = model.run(None, outputs_of(model), n=fused.FUSED_MIN_MEMBERS)  # auto: unaffected
     assert auto.sizes["sample"] == fused.FUSED_MIN_MEMBERS
     monkeypatch.setattr(fused, "available", lambda: False)

@@ -46,6 +46,7 @@ from hubsd.core.atomic import write_text
 from hubsd.engine import fused
 from hubsd.engine.codegen import CONTROL_SOURCE
 from hubsd.engine.emitter import var_name
+from hubsd.engine.nodes import SMALL_VENSIM
 from hubsd.model.parameters import ParameterError
 
 #: Members simulated together (a compile-time constant of the loops: two AVX2 vectors per
@@ -117,12 +118,12 @@ def _names(stmt: ast.AST) -> list[tuple[str, bool]]:
 class _Lanes(ast.NodeTransformer):
     """Rewrite a scalar statement for lane ``i``: rows ``A[r, i]``, ints ``AI[r, i]``, pipes."""
 
-    def __init__(self, rows, irows, local, fast: bool, tables: dict):
-        self.rows, self.irows, self.local = rows, irows, local
+    def __init__(self, rows, irows, local, fast: bool, tables: dict, lane: str = "i"):
+        self.rows, self.irows, self.local, self.lane = rows, irows, local, lane
         self.fast, self.tables = fast, tables
 
     def _row(self, array: str, r: int, ctx):
-        index = ast.BinOp(ast.Constant(r * LANES), ast.Add(), ast.Name("i", ast.Load()))
+        index = ast.BinOp(ast.Constant(r * LANES), ast.Add(), ast.Name(self.lane, ast.Load()))
         return ast.Subscript(value=ast.Name(array, ast.Load()), slice=index, ctx=ctx)
 
     def visit_Name(self, node):
@@ -139,7 +140,7 @@ class _Lanes(ast.NodeTransformer):
             index = self.visit(node.slice)
             return ast.Subscript(
                 value=ast.Name("P_" + node.value.id[4:], ast.Load()),
-                slice=ast.Tuple([index, ast.Name("i", ast.Load())], ast.Load()),
+                slice=ast.Tuple([index, ast.Name(self.lane, ast.Load())], ast.Load()),
                 ctx=node.ctx,
             )
         return self.generic_visit(node)
@@ -152,6 +153,8 @@ class _Lanes(ast.NodeTransformer):
             node.func = ast.Name(
                 {"np.exp": "_vexp", "np.log": "_vlog", "_pow": "_vpow"}[name], ast.Load()
             )
+        elif name in ("_ite", "_xidz", "_zidz"):
+            node.func = ast.Name("_v" + name[1:], ast.Load())
         elif name == "_interp" and len(node.args) >= 3:
             table = ast.unparse(node.args[1])
             if self.tables.get(table, 0) >= 2:
@@ -259,7 +262,7 @@ def source(model, pl=None, exact: bool = False) -> tuple[str, tuple, tuple, np.n
     lines += [f"{ind1}{k} = {src}" for src, k in pl.literals.items()]
     lines.append(f"{ind1}for b in range(0, n, {LANES}):")
     # initial values: the fused kernel's scalar code, member by member, then into the rows
-    lines.append(f"{ind2}for i in range({LANES}):")
+    lines.append(f"{ind2}for i in range(min({LANES}, n - b)):  # not unrolled: compiles faster")
     lines += [ind3 + x for x in init]
     lines += [f"{ind3}A[{r * LANES} + i] = {n}" for n, r in rows.items() if n in assigned]
     lines += [f"{ind3}AI[{r * LANES} + i] = {n}" for n, r in irows.items() if n in assigned]
@@ -274,11 +277,14 @@ def source(model, pl=None, exact: bool = False) -> tuple[str, tuple, tuple, np.n
     ]
     tables_ok = tables
 
+    loops = iter(range(10**6))
+
     def emit(part, loc, ind):
         out = []
         for (_, stmts), own in zip(part, loc, strict=True):
-            tr = _Lanes(rows, irows, own, not exact, tables_ok)
-            out.append(f"{ind}for i in range({LANES}):")
+            lane = f"i{next(loops)}"  # a name per loop: numba's SSA pass is faster
+            tr = _Lanes(rows, irows, own, not exact, tables_ok, lane)
+            out.append(f"{ind}for {lane} in range({LANES}):")
             for s in stmts:
                 new = tr.visit(ast.parse(ast.unparse(s)).body[0])
                 text = ast.unparse(ast.fix_missing_locations(new))
@@ -488,10 +494,34 @@ def _i2f(k):
     return float(np.array(k & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64).view(np.float64))
 
 
+def _sel(c, a, b):
+    """``a if c else b`` without a branch (numba: an LLVM ``select``; both sides evaluated).
+
+    The helpers below are written with it, one name per value: numba's compile time grows with
+    branches and reassigned names times the kernel's size, and LLVM vectorises selects.
+    """
+    return a if c else b
+
+
+def _vite(c, a, b):
+    """IF THEN ELSE (the fused kernel's ``_ite``) as a select."""
+    return _sel(c != 0, float(a), float(b))
+
+
+def _vxidz(num, den, x):
+    """XIDZ (the fused kernel's ``_xidz``) as a select: the same values."""
+    return _sel(abs(den) < SMALL_VENSIM, float(x), num / den)
+
+
+def _vzidz(num, den):
+    """ZIDZ (the fused kernel's ``_zidz``) as a select: the same values."""
+    return _sel(abs(den) < SMALL_VENSIM, 0.0, num / den)
+
+
 def _vexp(x):
     """``exp(x)``: Cody-Waite reduction, Taylor polynomial to r**13, scale in two factors."""
-    xc = 760.0 if x > 760.0 else x
-    xc = -760.0 if xc < -760.0 else xc
+    x1 = _sel(x > 760.0, 760.0, x)
+    xc = _sel(x1 < -760.0, -760.0, x1)
     y = xc * _LOG2E + _MAGIC
     kf = y - _MAGIC
     r = (xc - kf * _LN2_HI) - kf * _LN2_LO
@@ -508,18 +538,18 @@ def _vexp(x):
     k1 = _f2i(y1) - _MAGIC_BITS
     k2 = _f2i((kf - (y1 - _MAGIC)) + _MAGIC) - _MAGIC_BITS
     res = p * _i2f((k1 + 1023) << 52) * _i2f((k2 + 1023) << 52)
-    return x if x != x else res
+    return _sel(x != x, x, res)
 
 
 def _vlog(x):
     """``log(x)``: ``x = m 2**e``, ``m`` in [1/sqrt 2, sqrt 2), ``log m = 2 atanh(s)``."""
     sub = x < _TINY
-    xs = x * 4503599627370496.0 if sub else x  # 2**52: subnormals made normal
+    xs = _sel(sub, x * 4503599627370496.0, x)  # 2**52: subnormals made normal
     bits = _f2i(xs)
-    mbits = (bits & _MANT) | _ONE_BITS
-    big = mbits > _SQRT2_BITS
-    mbits = mbits - (4503599627370496 if big else 0)
-    e = ((bits & 0x7FF0000000000000) >> 52) - 1023 + (1 if big else 0) - (52 if sub else 0)
+    m0 = (bits & _MANT) | _ONE_BITS
+    big = m0 > _SQRT2_BITS
+    mbits = m0 - big * 4503599627370496
+    e = ((bits & 0x7FF0000000000000) >> 52) - 1023 + big * 1 - sub * 52
     ef = _i2f(e + _MAGIC_BITS) - _MAGIC
     f = _i2f(mbits) - 1.0
     s = f / (2.0 + f)
@@ -532,10 +562,10 @@ def _vlog(x):
     big_r = q * z  # log(1 + f) = 2s + s R = f - s (f - R)
     logm = f - s * (f - big_r)
     res = ef * _LN2_HI + (logm + ef * _LN2_LO)
-    res = np.inf if x == np.inf else res
-    res = -np.inf if x == 0.0 else res
-    res = np.nan if x < 0.0 else res
-    return x if x != x else res
+    r1 = _sel(x == np.inf, np.inf, res)
+    r2 = _sel(x == 0.0, -np.inf, r1)
+    r3 = _sel(x < 0.0, np.nan, r2)
+    return _sel(x != x, x, r3)
 
 
 def _vpow(a, b):
@@ -543,14 +573,15 @@ def _vpow(a, b):
     r = _vexp(b * _vlog(abs(a)))
     # whole and odd exponents without calls (|b| < 2**51: adding 1.5 * 2**52 rounds to integer)
     big = abs(b) >= 2251799813685248.0
-    whole = big or (b + _MAGIC) - _MAGIC == b
+    whole = big | ((b + _MAGIC) - _MAGIC == b)
     half = 0.5 * b
-    odd = whole and not big and (half + _MAGIC) - _MAGIC != half
-    r = -r if (a < 0.0 and odd) else r
-    r = np.nan if (a < 0.0 and not whole) else r
-    r = 1.0 if (a == -1.0 and abs(b) == np.inf) else r
-    r = 1.0 if b == 0.0 else r
-    return 1.0 if a == 1.0 else r
+    odd = whole & ~big & ((half + _MAGIC) - _MAGIC != half)
+    neg = a < 0.0
+    r1 = _sel(neg & odd, -r, r)
+    r2 = _sel(neg & ~whole, np.nan, r1)
+    r3 = _sel((a == -1.0) & (abs(b) == np.inf), 1.0, r2)
+    r4 = _sel(b == 0.0, 1.0, r3)
+    return _sel(a == 1.0, 1.0, r4)
 
 
 def _vinterp(x, xs, ys, slopes):
@@ -563,22 +594,30 @@ def _vinterp(x, xs, ys, slopes):
     x0, y0, x1, y1, slope = xs[0], ys[0], xs[1], ys[1], slopes[0]
     for k in range(1, n - 1):
         c = x >= xs[k]
-        x0 = xs[k] if c else x0
-        y0 = ys[k] if c else y0
-        x1 = xs[k + 1] if c else x1
-        y1 = ys[k + 1] if c else y1
-        slope = slopes[k] if c else slope
+        x0 = _sel(c, xs[k], x0)
+        y0 = _sel(c, ys[k], y0)
+        x1 = _sel(c, xs[k + 1], x1)
+        y1 = _sel(c, ys[k + 1], y1)
+        slope = _sel(c, slopes[k], slope)
     r = slope * (x - x0) + y0
     r2 = slope * (x - x1) + y1
-    r3 = y0 if (r2 != r2 and y0 == y1) else r2
-    r = r if r == r else r3
-    r = y0 if x0 == x else r
-    r = ys[n - 1] if x >= xs[n - 1] else r
-    r = ys[0] if x < xs[0] else r
-    return x if x != x else r
+    r3 = _sel((r2 != r2) & (y0 == y1), y0, r2)
+    r4 = _sel(r == r, r, r3)
+    r5 = _sel(x0 == x, y0, r4)
+    r6 = _sel(x >= xs[n - 1], ys[n - 1], r5)
+    r7 = _sel(x < xs[0], ys[0], r6)
+    return _sel(x != x, x, r7)
 
 
-_SCALAR = {"_vexp": _vexp, "_vlog": _vlog, "_vpow": _vpow, "_vinterp": _vinterp}
+_SCALAR = {
+    "_vite": _vite,
+    "_vxidz": _vxidz,
+    "_vzidz": _vzidz,
+    "_vexp": _vexp,
+    "_vlog": _vlog,
+    "_vpow": _vpow,
+    "_vinterp": _vinterp,
+}
 _JITTED: dict = {}
 
 
@@ -587,28 +626,40 @@ def vector_helpers() -> dict:
     if _JITTED:
         return _JITTED
     import numba
-    from llvmlite import ir
     from numba.core import types
     from numba.extending import intrinsic
 
     @intrinsic
     def f2i(typingctx, x):
         def codegen(context, builder, sig, args):
-            return builder.bitcast(args[0], ir.IntType(64))
+            return builder.bitcast(args[0], context.get_value_type(types.int64))
 
         return types.int64(types.float64), codegen
 
     @intrinsic
     def i2f(typingctx, x):
         def codegen(context, builder, sig, args):
-            return builder.bitcast(args[0], ir.DoubleType())
+            return builder.bitcast(args[0], context.get_value_type(types.float64))
 
         return types.float64(types.int64), codegen
 
-    globals().update(_f2i=f2i, _i2f=i2f)
+    @intrinsic
+    def sel(typingctx, c, a, b):
+        if not isinstance(c, types.Boolean):
+            return None
+        kind = types.float64 if types.float64 in (a, b) else types.int64
+
+        def codegen(context, builder, sig, args):
+            x = context.cast(builder, args[1], sig.args[1], kind)
+            y = context.cast(builder, args[2], sig.args[2], kind)
+            return builder.select(args[0], x, y)
+
+        return kind(c, a, b), codegen
+
+    globals().update(_f2i=f2i, _i2f=i2f, _sel=sel)
     jit = numba.njit(error_model="numpy", cache=True, inline="always")
-    jitted = {"_f2i": f2i, "_i2f": i2f}
-    for k in ("_vexp", "_vlog", "_vinterp"):
+    jitted = {"_f2i": f2i, "_i2f": i2f, "_sel": sel}
+    for k in ("_vite", "_vxidz", "_vzidz", "_vexp", "_vlog", "_vinterp"):
         jitted[k] = jit(_SCALAR[k])
     globals().update(jitted)  # _vpow calls the compiled _vexp and _vlog
     jitted["_vpow"] = jit(_vpow)
