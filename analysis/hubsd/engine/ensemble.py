@@ -46,7 +46,8 @@ constant, ``"growth[Krakow]"``; results keep the subscript dims); everything els
 parallel in worker processes (``workers``) or on a dask.distributed cluster (``scheduler``).
 With numba installed, runs of 1,000 members or more go to the fused backend
 (:mod:`hubsd.engine.fused`: one compiled loop per member, chunks on threads, the same results
-bit for bit) when the model allows it; ``backend="numpy"`` or ``"fused"`` chooses.
+bit for bit) when the model allows it; ``backend="numpy"`` or ``"fused"`` chooses, and
+``"vector"`` asks for :mod:`hubsd.engine.vector` (SIMD lanes, equal to PySD to round-off).
 """
 
 from __future__ import annotations
@@ -342,9 +343,8 @@ class EnsembleModel:
             raise ParameterError(f"seed must be a whole number >= 0, got {seed!r}")
         values["__seed__"] = int(seed)
         members = dict(varied, __member__=np.arange(nsamp)) if prog.random else varied
-        fprog = vector.choose_backend(
-            self, tuple(sorted((orders or {}).items())), backend, nsamp, scheduler
-        )
+        key = tuple(sorted((orders or {}).items()))
+        fprog = vector.choose_backend(self, key, backend, nsamp, scheduler)
         nworkers = _default_workers(nsamp, nsamp) if workers is None else int(workers)
         if fprog is not None and chunk_size is None:
             chunk_size = fused.chunk_size(nsamp, nworkers, DEFAULT_CHUNK_SIZE)
