@@ -6,21 +6,24 @@ CPU's vector units stay idle and every ``pow``/``exp``/``log`` is a call of the 
 (:func:`hubsd.engine.fused.fused_plan`) for a block of :data:`LANES` members at once: each
 member's initial values are computed as the fused kernel computes them (scalar, per member),
 then every step runs the step's statements as a few loops over the block's members (one loop
-per run of statements, a variable read by another loop kept in a row of a ``(rows, LANES)``
-array), which LLVM vectorises (AVX2: four members per instruction). The statements and their
-order are the fused kernel's; arithmetic is not reordered (no ``fastmath``).
+per run of statements; a variable read by another loop, or saved, kept in a row of
+:data:`LANES` floats of one flat array, addressed by constant offsets so that LLVM sees the
+rows apart), which LLVM vectorises (AVX2: four members per instruction). The statements and
+their order are the fused kernel's.
 
 Two modes:
 
 - ``exact=False`` (``backend="vector"``): ``exp``, ``log`` and ``x ** y`` of the step are this
   module's own (:func:`_vexp`, :func:`_vlog`, :func:`_vpow`: branch-free, so they vectorise;
-  within a few units in the last place of the C library's, ``x ** y`` as ``exp(y log|x|)``,
-  ``tests/test_vector.py``). Results equal PySD to round-off, not bit for bit (the issue's
+  within 2 units in the last place of the C library's, ``x ** y`` as ``exp(y log|x|)`` within
+  3e-15 relative, ``tests/test_vector.py``); a division by a value fixed over the run is a
+  multiplication by its reciprocal (computed once per member) and LLVM may fuse multiply-adds
+  (``fastmath={'contract'}``). Results equal PySD to round-off, not bit for bit (the issue's
   standard, 1e-9 relative, ``tests/test_vector.py`` on the hub model at defaults and with every
   parameter drawn).
-- ``exact=True``: the C library's functions as the fused kernel calls them; the loops holding
-  them stay scalar. Results equal the fused kernel's bit for bit (the test of this module's
-  code generation).
+- ``exact=True``: the C library's functions as the fused kernel calls them (the loops holding
+  them stay scalar), true divisions, no ``fastmath``. Results equal the fused kernel's bit for
+  bit (the test of this module's code generation; not offered by :meth:`run`).
 
 The tables are :func:`_vinterp`: the fused kernel's ``numpy.interp`` (its C code step by step)
 with selects instead of branches, so the same values. DELAY FIXED pipes (one slot index per
