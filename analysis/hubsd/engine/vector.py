@@ -278,15 +278,13 @@ def source(model, pl=None, exact: bool = False) -> tuple[str, tuple, tuple, np.n
         f"{ind2}next_save = save_steps[0] if len(save_steps) > 0 else -1",
         f"{ind2}for step in range(steps + 1):",
     ]
-    tables_ok = tables
-
     loops = iter(range(10**6))
 
     def emit(part, loc, ind):
         out = []
         for (_, stmts), own in zip(part, loc, strict=True):
             lane = f"i{next(loops)}"  # a name per loop: numba's SSA pass is faster
-            tr = _Lanes(rows, irows, own, not exact, tables_ok, lane)
+            tr = _Lanes(rows, irows, own, not exact, tables, lane)
             out.append(f"{ind}for {lane} in range({LANES}):")
             for s in stmts:
                 new = tr.visit(ast.parse(ast.unparse(s)).body[0])
