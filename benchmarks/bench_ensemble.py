@@ -21,6 +21,11 @@ its range for every member, and ``hubsd.KEY_OUTPUTS`` (22 outputs) kept every SA
    also the equivalence check (largest relative difference, over the series' scale).
 3. With ``--large N``, one run of N members (default 100,000) in chunks: time, peak memory of
    this process and of the worker processes, and the size of the result.
+   And side by side the vector backend (``backend="vector"``, :mod:`hubsd.engine.vector`:
+   blocks of 8 members in SIMD lanes, its own ``exp``/``log``/``**``; equal to PySD to
+   round-off, not bit for bit): its median, ratios to fused and numpy, CPU seconds, its largest
+   difference from the numpy backend (over the series' scale, every member) and from
+   ``hubsd.run``, and issue 14's 1 s goal checked on it.
 4. With ``--compare-runtime``, the same ensemble on the numpy backend with the engine's
    previous runtime pieces (kept below: ``FixedDelay.value`` by ``np.take_along_axis``) and
    with the current ones,
@@ -110,6 +115,20 @@ def draw(n: int, seed: int) -> dict[str, np.ndarray]:
     tab = hubsd.parameter_table()
     rng = np.random.default_rng(seed)
     return {name: rng.uniform(row.low, row.high, n) for name, row in tab.iterrows()}
+
+
+def scaled_diff(a, b, outputs) -> float:
+    """Largest |a - b| over the scale of b's series (its largest |value| per member)."""
+    worst = 0.0
+    for o in outputs:
+        if o == "people_accounting_error":  # a round-off residual: judged against hubsd.run
+            continue
+        x, y = a[o].values, b[o].values
+        scale = np.max(np.abs(y), axis=1, keepdims=True)
+        with np.errstate(all="ignore"):
+            d = np.where(scale > 0, np.abs(x - y) / scale, np.abs(x - y))
+        worst = max(worst, float(np.nanmax(d)))
+    return worst
 
 
 def rel_diff(ens, ref, member: int) -> float:
@@ -231,9 +250,14 @@ def main(argv=None) -> int:
         model.run({k: v[:1000] for k, v in params.items()}, outputs, backend="fused")
         took = time.perf_counter() - start
         print(f"fused backend: compiled or loaded from its cache in {took:.1f} s")
+        start = time.perf_counter()
+        model.run({k: v[:1000] for k, v in params.items()}, outputs, backend="vector")
+        took = time.perf_counter() - start
+        print(f"vector backend: compiled or loaded from its cache in {took:.1f} s")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ens_times, np_times, pysd_times, worst, changed = [], [], [], 0.0, 0
     ens_cpu, np_cpu = [], []
+    vec_times, vec_cpu, vec_worst, vec_pysd = [], [], 0.0, 0.0
     identical = True
     ds = None
     for _ in range(args.repeats):
@@ -251,6 +275,11 @@ def main(argv=None) -> int:
             identical &= all(
                 np.array_equal(ref_np[o].values, ds[o].values, equal_nan=True) for o in outputs
             )
+            start, cpu = time.perf_counter(), _cpu()
+            vec = model.run(params, outputs, backend="vector", **kwargs)
+            vec_times.append(time.perf_counter() - start)
+            vec_cpu.append(_cpu() - cpu)
+            vec_worst = max(vec_worst, scaled_diff(vec, ref_np, outputs))
             del ref_np
         refs = []
         for i in range(args.pysd_runs):
@@ -262,6 +291,9 @@ def main(argv=None) -> int:
             changed += 1
             continue
         worst = max([worst] + [rel_diff(ds, ref, i) for i, ref in enumerate(refs)])
+        if both:
+            vec_pysd = max([vec_pysd] + [rel_diff(vec, ref, i) for i, ref in enumerate(refs)])
+            del vec
     n = args.members
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if both:
@@ -276,6 +308,22 @@ def main(argv=None) -> int:
         print(
             f"CPU seconds (this process and its workers), medians: numpy {npc:.2f}, fused "
             f"{fc:.2f}, ratio {npc / fc:.2f}x"
+        )
+        vm, vc = statistics.median(vec_times), statistics.median(vec_cpu)
+        print(f"vector backend, {n} members    {_stats(vec_times)}")
+        print(
+            f"ratio fused / vector (medians, side by side): "
+            f"{statistics.median(ens_times) / vm:.2f}x, numpy / vector "
+            f"{statistics.median(np_times) / vm:.2f}x; CPU seconds vector {vc:.2f} "
+            f"(fused / vector {fc / vc:.2f}x)"
+        )
+        print(
+            f"vector vs numpy: largest difference {vec_worst:.1e} of the series' scale (all "
+            f"members and outputs); vs hubsd.run {vec_pysd:.1e} ({args.pysd_runs} members)"
+        )
+        print(
+            f"issue 14 goal ({GOAL_S * n / 10_000:g} s) on the vector backend: "
+            f"{'met' if vm <= GOAL_S * n / 10_000 else 'not met'} at this load"
         )
     print(f"ensemble, {n} members          {_stats(ens_times)}")
     print(f"hubsd.run (PySD), one member   {_stats(pysd_times)}")

@@ -46,7 +46,8 @@ constant, ``"growth[Krakow]"``; results keep the subscript dims); everything els
 parallel in worker processes (``workers``) or on a dask.distributed cluster (``scheduler``).
 With numba installed, runs of 1,000 members or more go to the fused backend
 (:mod:`hubsd.engine.fused`: one compiled loop per member, chunks on threads, the same results
-bit for bit) when the model allows it; ``backend="numpy"`` or ``"fused"`` chooses.
+bit for bit) when the model allows it; ``backend="numpy"`` or ``"fused"`` chooses, and
+``"vector"`` asks for :mod:`hubsd.engine.vector` (SIMD lanes, equal to PySD to round-off).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ import xarray as xr
 from hubsd.core.hints import did_you_mean
 from hubsd.core.paths import DEFAULT_MODEL
 from hubsd.core.progress import progress_bar
-from hubsd.engine import fused
+from hubsd.engine import fused, vector
 from hubsd.engine.codegen import Program, generate, static_names, time_grid
 from hubsd.engine.ir import (
     CONTROL,
@@ -282,10 +283,12 @@ class EnsembleModel:
             for the step are re-run at the next finer step, and only they
             (:mod:`hubsd.engine.steps`); each member's step is in the ``member_time_step``
             coordinate. Without it such a DELAY is refused and non-finite values warn.
-        backend : {"auto", "numpy", "fused"}, optional
+        backend : {"auto", "numpy", "fused", "vector"}, optional
             ``"fused"``: each member's whole run in one numba loop, on threads
             (:mod:`hubsd.engine.fused`, needs numba); ``"auto"`` (None) uses it from
             1,000 members when numba is installed and the model allows it; equal results.
+            ``"vector"``: blocks of members in SIMD lanes (:mod:`hubsd.engine.vector`), equal
+            to PySD to round-off but not bit for bit (its own ``exp``/``log``/``**``).
 
         Returns
         -------
@@ -340,7 +343,8 @@ class EnsembleModel:
             raise ParameterError(f"seed must be a whole number >= 0, got {seed!r}")
         values["__seed__"] = int(seed)
         members = dict(varied, __member__=np.arange(nsamp)) if prog.random else varied
-        fprog = fused.choose(self, tuple(sorted((orders or {}).items())), backend, nsamp, scheduler)
+        key = tuple(sorted((orders or {}).items()))
+        fprog = vector.choose_backend(self, key, backend, nsamp, scheduler)
         nworkers = _default_workers(nsamp, nsamp) if workers is None else int(workers)
         if fprog is not None and chunk_size is None:
             chunk_size = fused.chunk_size(nsamp, nworkers, DEFAULT_CHUNK_SIZE)
@@ -359,7 +363,7 @@ class EnsembleModel:
                 for (lo, hi), part in zip(bounds, parts, strict=True):
                     result[:, :, lo:hi] = part
             elif fprog is not None:
-                result = fused.run_chunks(fprog, job, members, bounds, nworkers, bar)
+                result = vector.run_any(fprog, job, members, bounds, nworkers, bar)
             else:
                 nworkers = min(nworkers, len(bounds)) if workers is None else nworkers
                 result = _run_local(self, job, members, bounds, nworkers, prog, nsamp, bar)

@@ -178,6 +178,11 @@ class WarmStart:
     def _fused(self, backend, nrows: int):
         """The fused kernel that continues ``nrows`` rows, or None for the numpy backend."""
         backend = fused.check_backend(backend)
+        if backend == "vector":
+            raise WarmStartError(
+                "backend='vector' runs whole simulations only: continue a warm start with "
+                "backend='fused', 'numpy' or 'auto'"
+            )
         if any(nd.order_expr is not None for nd in self.model.nodes.values()):
             if backend == "fused":
                 raise WarmStartError(
