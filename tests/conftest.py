@@ -46,15 +46,19 @@ def in_tmp(tmp_path, monkeypatch):
 #: while the other runs a long file started last (the pipeline and wheel tests sort late).
 SLOW_FIRST = (
     "tests/test_pipeline.py",
-    "notebooks/02_calibration.ipynb",
-    "tests/test_wheel.py",
-    "tests/test_calibrate_refits.py",
-    "tests/test_validate.py",
-    "tests/test_calibrate.py",
     "tests/test_sweep.py",
-    "tests/test_user_model.py",
-    "tests/test_workspace.py",
+    "tests/test_wheel.py",
+    "tests/test_validate.py",
+    "notebooks/02_calibration.ipynb",
+    "tests/test_behaviour.py",
+    "tests/test_ensemble.py",
+    "tests/test_calibrate_refits.py",
+    "tests/test_calibrate.py",
+    "notebooks/08_policy_design.ipynb",
     "notebooks/06_validation.ipynb",
+    "tests/test_policy_design.py",
+    "tests/test_workspace.py",
+    "tests/test_user_model.py",
 )
 
 
