@@ -40,21 +40,27 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
-#: The files that take longest (``pytest --durations``, 2026-11-29), longest first. pytest-xdist
-#: (``--dist loadfile``) hands files to its workers in collection order, so these start first and
-#: the short files fill in at the end: the workers finish together instead of one core idling
-#: while the other runs a long file started last (the pipeline and wheel tests sort late).
+#: The files that take longest (``pytest --durations=0`` summed per file, 2026-11-29, after
+#: tests/test_behaviour.py was cut in two), longest first. pytest-xdist (``--dist loadfile
+#: --no-loadscope-reorder``, pyproject.toml) hands files to its workers in collection order, so
+#: these start first and the short files fill in at the end: the workers finish together
+#: instead of one core idling while the other runs a long file started last. The pipeline test
+#: is one test of about 2-3 minutes: it must start at once.
 SLOW_FIRST = (
     "tests/test_pipeline.py",
-    "notebooks/02_calibration.ipynb",
-    "tests/test_wheel.py",
-    "tests/test_calibrate_refits.py",
-    "tests/test_validate.py",
-    "tests/test_calibrate.py",
     "tests/test_sweep.py",
-    "tests/test_user_model.py",
+    "tests/test_behaviour.py",
+    "tests/test_wheel.py",
+    "tests/test_behaviour_limits.py",
+    "tests/test_ensemble.py",
+    "tests/test_validate.py",
+    "tests/test_engine_conformance.py",
+    "tests/test_browser.py",
+    "tests/test_explore.py",
+    "tests/test_city_side.py",
     "tests/test_workspace.py",
-    "notebooks/06_validation.ipynb",
+    "notebooks/02_calibration.ipynb",
+    "tests/test_policy_design.py",
 )
 
 

@@ -177,7 +177,10 @@ def test_resume_refuses_a_different_spec(tmp_path):
 def test_points_run_on_a_dask_scheduler(tmp_path):
     distributed = pytest.importorskip("distributed")
     plan = _plan({"list": [{"x": 1.0}, {"x": 2.0}], "fixed": {"label": "d"}})
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+    # one worker process: both points go through the scheduler (that several local workers
+    # share the points is test_grid_sweep_combines_into_a_dim_per_parameter's); a second
+    # worker cost the suite about 8 s of CPU to import distributed, hubsd and papermill
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         res = _workflows_sweep.run_sweep(plan, tmp_path / "sw", scheduler=cluster.scheduler_address,
                               progress=False)

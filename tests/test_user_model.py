@@ -13,10 +13,9 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+import forked_cli
 import numpy as np
 import pytest
 import xarray as xr
@@ -111,11 +110,11 @@ def test_calibration_recovers_known_parameters(in_tmp, capsys):
 
 
 def _cli(args, cwd, **env):
-    """``hubsd ARGS`` in a fresh process in ``cwd`` (the workspace is read at import)."""
+    """``hubsd ARGS`` in a new process in ``cwd`` (the workspace is read at import), forked
+    with hubsd's dependencies loaded and hubsd imported afresh (``tests/forked_cli.py``)."""
     full = {**os.environ, "PYTHONPATH": str(ANALYSIS), **env}
     full.pop("HUBSD_WORKSPACE", None)
-    return subprocess.run([sys.executable, "-m", "hubsd.cli", *args], cwd=cwd, env=full,
-                          capture_output=True, text=True, timeout=600)
+    return forked_cli.run(args, cwd, full, timeout=600)
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import forked_cli
 import pytest
 import yaml
 
@@ -37,8 +38,9 @@ def _env():
 
 
 def _cli(args, cwd):
-    return subprocess.Popen([sys.executable, "-m", "hubsd.cli", *args], cwd=cwd, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """``hubsd ARGS`` in a new process in ``cwd`` (the workspace is read at import), forked
+    with hubsd's dependencies loaded and hubsd imported afresh (``tests/forked_cli.py``)."""
+    return forked_cli.popen(args, cwd, _env())
 
 
 # -- version strings ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from scipy.stats import spearmanr
 
 from hubsd.core.errors import HubsdError
 from hubsd.core.paths import REPO
+from hubsd.engine import fused
 from hubsd.engine.ensemble import EnsembleModel, compile_model
 from hubsd.inputs.hubs import calibrated_or_file, load_hub
 from hubsd.inputs.scenarios import scenario_parameters
@@ -185,6 +186,10 @@ class HubRuns:
                 self.hub,
                 final_time=self.final_time,
                 saveper=SAVEPER,
+                # the fused kernel whenever it runs the model (bit-identical to the numpy
+                # backend, which the engine's automatic threshold of 1,000 members chose for
+                # the ledger's few hundred)
+                backend="fused" if fused.runnable(model) else "numpy",
             )
         return self.runs[key]
 
