@@ -198,3 +198,19 @@ def test_power_is_the_c_librarys_pow_whatever_is_varied():
         assert RUNTIME["_pow"](np.float64(x[0]), e) == want[0]
         np.testing.assert_array_equal([fused.helpers()["_pow"](v, e) for v in x[:500]], want[:500])
     assert (x**2.0 != np.array([math.pow(v, 2.0) for v in x])).any()  # numpy's shortcut differs
+
+
+def test_a_kernel_compiled_after_a_cached_program_uses_the_runs_orders():
+    """The fused kernel reads the orders of DELAY N / SMOOTH N from the model's nodes. A run at
+    order 2, then a run at the default order whose numpy program was already cached, must not
+    compile the default order's kernel with order 2 (it did until the nodes were set on every
+    run, not only when a program was first generated: found by the test order of xdist)."""
+    model = compile_model(ENGINE / "variable_order.mdl")
+    outs = ["delayed", "smoothed", "shipped"]
+    first = model.run({}, outs, n=3, backend="numpy")
+    model.run({"base_order": [2.0, 2.0], "height": [5.0, 12.0]}, ["delayed", "smoothed"])
+    again = model.run({}, outs, n=3, backend="numpy")
+    fast = model.run({}, outs, n=3, backend="fused")
+    for o in outs:
+        np.testing.assert_array_equal(again[o].values, first[o].values)
+        np.testing.assert_array_equal(fast[o].values, first[o].values)

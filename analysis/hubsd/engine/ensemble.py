@@ -216,9 +216,9 @@ class EnsembleModel:
             ctrl = control_values(self.nodes, self.tables, values, {}, {})
             orders = resolve_orders(self.nodes, self.tables, values, {}, ctrl)
         key = (outputs, tuple(sorted(orders.items()))) if orders else outputs
+        for name, order in (orders or {}).items():  # every run: kernels compiled next read them
+            self.nodes[name].order = order
         if key not in self._programs:
-            for name, order in (orders or {}).items():  # the generated code has one state per order
-                self.nodes[name].order = order
             self._programs[key] = generate(self, outputs)
         return self._programs[key]
 
