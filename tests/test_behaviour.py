@@ -689,6 +689,8 @@ def test_new_industry_growth_is_s_shaped_and_labour_limited(simulate):
     assert np.all(jobs[0.5] < jobs[1.0]) and np.all(jobs[1.0] < jobs[2.0])
     assert t_half[0.5] - t_half[1.0] > 3, f"years to half the potential: {t_half}"
     assert t_half[1.0] - t_half[2.0] > 2, f"years to half the potential: {t_half}"
+
+
 @pytest.mark.parametrize("growth", [0.04, 0.0])
 def test_share_paced_by_national_growth_moves_only_with_new_work(simulate, growth):
     """B9 with the switch on: the share moves toward the marginal share m at the national
