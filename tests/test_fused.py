@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_models import FUSED_RUNS
 
 import hubsd
 from hubsd.engine import fused
@@ -23,28 +24,7 @@ pytest.importorskip("numba")
 
 MODELS = Path(__file__).parent / "models"
 ENGINE = MODELS / "engine"
-#: Conformance models whose every variable the fused backend runs.
-RUNS = [MODELS / f"{s}.mdl" for s in ("delay", "initial", "integ", "minmax_ite", "smooth")] + [
-    MODELS / f"{s}.mdl" for s in ("step_ramp_pulse", "table", "xidz")
-]
-RUNS += [
-    ENGINE / f"{s}.mdl"
-    for s in (
-        "active_initial",
-        "control_expressions",
-        "delay_fixed",
-        "delay_n",
-        "delay_n_varying",
-        "forecast",
-        "macros",
-        "na",
-        "sample_if_true",
-        "saveper_not_multiple",
-        "smooth_n",
-        "trend",
-        "variable_order",
-    )
-]
+RUNS = FUSED_RUNS  # tests/engine_models.py
 #: Models it does not run, and the construct named in the refusal.
 REFUSED = {
     "engine/subscripts_1d": "subscripts",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_models import FUSED_RUNS
 
 import hubsd
 from hubsd.engine import fused, vector
@@ -32,27 +33,7 @@ MODELS = Path(__file__).parent / "models"
 ENGINE = MODELS / "engine"
 RTOL = 1e-9
 SCALE_OF = {"people_accounting_error": "people_in_tracked_stocks"}
-#: Conformance models the fused kernel runs (as ``tests/test_fused.py``).
-RUNS = [MODELS / f"{s}.mdl" for s in ("delay", "initial", "integ", "minmax_ite", "smooth")]
-RUNS += [MODELS / f"{s}.mdl" for s in ("step_ramp_pulse", "table", "xidz")]
-RUNS += [
-    ENGINE / f"{s}.mdl"
-    for s in (
-        "active_initial",
-        "control_expressions",
-        "delay_fixed",
-        "delay_n",
-        "delay_n_varying",
-        "forecast",
-        "macros",
-        "na",
-        "sample_if_true",
-        "saveper_not_multiple",
-        "smooth_n",
-        "trend",
-        "variable_order",
-    )
-]
+RUNS = FUSED_RUNS  # tests/engine_models.py
 #: A few of them, with their tables, pipes and ``if`` statements, for the exact mode.
 EXACT = [MODELS / "table.mdl", MODELS / "smooth.mdl", ENGINE / "delay_fixed.mdl"]
 EXACT += [ENGINE / "delay_n_varying.mdl", ENGINE / "macros.mdl"]

@@ -305,35 +305,55 @@ def compile_fused(model, pl=None) -> FusedProgram:
 
     pl = fused_plan(model) if pl is None else pl
     body, names, params = source(model, pl)
+    tables, body = table_source(model, body)
+    text = _HEADER.format(model=model.mdl.name, tables=tables)
+    text += f'@njit({_SIGNATURE!r}, error_model="numpy", nogil=True, cache=True)\n' + body
+    module = load_kernel_module(text, "k", "_hubsd_fused", numba.__version__)
+    state, pipes = state_layout(model, pl)
+    return FusedProgram(text, module.kernel, names, params, state, pipes)
+
+
+def table_source(model, body: str) -> tuple[str, str]:
+    """The lookup tables a kernel's body uses, as module source, and the body calling them.
+
+    Each table's points and slopes become module constants (the slopes computed once, as
+    numpy's interp computes them), and each lookup call in ``body`` gets its slopes.
+    """
     tables = "\n".join(
         f"T_{name}_x = np.array({xs.tolist()!r})\nT_{name}_y = np.array({ys.tolist()!r})\n"
         f"T_{name}_s = {_slopes(xs, ys)}"
         for name, (xs, ys, _) in model.tables.items()
         if f"T_{name}_" in body
     )
-    # the tables' slopes, computed once as numpy's interp computes them
-    body = re.sub(r", T_(\w+)_x, T_\1_y\)", r", T_\1_x, T_\1_y, T_\1_s)", body)
-    text = _HEADER.format(model=model.mdl.name, tables=tables)
-    text += f'@njit({_SIGNATURE!r}, error_model="numpy", nogil=True, cache=True)\n' + body
-    key = hashlib.sha256(f"{text}{numba.__version__}{np.__version__}".encode()).hexdigest()[:20]
+    return tables, re.sub(r", T_(\w+)_x, T_\1_y\)", r", T_\1_x, T_\1_y, T_\1_s)", body)
+
+
+def load_kernel_module(text: str, prefix: str, module: str, numba_version: str):
+    """Write a generated kernel module to the cache folder (named by its hash) and import it.
+
+    ``prefix`` starts the file's name (``k`` fused, ``v`` vector), ``module`` the module's
+    (``_hubsd_fused``, ``_hubsd_vector``). The name is stable for the same source, numba and
+    numpy, so numba's own cache (``cache=True``) finds the compiled kernel on the next import;
+    a module that fails to import is removed from ``sys.modules`` again.
+    """
+    key = hashlib.sha256(f"{text}{numba_version}{np.__version__}".encode()).hexdigest()[:20]
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"k_{key}.py"
+    path = folder / f"{prefix}_{key}.py"
     if not path.is_file() or path.read_text() != text:
         write_text(path, text)
-    name = f"_hubsd_fused_{key}"
-    module = sys.modules.get(name)
-    if module is None:
+    name = f"{module}_{key}"
+    loaded = sys.modules.get(name)
+    if loaded is None:
         spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # numba's cache finds the module by its name
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[name] = loaded  # numba's cache finds the module by its name
         try:
-            spec.loader.exec_module(module)
+            spec.loader.exec_module(loaded)
         except BaseException:
             del sys.modules[name]
             raise
-    state, pipes = state_layout(model, pl)
-    return FusedProgram(text, module.kernel, names, params, state, pipes)
+    return loaded
 
 
 # --------------------------------------------------------------------------------------------

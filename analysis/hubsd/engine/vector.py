@@ -36,16 +36,13 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.util
 import inspect
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from hubsd.core.atomic import write_text
 from hubsd.engine import fused
 from hubsd.engine.codegen import CONTROL_SOURCE
 from hubsd.engine.emitter import var_name
@@ -342,34 +339,12 @@ def compile_vector(model, pl=None, exact: bool = False) -> VectorProgram:
         body, names, params, srow = source(model, pl, exact)
     except _Unsupported as err:
         raise ParameterError(str(err)) from None
-    tables = "\n".join(
-        f"T_{name}_x = np.array({xs.tolist()!r})\nT_{name}_y = np.array({ys.tolist()!r})\n"
-        f"T_{name}_s = {fused._slopes(xs, ys)}"
-        for name, (xs, ys, _) in model.tables.items()
-        if f"T_{name}_" in body
-    )
-    body = re.sub(r", T_(\w+)_x, T_\1_y\)", r", T_\1_x, T_\1_y, T_\1_s)", body)
+    tables, body = fused.table_source(model, body)
     text = _HEADER.format(model=model.mdl.name, tables=tables, version=_helpers_version())
     flags = "" if exact else ", fastmath={'contract'}"  # fused multiply-adds in fast mode
     text += f'@njit({_SIGNATURE!r}, error_model="numpy", nogil=True, cache=True{flags})\n'
     text += body
-    key = hashlib.sha256(f"{text}{numba.__version__}{np.__version__}".encode()).hexdigest()[:20]
-    folder = fused.cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"v_{key}.py"
-    if not path.is_file() or path.read_text() != text:
-        write_text(path, text)
-    name = f"_hubsd_vector_{key}"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
+    module = fused.load_kernel_module(text, "v", "_hubsd_vector", numba.__version__)
     return VectorProgram(text, module.kernel, names, params, srow, exact)
 
 
