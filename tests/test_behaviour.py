@@ -15,14 +15,12 @@ soon as the model shows the behaviour, so the marker has to be removed then.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import xarray as xr
+from behaviour_helpers import DT, run_params, run_times
 
 import hubsd
-from hubsd.inputs.scenarios import smart_mix
 
 # The settings below are shared with the validation battery (hubsd.validate), which runs the
 # same extreme-condition, conservation and integration tests on any model file:
@@ -45,26 +43,12 @@ from hubsd.validation.settings import (
     STRONG_SHOCK,
 )
 
-SMART_MIX = smart_mix()
-
-DT = 1 / 32  # the model's TIME STEP [Year]
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def _params(ds: xr.Dataset) -> dict:
-    """The full parameter vector a run used (stored by ``hubsd.run``)."""
-    return json.loads(ds.attrs["parameters"])
-
-
-def _t(ds: xr.Dataset) -> np.ndarray:
-    return ds["time"].values
 
 
 def _rate(ds: xr.Dataset, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Time derivative of an output between saved times, at the interval midpoints."""
-    t, x = _t(ds), ds[name].values
+    t, x = run_times(ds), ds[name].values
     return (t[1:] + t[:-1]) / 2, np.diff(x) / np.diff(t)
 
 
@@ -98,8 +82,8 @@ def test_adoption_is_an_s_curve(baseline):
 
     Kraków defaults (p = 0.02, q = 0.45, AI from 2016).
     """
-    t, a = _t(baseline), baseline["adopting_share"].values
-    start = _params(baseline)["ai_start_year"]
+    t, a = run_times(baseline), baseline["adopting_share"].values
+    start = run_params(baseline)["ai_start_year"]
     assert np.all(a[t <= start] == 0), "adoption before AI is available"
     assert np.all(np.diff(a) >= -1e-12), "adopting share falls"
     tm, rate = _rate(baseline, "adopting_share")
@@ -124,7 +108,7 @@ def test_higher_imitation_adopts_faster(simulate):
     tab = hubsd.parameter_table().loc["bass_imitation_coefficient"]
     qs = [tab.low, tab.default, tab.high]
     runs = [simulate({"bass_imitation_coefficient": q}, ["adopting_share"]) for q in qs]
-    t50 = [_crossing(_t(r), r["adopting_share"].values, 0.5) for r in runs]
+    t50 = [_crossing(run_times(r), r["adopting_share"].values, 0.5) for r in runs]
     assert t50[0] > t50[1] > t50[2], f"years to 50 % adoption for q={qs}: {t50}"
     assert np.all(runs[2]["adopting_share"].values >= runs[0]["adopting_share"].values - 1e-12), (
         "high q ever behind low q"
@@ -154,7 +138,7 @@ def test_juniors_peak_after_inflection_mid_senior_grow_with_high_rho(simulate):
     outs = ["adopting_share", "junior_staff", "mid_staff", "senior_staff", "total_hub_staff"]
     hi = simulate({**MATURE_AUTOMATING, "reinstatement_ratio": 1.0}, outs)
     lo = simulate({**MATURE_AUTOMATING, "reinstatement_ratio": 0.3}, outs)
-    t = _t(hi)
+    t = run_times(hi)
     t_infl = _inflection_time(hi)
     for run in (hi, lo):
         total = run["total_hub_staff"].values
@@ -200,7 +184,7 @@ def test_missing_rung_stalls_mid_tier_years_after_junior_peak(simulate):
     outs = ["junior_staff", "mid_staff"]
     scarce = simulate(base, outs, saveper=1)
     bypass = simulate({**base, "experienced_applicant_fraction": 0.15}, outs, saveper=1)
-    t = _t(scarce)
+    t = run_times(scarce)
     t_peak = t[int(np.argmax(scarce["junior_staff"].values))]
     for run, label in ((scarce, "scarce"), (bypass, "bypass")):
         assert t[int(np.argmax(run["junior_staff"].values))] == t_peak, label
@@ -252,7 +236,7 @@ def test_enrolment_follows_prospects_with_programme_lag(simulate):
     between the times each completes half of its fall from its 2020 level to its trough.
     """
     no_ai = simulate({**STRONG_SHOCK, "bass_innovation_coefficient": 0.0}, ENROLMENT_OUT)
-    t = _t(no_ai)
+    t = run_times(no_ai)
     calm = no_ai["perceived_graduate_prospects"].values[t >= 2015]
     assert np.all(np.abs(calm - 1) < 0.01), "prospects move without AI"
     lags = {}
@@ -294,7 +278,7 @@ def test_enrolment_cobweb_after_junior_hiring_drop(simulate):
         s: simulate({**STRONG_SHOCK, "enrolment_response_slope": s}, ENROLMENT_OUT)
         for s in (0.5, 1.0, 1.5)
     }
-    t = _t(runs[1.0])
+    t = run_times(runs[1.0])
     fall = {}
     for s, run in runs.items():
         hiring = run["junior_hiring"].values
@@ -330,7 +314,7 @@ def _local_services_step(simulate, factor: float, year: float = 2025.0) -> xr.Da
     ``year``, then stay at that year's level times ``factor``."""
     inputs = hubsd.sector_inputs("local_services")
     full = simulate(None, inputs, saveper=DT)
-    t = _t(full)
+    t = run_times(full)
     exo = {}
     for var in inputs:
         x = full[var].values.copy()
@@ -364,7 +348,7 @@ def test_local_services_grow_faster_than_they_decline(simulate):
     times (2 years up, 6 down; Glaeser and Gyourko 2005).
     """
     hold, up, down = (_local_services_step(simulate, f) for f in (1.0, 1.3, 0.7))
-    t = _t(hold)
+    t = run_times(hold)
     half = {}
     for name, run in (("up", up), ("down", down)):
         target = (run["indicated_local_service_jobs"] - hold["indicated_local_service_jobs"]).values
@@ -395,7 +379,7 @@ def test_local_services_track_hub_income_with_a_lag(simulate):
     growing on the labour automation frees, more than make up for the hub's loss.
     """
     run = simulate(STRONG_SHOCK, ["salary_weighted_tradable_jobs", "local_service_jobs"])
-    t = _t(run)
+    t = run_times(run)
     income = run["salary_weighted_tradable_jobs"].values
     services = run["local_service_jobs"].values
     k_i, k_s = int(np.argmax(income)), int(np.argmax(services))
@@ -427,7 +411,7 @@ def _excess_departures(simulate, params):
         return (run["young_out_migration"] / run["young_graduate_labour_force"]).values
 
     return (
-        _t(shock),
+        run_times(shock),
         (shock["youth_unemployment_rate"] - no_ai["youth_unemployment_rate"]).values,
         rate(shock) - rate(no_ai),
         rate(no_ai),
@@ -504,7 +488,7 @@ def test_diversification_raises_net_young_migration_for_good(simulate):
     outs = MIGRATION_OUT + ["new_industry_jobs"]
     off = simulate(STRONG_SHOCK, outs)
     on = simulate({**STRONG_SHOCK, **ATTRACTION}, outs)
-    t = _t(on)
+    t = run_times(on)
     start = ATTRACTION["new_industry_attraction_start_year"]
     end = start + ATTRACTION["new_industry_attraction_duration"]
     assert (on["new_industry_jobs"] - off["new_industry_jobs"]).values[-1] > 10000
@@ -536,7 +520,7 @@ def test_diversification_turns_net_young_migration_positive_again(simulate):
         {**STRONG_SHOCK, **ATTRACTION, "new_industry_attraction_start_year": start},
         MIGRATION_OUT,
     )
-    t = _t(on)
+    t = run_times(on)
     net_off, net_on = off["net_young_migration"].values, on["net_young_migration"].values
     assert net_off[t == start][0] < 0, "the city is not losing young graduates at the start"
     after = t >= start
@@ -576,7 +560,7 @@ def test_reskilling_lowers_and_shortens_the_displaced_hump(simulate):
     on = simulate(
         {**SHOCK, "reskilling_policy_capacity": 3000.0, "reskilling_start_year": 2022.0}, outs
     )
-    t = _t(on)
+    t = run_times(on)
     d_off, d_on = off["displaced_hub_workers"].values, on["displaced_hub_workers"].values
     assert on["workers_in_reskilling"].values.max() > 0
     assert d_on.max() <= 0.7 * d_off.max(), f"peak {d_on.max():.0f} vs {d_off.max():.0f}"
@@ -608,7 +592,7 @@ def test_human_centred_ai_lowers_junior_layoffs_and_attrition(simulate):
         },
         outs,
     )
-    t = _t(on)
+    t = run_times(on)
     after = t >= 2022
     layoffs_off = np.trapezoid(off["junior_layoffs"].values[after], t[after])
     layoffs_on = np.trapezoid(on["junior_layoffs"].values[after], t[after])
@@ -633,13 +617,13 @@ def _diversification_alone(simulate, params, availability):
     tab = hubsd.parameter_table()
     series = [v for v in inputs if v not in tab.index]
     full = simulate(params, series, saveper=DT)
-    t = _t(full)
+    t = run_times(full)
     k = int(np.searchsorted(t, DIVERSIFICATION_VACANCY_YEAR))
     exo = {v: ("time", np.full(t.size, float(full[v].values[k]))) for v in series}
     exo["displaced_hub_workers"] = ("time", np.zeros(t.size))
     exo["new_industry_attraction_inflow"] = ("time", np.zeros(t.size))
     vacancies = sum(exo[v][1] for v in ("junior_vacancies", "mid_vacancies", "senior_vacancies"))
-    normal = _params(full)["normal_seekers_per_hub_vacancy"]
+    normal = run_params(full)["normal_seekers_per_hub_vacancy"]
     exo["graduate_job_seekers"] = ("time", availability * normal * vacancies)
     return hubsd.run_sector(
         "diversification",
@@ -663,14 +647,14 @@ def test_new_industry_growth_is_s_shaped_and_labour_limited(simulate):
     """
     params = {"new_industry_normal_growth_rate": 0.3}
     runs = {a: _diversification_alone(simulate, params, a) for a in (0.5, 1.0, 2.0)}
-    p = _params(simulate(params, ["new_industry_jobs"]))
+    p = run_params(simulate(params, ["new_industry_jobs"]))
     potential = p["new_industry_potential"]
     for a, (run, exo) in runs.items():
         np.testing.assert_allclose(run["labour_availability_ratio"].values, a, rtol=1e-9)
         cap = exo["graduate_job_seekers"][1] / p["applicant_search_time"]
         assert np.all(run["new_industry_hiring"].values < 0.9 * cap), f"hiring capped at {a}"
     normal = runs[1.0][0]
-    t = _t(normal)
+    t = run_times(normal)
     half = 0.5 * potential
     t_half = {}
     for a, (run, _) in runs.items():

@@ -10,17 +10,16 @@ side. The protocol, the scenarios (``SHOCK``, ``STRONG_SHOCK``, ``SMART_MIX``) a
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from behaviour_helpers import DT, SMART_MIX, run_params, run_times
 
 import hubsd
 from hubsd.core import sampling
-from hubsd.inputs.scenarios import smart_mix
 from hubsd.model.pysd_model import load
 from hubsd.validation.extremes import scale_diff
 from hubsd.validation.settings import (
@@ -28,18 +27,6 @@ from hubsd.validation.settings import (
     SHOCK,
     SIGNED_STOCKS,
 )
-
-SMART_MIX = smart_mix()
-DT = 1 / 32  # the model's TIME STEP [Year]
-
-
-def _params(ds: xr.Dataset) -> dict:
-    """The full parameter vector a run used (stored by ``hubsd.run``)."""
-    return json.loads(ds.attrs["parameters"])
-
-
-def _t(ds: xr.Dataset) -> np.ndarray:
-    return ds["time"].values
 
 
 def _stock_names() -> dict[str, list[str]]:
@@ -78,8 +65,8 @@ def test_no_adoption_reproduces_the_no_ai_world(simulate, baseline):
     compared = sorted(set(stocks) | set(hubsd.KEY_OUTPUTS))
     for name in compared:
         np.testing.assert_array_equal(other[name].values, no_ai[name].values, err_msg=name)
-    start = _params(baseline)["ai_start_year"]
-    before = _t(baseline) <= start
+    start = run_params(baseline)["ai_start_year"]
+    before = run_times(baseline) <= start
     for name in compared:
         np.testing.assert_array_equal(
             baseline[name].values[before], no_ai[name].values[before], err_msg=name
@@ -133,7 +120,7 @@ def test_zero_graduates_limits_junior_hiring(simulate, baseline):
     tab = hubsd.parameter_table()
     series = [v for v in inputs if v not in tab.index]
     full = simulate(None, series + ["total_hub_staff"], saveper=DT)
-    t = _t(full)
+    t = run_times(full)
     exo = {v: ("time", full[v].values) for v in series}
     exo["graduate_job_seekers"] = ("time", np.zeros(t.size))
     alone = hubsd.run_sector(
@@ -148,7 +135,7 @@ def test_zero_graduates_limits_junior_hiring(simulate, baseline):
             "total_hub_staff",
         ],
     )
-    p = _params(baseline)
+    p = run_params(baseline)
     assert np.all(alone["junior_local_hiring"].values == 0)
     np.testing.assert_allclose(alone["junior_hiring"], alone["junior_external_recruitment"])
     open_ = alone["junior_vacancies"].values > 0
@@ -171,7 +158,7 @@ def test_zero_graduates_limits_junior_hiring(simulate, baseline):
 def test_no_local_multiplier_keeps_services_at_base(simulate, params):
     """m = 0: local service jobs stay exactly at their base whatever the hub does."""
     run = simulate({**params, "local_multiplier": 0.0}, ["local_service_jobs"])
-    base = _params(run)["base_local_service_jobs"]
+    base = run_params(run)["base_local_service_jobs"]
     np.testing.assert_allclose(run["local_service_jobs"].values, base, rtol=1e-12)
 
 
