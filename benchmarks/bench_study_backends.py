@@ -5,7 +5,7 @@ Usage::
     python benchmarks/bench_study_backends.py [--hub krakow@calibrated] [--repeats 3]
 
 The posterior draw (``draw_ensemble``), the claims ledger and the validation battery run their
-ensembles on the fused kernel whenever it runs the model (``fused.runnable``), as the fit
+ensembles on the fused kernel whenever it runs the model (``fused.small_runs_backend``), as the fit
 does; the engine's automatic choice ran all of them on the numpy backend, which pays about
 0.6 s of Python per run whatever its size (they run fewer than its 1,000-member threshold).
 This script times each study both ways in one process, interleaved (numpy, fused, fused,

@@ -40,15 +40,10 @@ from hubsd.inputs.hubs import load_hub
 def run_backend(engine) -> str:
     """The engine backend the calibration runs ``engine`` on: ``"fused"`` or ``"numpy"``.
 
-    The fused kernel (:mod:`hubsd.engine.fused`) costs about half a millisecond per member and
-    little per run, while the numpy backend pays about 0.6 s of Python per run whatever its
-    size up to a few hundred members; the calibration's runs are small (the difference
-    stencils of a few solvers) and many (one per iteration), so they go to the fused kernel
-    whenever it can run the model (:func:`hubsd.engine.fused.runnable`), below the engine's
-    ``auto`` threshold of 1,000 members too. Both compute the same statements in the same
-    order.
+    :func:`hubsd.engine.fused.small_runs_backend`: the calibration's runs are small (the
+    difference stencils of a few solvers) and many (one per iteration).
     """
-    return "fused" if fused.runnable(engine) else "numpy"
+    return fused.small_runs_backend(engine)
 
 
 class BatchBroker:

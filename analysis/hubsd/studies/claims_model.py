@@ -186,10 +186,7 @@ class HubRuns:
                 self.hub,
                 final_time=self.final_time,
                 saveper=SAVEPER,
-                # the fused kernel whenever it runs the model (bit-identical to the numpy
-                # backend, which the engine's automatic threshold of 1,000 members chose for
-                # the ledger's few hundred)
-                backend="fused" if fused.runnable(model) else "numpy",
+                backend=fused.small_runs_backend(model),  # a few hundred members a run
             )
         return self.runs[key]
 

@@ -207,11 +207,8 @@ def run_members(ctx: Context, cases: dict[str, dict] | pd.DataFrame | None, outp
     else:
         params, n = cases, (None if cases is not None else 1)
     with quiet():
-        # the fused kernel whenever it runs the model (bit-identical to the numpy backend,
-        # which pays about 0.6 s of Python per run whatever its size: the battery's runs are
-        # scenario cases and chunks of the Latin hypercube, all under the engine's automatic
-        # threshold of 1,000 members)
-        backend = "fused" if fused.runnable(ctx.engine) else "numpy"
+        # scenario cases and chunks of the Latin hypercube: small runs, many of them
+        backend = fused.small_runs_backend(ctx.engine)
         ds = ctx.engine.run(
             params, list(outputs), hub=ctx.hub, n=n, workers=1, backend=backend, **kwargs
         )
