@@ -204,11 +204,18 @@ def test_prim_edge_cases():
 # planted claims: true by construction, false, against the data, possible only if
 
 
+#: Members of the planted-claims test: PRIM needs about twice the 100 of the other tests to
+#: isolate the planted driver among the ~110 uncertain parameters (at 100 its box depended on
+#: the draw: found for one Latin hypercube, not for the next; at 200 it names
+#: junior_task_share for seeds 1, 2, 3 and 7, density 0.59-0.88, coverage 0.83-0.88)
+PLANTED_MEMBERS = 200
+
+
 @pytest.fixture(scope="module")
 def members_run():
     """The Kraków members the ledger samples, run directly with hubsd.run_ensemble."""
     hub, _ = resolve_hub_set("krakow")
-    params = lhs_parameters(MEMBERS, SEED, hub=hub, ranges=uncertain_ranges(hub))
+    params = lhs_parameters(PLANTED_MEMBERS, SEED, hub=hub, ranges=uncertain_ranges(hub))
     ds = hubsd.run_ensemble(
         hub,
         params,
@@ -255,7 +262,7 @@ def test_planted_claims_are_called_right(tmp_path, members_run):
             variables="[exposed_junior_jobs, exposed_mid_jobs, junior_staff, mid_staff]",
         ),
     )
-    ledger = claims_ledger(["krakow"], members=MEMBERS, seed=SEED, path=path)
+    ledger = claims_ledger(["krakow"], members=PLANTED_MEMBERS, seed=SEED, path=path)
     t = ledger.table
     assert t.loc["true_growth@krakow", "p_holds"] == 1.0
     assert t.loc["true_growth@krakow", "verdict"] == "consistent with data and model"
