@@ -500,6 +500,30 @@ def check_backend(backend) -> str:
     return backend
 
 
+def compiled(model, slot, compile_kernel, kind: str, warn: bool = False):
+    """The kernel of ``slot`` in the model's program cache, compiled once, or why not (a str).
+
+    ``compile_kernel(model, plan)`` compiles it when the model has no construct the kernels
+    refuse (:func:`unsupported`); a compile error is recorded as the refusal too (the kernels
+    are an optional speed-up) and, with ``warn``, said as a warning.
+    """
+    if slot not in model._programs:
+        pl = fused_plan(model)
+        why = unsupported(model, pl)
+        if why is None:
+            try:
+                model._programs[slot] = compile_kernel(model, pl)
+            except Exception as err:  # noqa: BLE001 - recorded as the refusal below
+                why = f"a {kind} kernel that compiles ({type(err).__name__}: {err})"
+                if warn:
+                    warnings.warn(
+                        f"{kind} backend unavailable, running on numpy: {why}", stacklevel=4
+                    )
+        if why is not None:
+            model._programs[slot] = why
+    return model._programs[slot]
+
+
 def choose(model, key, backend, nsamp: int, scheduler) -> FusedProgram | None:
     """The fused program for a run, or None for the numpy backend.
 
@@ -519,21 +543,7 @@ def choose(model, key, backend, nsamp: int, scheduler) -> FusedProgram | None:
         raise ParameterError("backend='fused' needs numba: pip install 'hubsd[fast]'")
     if scheduler is not None:
         raise ParameterError("backend='fused' runs in this process: drop scheduler= or use 'numpy'")
-    if ("fused", key) not in model._programs:
-        pl = fused_plan(model)
-        why = unsupported(model, pl)
-        if why is None:
-            try:
-                model._programs[("fused", key)] = compile_fused(model, pl)
-            except Exception as err:  # an optional speed-up: numpy runs the model all the same
-                why = f"a fused kernel that compiles ({type(err).__name__}: {err})"
-                if backend == "auto":
-                    warnings.warn(
-                        f"fused backend unavailable, running on numpy: {why}", stacklevel=3
-                    )
-        if why is not None:
-            model._programs[("fused", key)] = why
-    prog = model._programs[("fused", key)]
+    prog = compiled(model, ("fused", key), compile_fused, "fused", warn=backend == "auto")
     if isinstance(prog, str):
         if backend == "fused":
             raise ParameterError(
@@ -621,9 +631,7 @@ def run_chunks(prog: FusedProgram, job, varied: dict, bounds, nworkers: int, bar
     nsamp = bounds[-1][1]
     if not varied and warm is None:
         bounds, nworkers = [(0, 1)], 1
-    PV = np.empty((len(prog.params), bounds[-1][1]))
-    for j, name in enumerate(prog.params):
-        PV[j] = varied[name] if name in varied else float(job.values[name])
+    PV = parameter_matrix(prog, job, varied, bounds[-1][1])
     sel = prog.select(job.outputs)
     out = np.empty((len(sel), len(job.save_steps), bounds[-1][1]))
     c = job.ctrl
@@ -650,13 +658,32 @@ def run_chunks(prog: FusedProgram, job, varied: dict, bounds, nworkers: int, bar
             tfirst,
         )
 
-    if nworkers <= 1 or len(bounds) == 1:
-        for lo, hi in bounds:
-            one(lo, hi)
+    run_jobs(one, bounds, nworkers, bar)
+    return out if varied or warm is not None else np.repeat(out, nsamp, axis=2)
+
+
+def parameter_matrix(prog, job, varied: dict, n: int) -> np.ndarray:
+    """A kernel's parameters: one row per name of ``prog.params``, one column per member.
+
+    A varied parameter's values, else the run's value of it repeated.
+    """
+    PV = np.empty((len(prog.params), n))
+    for j, name in enumerate(prog.params):
+        PV[j] = varied[name] if name in varied else float(job.values[name])
+    return PV
+
+
+def run_jobs(one, jobs: list, nworkers: int, bar) -> None:
+    """``one(*job)`` for every job, on ``nworkers`` threads (the kernels release the GIL).
+
+    The bar moves by one per finished job; the first error is raised.
+    """
+    if nworkers <= 1 or len(jobs) == 1:
+        for job in jobs:
+            one(*job)
             bar.update(1)
-        return out if varied or warm is not None else np.repeat(out, nsamp, axis=2)
+        return
     with ThreadPoolExecutor(max_workers=nworkers) as pool:
-        for future in [pool.submit(one, lo, hi) for lo, hi in bounds]:
+        for future in [pool.submit(one, *job) for job in jobs]:
             future.result()
             bar.update(1)
-    return out

@@ -38,7 +38,6 @@ import ast
 import hashlib
 import inspect
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -361,18 +360,9 @@ def choose(model, key, nsamp: int, scheduler, exact: bool = False) -> VectorProg
         raise ParameterError(
             "backend='vector' runs in this process: drop scheduler= or use 'numpy'"
         )
-    slot = ("vector", key, exact)
-    if slot not in model._programs:
-        pl = fused.fused_plan(model)
-        why = fused.unsupported(model, pl)
-        if why is None:
-            try:
-                model._programs[slot] = compile_vector(model, pl, exact)
-            except Exception as err:  # noqa: BLE001 - reported with the refusal below
-                why = f"a vector kernel that compiles ({type(err).__name__}: {err})"
-        if why is not None:
-            model._programs[slot] = why
-    prog = model._programs[slot]
+    prog = fused.compiled(
+        model, ("vector", key, exact), lambda m, pl: compile_vector(m, pl, exact), "vector"
+    )
     if isinstance(prog, str):
         raise ParameterError(
             f"backend='vector' cannot run {model.mdl.name}: it needs {prog}; run it with "
@@ -393,9 +383,7 @@ def run_chunks(prog: VectorProgram, job, varied: dict, bounds, nworkers: int, ba
     full = n // LANES * LANES
     size = -(-max(hi - lo for lo, hi in bounds) // LANES) * LANES
     spans = [(lo, min(lo + size, full)) for lo in range(0, full, size)]
-    PV = np.empty((len(prog.params), n))
-    for j, name in enumerate(prog.params):
-        PV[j] = varied[name] if name in varied else float(job.values[name])
+    PV = fused.parameter_matrix(prog, job, varied, n)
     sel = prog.select(job.outputs)
     out = np.empty((len(sel), len(job.save_steps), n))
     args = [float(job.ctrl[k]) for k in CONTROL_SOURCE]  # t0, tfinal, dt, saveper
@@ -414,16 +402,7 @@ def run_chunks(prog: VectorProgram, job, varied: dict, bounds, nworkers: int, ba
         a, s = spans[x]
         prog.func(PV[:, a:s], *args, int(job.steps), saves, sel, prog.rows, out[:, :, a:s])
 
-    jobs = len(spans) + (tail is not None)
-    if nworkers <= 1 or jobs == 1:
-        for x in range(jobs):
-            one(x)
-            bar.update(1)
-    else:
-        with ThreadPoolExecutor(max_workers=nworkers) as pool:
-            for future in [pool.submit(one, x) for x in range(jobs)]:
-                future.result()
-                bar.update(1)
+    fused.run_jobs(one, [(x,) for x in range(len(spans) + (tail is not None))], nworkers, bar)
     return out if varied else np.repeat(out, nsamp, axis=2)
 
 
