@@ -33,7 +33,9 @@ import yaml
 import hubsd
 from hubsd.calibration.calibrate import calibrate
 from hubsd.calibration.spec import load_spec
-from hubsd.core.paths import REPO
+from hubsd.core.paths import OUTPUTS_DIR
+from hubsd.core.yamlio import read_yaml
+from hubsd.inputs.hubs import HubError, hub_file
 from hubsd.model.parameters import table as parameter_table
 
 SWITCH = "share_paced_by_national_growth"
@@ -47,7 +49,7 @@ EVIDENCE = {"telangana": (0.276, "27.6 % of India's net new IT-BPM jobs FY2014-2
 
 def paced_hub_file(hub: str, folder: Path) -> Path:
     """The hub's file with the switch set to 1 (the share paced by national growth)."""
-    doc = yaml.safe_load((REPO / "data" / "hubs" / f"{hub}.yaml").read_text(encoding="utf-8"))
+    doc = read_yaml(hub_file(hub), HubError)
     doc["parameters"][SWITCH] = {
         "value": 1,
         "source": "Assumption: the alternative B9 structure (scripts/share_structure.py)",
@@ -109,7 +111,7 @@ def compare(hub: str, folder: Path) -> list[dict]:
 
 
 def main(hubs: list[str]) -> pd.DataFrame:
-    out = REPO / "outputs" / "share_structure"
+    out = OUTPUTS_DIR / "share_structure"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [row for hub in hubs for row in compare(hub, Path(tmp))]
